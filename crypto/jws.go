@@ -1,0 +1,135 @@
+package crypto
+
+import (
+	gocrypto "crypto"
+	"crypto/ecdsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// MaxJWSSize bounds every JWS Assent parses; nothing legitimate comes close.
+const MaxJWSSize = 16 << 10
+
+// Errors callers branch on. Every error from VerifyJWS wraps one of them.
+var (
+	ErrMalformedJWS = errors.New("malformed JWS")
+	ErrWrongJWSType = errors.New("wrong JWS type")
+	ErrBadSignature = errors.New("signature does not verify")
+)
+
+// SignOptions change what SignJWS puts in the protected header.
+type SignOptions struct {
+	// EmbedJWK puts the signer's public key in the `jwk` header (proof of
+	// possession at enrollment).
+	EmbedJWK bool
+	// KeyID sets `kid`.
+	KeyID string
+}
+
+// SignJWS signs claims (marshalled as JSON) with ES256 and returns compact JWS
+// with `typ` in the protected header.
+func SignJWS(signer gocrypto.Signer, typ string, claims any, opts SignOptions) (string, error) {
+	js, err := newJoseSigner(signer)
+	if err != nil {
+		return "", fmt.Errorf("sign %s: %w", typ, err)
+	}
+	so := (&jose.SignerOptions{EmbedJWK: opts.EmbedJWK}).WithType(jose.ContentType(typ))
+	if opts.KeyID != "" {
+		so = so.WithHeader(jose.HeaderKey("kid"), opts.KeyID)
+	}
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: js}, so)
+	if err != nil {
+		return "", fmt.Errorf("sign %s: %w", typ, err)
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("sign %s: encode claims: %w", typ, err)
+	}
+	obj, err := s.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("sign %s: %w", typ, err)
+	}
+	return obj.CompactSerialize()
+}
+
+// JWSHeader is what can be read from a JWS before its signature is checked.
+type JWSHeader struct {
+	Type  string
+	KeyID string
+	// JWK is the embedded public key, nil when there is none. It is only
+	// trustworthy once the signature verifies against it.
+	JWK *ecdsa.PublicKey
+}
+
+func parseJWS(token string) (*jose.JSONWebSignature, JWSHeader, error) {
+	if len(token) > MaxJWSSize {
+		return nil, JWSHeader{}, fmt.Errorf("%w: larger than %d bytes", ErrMalformedJWS, MaxJWSSize)
+	}
+	obj, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		return nil, JWSHeader{}, fmt.Errorf("%w: %v", ErrMalformedJWS, err)
+	}
+	if len(obj.Signatures) != 1 {
+		return nil, JWSHeader{}, fmt.Errorf("%w: want exactly one signature", ErrMalformedJWS)
+	}
+	h := obj.Signatures[0].Protected
+	var out JWSHeader
+	out.KeyID = h.KeyID
+	if t, ok := h.ExtraHeaders[jose.HeaderType].(string); ok {
+		out.Type = t
+	}
+	if h.JSONWebKey != nil {
+		pub, err := publicKeyOf(h.JSONWebKey)
+		if err != nil {
+			return nil, JWSHeader{}, fmt.Errorf("%w: embedded jwk: %v", ErrMalformedJWS, err)
+		}
+		out.JWK = pub
+	}
+	return obj, out, nil
+}
+
+// ParseJWSHeader reads the protected header without checking the signature.
+func ParseJWSHeader(token string) (JWSHeader, error) {
+	_, h, err := parseJWS(token)
+	return h, err
+}
+
+// VerifyJWS checks that token is an ES256 compact JWS of type typ signed by
+// pub, and decodes its claims into out.
+func VerifyJWS(token string, pub *ecdsa.PublicKey, typ string, out any) error {
+	obj, h, err := parseJWS(token)
+	if err != nil {
+		return err
+	}
+	if h.Type != typ {
+		return fmt.Errorf("%w: got %q, want %q", ErrWrongJWSType, h.Type, typ)
+	}
+	if pub == nil {
+		return fmt.Errorf("%w: no key to verify with", ErrBadSignature)
+	}
+	payload, err := obj.Verify(pub)
+	if err != nil {
+		return fmt.Errorf("%w (%s)", ErrBadSignature, typ)
+	}
+	if err := json.Unmarshal(payload, out); err != nil {
+		return fmt.Errorf("%w: claims: %v", ErrMalformedJWS, err)
+	}
+	return nil
+}
+
+// UnverifiedClaims decodes the claims of a JWS without checking its
+// signature: only for picking the key to verify with (the `iss` of a device
+// token), never for a decision.
+func UnverifiedClaims(token string, out any) error {
+	obj, _, err := parseJWS(token)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(obj.UnsafePayloadWithoutVerification(), out); err != nil {
+		return fmt.Errorf("%w: claims: %v", ErrMalformedJWS, err)
+	}
+	return nil
+}

@@ -1,0 +1,260 @@
+// Package store is the persistence interface of assentd. Every backend
+// (SQLite, the embedded default; PostgreSQL for several nodes) implements
+// Store and passes the one conformance suite in store/storetest.
+//
+// Conventions every backend keeps:
+//   - Callers choose IDs; the store never invents them.
+//   - Times round-trip at millisecond precision in UTC; the zero time stays
+//     zero ("not set").
+//   - UpdateX(ctx, id, fn) reads the row, calls fn on it and writes the result
+//     back inside one database transaction, so that concurrent updates of the
+//     same row serialize; if fn returns an error nothing is written and that
+//     error is returned unchanged (errors.Is works on it).
+//   - Slices and maps round-trip with nil and empty treated alike.
+//   - The audit log is append-only: there is no way to change or delete an
+//     event through this interface, and backends refuse it in the schema too.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors callers branch on.
+var (
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a row with that ID or unique key exists already.
+	ErrConflict = errors.New("already exists")
+	// ErrTokenUsed: the enrollment token was consumed already.
+	ErrTokenUsed = errors.New("enrollment token already used")
+	// ErrExpired: the enrollment token is past its expiry.
+	ErrExpired = errors.New("expired")
+	// ErrReplay: UseNonce saw that key before.
+	ErrReplay = errors.New("seen before")
+)
+
+// User statuses.
+const (
+	UserActive    = "active"
+	UserSuspended = "suspended"
+)
+
+// User is a person who signs in.
+type User struct {
+	ID           string
+	Login        string // unique, case-sensitive as stored; callers normalise
+	Email        string
+	Groups       []string
+	Profile      map[string]string
+	Status       string
+	PasswordHash string // argon2id PHC string; empty when none is set
+	// Risk is the user's standing risk level ("low", "medium", "high"),
+	// raised when a push is reported; RiskSince is when it was last set.
+	Risk      string
+	RiskSince time.Time
+	// FailedAttempts counts consecutive failed factor checks; LockedUntil is
+	// set once they pass the limit.
+	FailedAttempts int
+	LockedUntil    time.Time
+	CreatedAt      time.Time
+}
+
+// EnrollToken is a single-use enrollment token. Only its hash is stored.
+type EnrollToken struct {
+	Hash      string
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero while unused
+	DeviceID  string    // the device it enrolled, once used
+}
+
+// Device is an enrolled Assent authenticator (push + TOTP).
+type Device struct {
+	ID        string // the enrollment id
+	UserID    string
+	PublicKey []byte // JWK JSON of the device's P-256 key
+	Name      string
+	Platform  string
+	OS        string
+	Model     string
+	KeyStore  string
+	// TOTP authenticator; the secret is sealed by the server.
+	TOTPSecret    []byte
+	TOTPAlgorithm string
+	TOTPDigits    int
+	TOTPPeriod    int
+	// TOTPLastStep is the last time step accepted; a step is accepted once.
+	TOTPLastStep int64
+	CreatedAt    time.Time
+	LastSeen     time.Time
+	RevokedAt    time.Time // zero while active
+}
+
+// Challenge statuses (the same words as push.Outcome*).
+const (
+	ChallengePending   = "pending"
+	ChallengeApproved  = "approved"
+	ChallengeDenied    = "denied"
+	ChallengeReported  = "reported"
+	ChallengeFailed    = "failed"
+	ChallengeExpired   = "expired"
+	ChallengeCancelled = "cancelled"
+)
+
+// Challenge is one push sent to one device.
+type Challenge struct {
+	ID       string
+	TxID     string
+	DeviceID string
+	UserID   string
+	Kind     string
+	Nonce    string
+	Numbers  []int // the three choices shown on the device; empty when no number challenge
+	Correct  int   // the number shown on the sign-in page; 0 when none
+	Context  []byte
+	JWS      string // the signed challenge as sent
+	Status   string
+	Reason   string // why it ended, for the audit log and the poller
+	// UV is whether the device said the user verified locally.
+	UV         bool
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	AnsweredAt time.Time
+}
+
+// ChallengeFilter selects challenges; empty fields match everything.
+type ChallengeFilter struct {
+	DeviceID string
+	UserID   string
+	TxID     string
+	Status   string
+	// Since keeps challenges created at or after it.
+	Since time.Time
+}
+
+// Transaction statuses.
+const (
+	TxActive  = "active"
+	TxSuccess = "success"
+	TxFailed  = "failed"
+)
+
+// Transaction is one sign-in, recovery or enrollment in progress. Data holds
+// the engine's own state as JSON; the store does not look inside it.
+type Transaction struct {
+	ID        string // hash of the state handle
+	App       string
+	Kind      string
+	UserID    string
+	Status    string
+	Data      []byte
+	ClientIP  string
+	UserAgent string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Session is a signed-in session. Only the hash of its token is stored.
+type Session struct {
+	ID        string // hash of the session token
+	UserID    string
+	TxID      string
+	ClientIP  string
+	UserAgent string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	RevokedAt time.Time
+}
+
+// AuditEvent is one line of the append-only audit log.
+type AuditEvent struct {
+	Seq         int64 // assigned by the store, increasing
+	Time        time.Time
+	Type        string
+	UserID      string
+	DeviceID    string
+	TxID        string
+	ChallengeID string
+	ClientIP    string
+	Detail      map[string]string
+}
+
+// AuditFilter selects audit events, oldest first; empty fields match
+// everything. Limit 0 means no limit.
+type AuditFilter struct {
+	UserID   string
+	Type     string
+	AfterSeq int64
+	Limit    int
+}
+
+// GCResult reports what GarbageCollect did.
+type GCResult struct {
+	// Expired are the challenges that were pending past their expiry and
+	// are now ChallengeExpired; the caller tells their devices.
+	Expired []Challenge
+	// Deleted counts rows removed: used nonces past expiry, enrollment
+	// tokens and transactions long past expiry, expired sessions.
+	Deleted int64
+}
+
+// Store is everything assentd keeps.
+type Store interface {
+	CreateUser(ctx context.Context, u User) error
+	GetUser(ctx context.Context, id string) (User, error)
+	GetUserByLogin(ctx context.Context, login string) (User, error)
+	ListUsers(ctx context.Context) ([]User, error) // by login
+	UpdateUser(ctx context.Context, id string, fn func(*User) error) (User, error)
+
+	CreateEnrollToken(ctx context.Context, t EnrollToken) error
+	// CompleteEnrollment consumes the token with that hash and creates dev
+	// (its UserID set from the token) in one transaction. Errors:
+	// ErrNotFound, ErrTokenUsed, ErrExpired (ExpiresAt <= now), ErrConflict.
+	// On any error nothing changes.
+	CompleteEnrollment(ctx context.Context, tokenHash string, now time.Time, dev Device) (Device, error)
+
+	GetDevice(ctx context.Context, id string) (Device, error)
+	// ListDevices lists a user's devices, revoked ones included, oldest first.
+	ListDevices(ctx context.Context, userID string) ([]Device, error)
+	UpdateDevice(ctx context.Context, id string, fn func(*Device) error) (Device, error)
+
+	CreateChallenge(ctx context.Context, c Challenge) error
+	GetChallenge(ctx context.Context, id string) (Challenge, error)
+	// ListChallenges lists matching challenges, oldest first.
+	ListChallenges(ctx context.Context, f ChallengeFilter) ([]Challenge, error)
+	UpdateChallenge(ctx context.Context, id string, fn func(*Challenge) error) (Challenge, error)
+
+	CreateTransaction(ctx context.Context, t Transaction) error
+	GetTransaction(ctx context.Context, id string) (Transaction, error)
+	UpdateTransaction(ctx context.Context, id string, fn func(*Transaction) error) (Transaction, error)
+
+	CreateSession(ctx context.Context, s Session) error
+	GetSession(ctx context.Context, id string) (Session, error)
+	// RevokeSessions revokes every unrevoked session of a user and says how
+	// many.
+	RevokeSessions(ctx context.Context, userID string, now time.Time) (int, error)
+
+	// AppendAudit stores an event and returns it with its Seq.
+	AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, error)
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+
+	// UseNonce records key as used until expires; ErrReplay if it is
+	// recorded already and not yet past its expiry.
+	UseNonce(ctx context.Context, key string, expires time.Time) error
+
+	// GetSecret returns a named server secret (already sealed by the caller).
+	GetSecret(ctx context.Context, name string) ([]byte, error)
+	// PutSecretIfAbsent stores value under name unless a value is there
+	// already, and returns whichever value is stored: the first of several
+	// racing nodes wins and all of them agree.
+	PutSecretIfAbsent(ctx context.Context, name string, value []byte) ([]byte, error)
+
+	GarbageCollect(ctx context.Context, now time.Time) (GCResult, error)
+
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	Close() error
+}
