@@ -76,6 +76,15 @@ func parseJWS(token string) (*jose.JSONWebSignature, JWSHeader, error) {
 		return nil, JWSHeader{}, fmt.Errorf("%w: want exactly one signature", ErrMalformedJWS)
 	}
 	h := obj.Signatures[0].Protected
+	// Assent never uses JWS extensions. go-jose would refuse "crit" only
+	// at Verify (which reported it as a bad signature) and honours "b64"
+	// even when "crit" does not list it, so both are refused here, where
+	// ParseJWSHeader and UnverifiedClaims see them too.
+	for _, ext := range []jose.HeaderKey{"crit", "b64"} {
+		if _, ok := h.ExtraHeaders[ext]; ok {
+			return nil, JWSHeader{}, fmt.Errorf("%w: %q header not supported", ErrMalformedJWS, ext)
+		}
+	}
 	var out JWSHeader
 	out.KeyID = h.KeyID
 	if t, ok := h.ExtraHeaders[jose.HeaderType].(string); ok {

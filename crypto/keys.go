@@ -151,11 +151,20 @@ func (j *joseSigner) SignPayload(payload []byte, alg jose.SignatureAlgorithm) ([
 	}
 	// crypto.Signer answers ASN.1; JWS wants r||s, 32 bytes each.
 	var sig struct{ R, S *big.Int }
-	if rest, err := asn1.Unmarshal(der, &sig); err != nil || len(rest) != 0 {
+	if rest, err := asn1.Unmarshal(der, &sig); err != nil || len(rest) != 0 ||
+		!validScalar(sig.R) || !validScalar(sig.S) {
+		// Checked here because FillBytes panics on a value wider than 32
+		// bytes, and a hardware or remote signer is not trusted to be sane.
 		return nil, errors.New("signer returned a malformed ECDSA signature")
 	}
 	out := make([]byte, 64)
 	sig.R.FillBytes(out[:32])
 	sig.S.FillBytes(out[32:])
 	return out, nil
+}
+
+// validScalar says whether v can be an ECDSA P-256 signature component:
+// 0 < v < n.
+func validScalar(v *big.Int) bool {
+	return v.Sign() > 0 && v.Cmp(elliptic.P256().Params().N) < 0
 }

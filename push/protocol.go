@@ -14,7 +14,6 @@ import (
 const (
 	TypEnroll    = "assent-enroll+jwt"
 	TypDevice    = "assent-device+jwt"
-	TypRevoke    = "assent-revoke+jwt"
 	TypChallenge = "assent-push+jwt"
 	TypResponse  = "assent-response+jwt"
 )
@@ -179,15 +178,6 @@ type ResponseClaims struct {
 	Consent  string `json:"consent"`
 	Number   int    `json:"number,omitempty"`
 	UV       bool   `json:"uv"`
-}
-
-// RevokeClaims ask the server to revoke the signing device's enrollment
-// (TypRevoke): sent when the person deletes the account in the app.
-type RevokeClaims struct {
-	Issuer   string `json:"iss"`
-	Audience string `json:"aud"`
-	IAT      int64  `json:"iat"`
-	JTI      string `json:"jti"`
 }
 
 // WebSocket message types.

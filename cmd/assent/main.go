@@ -1,0 +1,458 @@
+// Command assent is the Assent authenticator without a window: every
+// feature of the app, as subcommands.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/seed-3a5b824e/assent/app/core"
+	"github.com/seed-3a5b824e/assent/internal/cli"
+	"github.com/seed-3a5b824e/assent/push"
+)
+
+const usage = `assent — the Assent authenticator, headless
+
+Usage:
+  assent enroll LINK|QR.png          enroll with an Assent server, or add an otpauth:// account
+  assent add URI|QR.png              the same as enroll
+  assent accounts [--json]           list accounts
+  assent code [ACCOUNT]              print the current code of an account
+  assent challenges [--json]         list pending sign-in and recovery prompts
+  assent approve CHALLENGE NUMBER    approve a prompt with the number shown on the sign-in page
+  assent deny CHALLENGE [--report]   deny a prompt; --report says "this wasn't me"
+  assent listen                      stay connected, show each prompt, ask for the number
+  assent remove ACCOUNT [--force]    remove an account (an Assent one is revoked on its server first)
+
+Flags for every subcommand:
+  --home DIR          where accounts live (env ASSENT_HOME; default: the user config folder)
+  --keystore KIND     keychain (default) or file; the file store's passphrase comes
+                      from ASSENT_PASSPHRASE or a prompt
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "assent:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// cmd is one subcommand's parsed flags and opened home.
+type cmd struct {
+	fs       *flag.FlagSet
+	home     *string
+	keystore *string
+	args     []string
+}
+
+func newCmd(name string) *cmd {
+	fs := flag.NewFlagSet("assent "+name, flag.ContinueOnError)
+	return &cmd{
+		fs:       fs,
+		home:     fs.String("home", "", "home folder (env ASSENT_HOME)"),
+		keystore: fs.String("keystore", os.Getenv("ASSENT_KEYSTORE"), "keychain or file (env ASSENT_KEYSTORE)"),
+	}
+}
+
+func (c *cmd) parse(args []string, nargs ...int) error {
+	rest, err := cli.Parse(c.fs, args)
+	if err != nil {
+		return err
+	}
+	if len(nargs) == 2 && (len(rest) < nargs[0] || len(rest) > nargs[1]) {
+		return fmt.Errorf("%s: wrong number of arguments\n\n%s", c.fs.Name(), usage)
+	}
+	c.args = rest
+	return nil
+}
+
+func (c *cmd) open() (*core.Core, error) {
+	home := *c.home
+	if home == "" {
+		h, err := core.DefaultHome()
+		if err != nil {
+			return nil, err
+		}
+		home = h
+	}
+	if *c.keystore != "" && *c.keystore != core.KeyStoreKeychain && *c.keystore != core.KeyStoreFile {
+		return nil, fmt.Errorf("--keystore %q: want keychain or file", *c.keystore)
+	}
+	return core.Open(core.Options{Home: home, KeyStore: *c.keystore, Passphrase: passphrase})
+}
+
+// passphrase is the file store's passphrase: ASSENT_PASSPHRASE, or asked.
+func passphrase() ([]byte, error) {
+	if p := os.Getenv("ASSENT_PASSPHRASE"); p != "" {
+		return []byte(p), nil
+	}
+	if !cli.IsTerminal(os.Stdin) {
+		return nil, errors.New("set ASSENT_PASSPHRASE, or run in a terminal to be asked")
+	}
+	return cli.ReadSecret("Passphrase for the Assent key store: ", false)
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stdout, usage)
+		return errors.New("no subcommand")
+	}
+	name, args := args[0], args[1:]
+	c := newCmd(name)
+	switch name {
+	case "enroll", "add":
+		if err := c.parse(args, 1, 1); err != nil {
+			return err
+		}
+		app, err := c.open()
+		if err != nil {
+			return err
+		}
+		a, err := app.Add(ctx, c.args[0])
+		if err != nil {
+			return err
+		}
+		if a.Kind == core.KindAssent {
+			fmt.Fprintf(stdout, "Enrolled %s with %s (device %s); its key is in the %s key store.\n", a.Label(), a.Server, a.EnrollmentID, app.KeyStoreKind())
+		} else {
+			fmt.Fprintf(stdout, "Added %s (%s).\n", a.Label(), strings.ToUpper(a.Kind))
+		}
+		fmt.Fprintln(stdout, a.ID)
+		return nil
+	case "accounts":
+		asJSON := c.fs.Bool("json", false, "print JSON")
+		if err := c.parse(args, 0, 0); err != nil {
+			return err
+		}
+		app, err := c.open()
+		if err != nil {
+			return err
+		}
+		return printAccounts(stdout, app.Accounts(), *asJSON)
+	case "code":
+		if err := c.parse(args, 0, 1); err != nil {
+			return err
+		}
+		app, err := c.open()
+		if err != nil {
+			return err
+		}
+		code, err := app.Code(strings.Join(c.args, ""))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, code.Code)
+		if code.Remaining > 0 {
+			fmt.Fprintf(os.Stderr, "%s, valid %ds more\n", code.Account.Label(), int(code.Remaining.Seconds()))
+		}
+		return nil
+	case "challenges":
+		asJSON := c.fs.Bool("json", false, "print JSON")
+		if err := c.parse(args, 0, 0); err != nil {
+			return err
+		}
+		app, err := c.open()
+		if err != nil {
+			return err
+		}
+		ps, err := app.Challenges(ctx)
+		if perr := printPrompts(stdout, ps, *asJSON); perr != nil {
+			return perr
+		}
+		return err
+	case "approve":
+		if err := c.parse(args, 2, 2); err != nil {
+			return err
+		}
+		n, err := strconv.Atoi(c.args[1])
+		if err != nil {
+			return fmt.Errorf("NUMBER must be the two-digit number shown on the sign-in page, got %q", c.args[1])
+		}
+		app, err := c.open()
+		if err != nil {
+			return err
+		}
+		return outcome(stdout, push.OutcomeApproved)(app.ApproveID(ctx, c.args[0], n))
+	case "deny":
+		report := c.fs.Bool("report", false, `report the prompt: "this wasn't me"`)
+		if err := c.parse(args, 1, 1); err != nil {
+			return err
+		}
+		app, err := c.open()
+		if err != nil {
+			return err
+		}
+		want := push.OutcomeDenied
+		if *report {
+			want = push.OutcomeReported
+		}
+		return outcome(stdout, want)(app.DenyID(ctx, c.args[0], *report))
+	case "listen":
+		if err := c.parse(args, 0, 0); err != nil {
+			return err
+		}
+		app, err := c.open()
+		if err != nil {
+			return err
+		}
+		return listen(ctx, app, stdin, stdout)
+	case "remove":
+		force := c.fs.Bool("force", false, "remove even if the server cannot be told")
+		if err := c.parse(args, 1, 1); err != nil {
+			return err
+		}
+		app, err := c.open()
+		if err != nil {
+			return err
+		}
+		if err := app.Remove(ctx, c.args[0], *force); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "removed")
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown subcommand %q\n\n%s", name, usage)
+}
+
+// outcome prints what the server recorded and fails unless it is want.
+func outcome(w io.Writer, want string) func(string, error) error {
+	return func(got string, err error) error {
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(w, got)
+		if got != want {
+			return fmt.Errorf("the server recorded %q, not %q", got, want)
+		}
+		return nil
+	}
+}
+
+func printAccounts(w io.Writer, accts []core.Account, asJSON bool) error {
+	if asJSON {
+		type view struct {
+			ID, Kind, Issuer, Name, Server, EnrollmentID string `json:",omitempty"`
+		}
+		out := []view{}
+		for _, a := range accts {
+			out = append(out, view{a.ID, a.Kind, a.Issuer, a.Name, a.Server, a.EnrollmentID})
+		}
+		return json.NewEncoder(w).Encode(out)
+	}
+	if len(accts) == 0 {
+		fmt.Fprintln(w, "No accounts yet: add one with 'assent enroll LINK|QR.png'.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tKIND\tISSUER\tNAME\tSERVER")
+	for _, a := range accts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.ID, a.Kind, a.Issuer, a.Name, a.Server)
+	}
+	return tw.Flush()
+}
+
+func describe(p core.Prompt) string {
+	var b strings.Builder
+	what := map[string]string{push.KindSignIn: "Sign-in", push.KindRecovery: "Password reset", push.KindEnroll: "New device", push.KindStepUp: "Confirm it's you"}[p.Kind]
+	fmt.Fprintf(&b, "%s request for %s", what, p.Account.Label())
+	if p.Context.App != "" {
+		fmt.Fprintf(&b, " to %s", p.Context.App)
+	}
+	b.WriteString("\n")
+	if p.Context.ClientIP != "" || p.Context.Location != "" {
+		fmt.Fprintf(&b, "  from:    %s %s\n", p.Context.ClientIP, p.Context.Location)
+	}
+	if p.Context.UserAgent != "" {
+		fmt.Fprintf(&b, "  browser: %s\n", p.Context.UserAgent)
+	}
+	fmt.Fprintf(&b, "  at:      %s (expires %s)\n", time.Unix(p.Context.Time, 0).Local().Format("15:04:05"), p.ExpiresAt().Local().Format("15:04:05"))
+	if p.Context.Risk != "" && p.Context.Risk != "low" {
+		fmt.Fprintf(&b, "  risk:    %s\n", p.Context.Risk)
+	}
+	if len(p.Numbers) > 0 {
+		fmt.Fprintf(&b, "  numbers: %s\n", joinInts(p.Numbers))
+	}
+	fmt.Fprintf(&b, "  id:      %s\n", p.ID)
+	return b.String()
+}
+
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, " ")
+}
+
+func printPrompts(w io.Writer, ps []core.Prompt, asJSON bool) error {
+	if asJSON {
+		type view struct {
+			ID        string                `json:"id"`
+			Account   string                `json:"account"`
+			Kind      string                `json:"kind"`
+			Context   push.ChallengeContext `json:"context"`
+			Numbers   []int                 `json:"numbers,omitempty"`
+			ExpiresAt time.Time             `json:"expiresAt"`
+		}
+		out := []view{}
+		for _, p := range ps {
+			out = append(out, view{p.ID, p.Account.ID, p.Kind, p.Context, p.Numbers, p.ExpiresAt()})
+		}
+		return json.NewEncoder(w).Encode(out)
+	}
+	if len(ps) == 0 {
+		fmt.Fprintln(w, "No pending prompts.")
+	}
+	for _, p := range ps {
+		fmt.Fprintln(w, describe(p))
+	}
+	return nil
+}
+
+// listen shows prompts as they arrive and asks for an answer to each, one
+// at a time, on stdin. Without a usable stdin it only shows them.
+func listen(ctx context.Context, app *core.Core, stdin io.Reader, stdout io.Writer) error {
+	var mu sync.Mutex
+	queue := make(chan core.Prompt, 64)
+	seen := map[string]bool{}
+	resolved := map[string]string{}
+	say := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(stdout, format, args...)
+	}
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdin)
+		for sc.Scan() {
+			lines <- strings.TrimSpace(sc.Text())
+		}
+		close(lines)
+	}()
+	go func() {
+		_ = app.Listen(ctx, core.Events{
+			Prompt: func(p core.Prompt) {
+				mu.Lock()
+				dup := seen[p.ID]
+				seen[p.ID] = true
+				mu.Unlock()
+				if !dup {
+					queue <- p
+				}
+			},
+			Resolved: func(a core.Account, id, out string) {
+				mu.Lock()
+				resolved[id] = out
+				mu.Unlock()
+				say("Prompt %s resolved: %s\n", id, out)
+			},
+			State: func(a core.Account, s push.ConnState, err error) {
+				if err != nil {
+					say("%s: %s (%v)\n", a.Label(), s, err)
+				} else {
+					say("%s: %s\n", a.Label(), s)
+				}
+			},
+			Drift: func(a core.Account, d time.Duration) {
+				if d.Abs() > 30*time.Second {
+					say("Warning: this device's clock is %s off %s's; codes may fail\n", d.Round(time.Second), a.Server)
+				}
+			},
+			Error: func(a core.Account, err error) { say("%s: %v\n", a.Label(), err) },
+		})
+	}()
+	stdinOpen := true
+	for {
+		var p core.Prompt
+		select {
+		case <-ctx.Done():
+			return nil
+		case p = <-queue:
+		}
+		mu.Lock()
+		_, done := resolved[p.ID]
+		mu.Unlock()
+		if done || p.Expired(time.Now()) {
+			continue
+		}
+		say("\n%s", describe(p))
+		if !stdinOpen {
+			continue
+		}
+		for {
+			if len(p.Numbers) > 0 {
+				say("Pick the number shown on the sign-in page (%s), d to deny, r to report \"this wasn't me\", s to skip: ", joinInts(p.Numbers))
+			} else {
+				say("a to approve, d to deny, r to report \"this wasn't me\", s to skip: ")
+			}
+			var line string
+			select {
+			case <-ctx.Done():
+				return nil
+			case l, ok := <-lines:
+				if !ok {
+					stdinOpen = false
+					say("\n(no input: showing prompts only)\n")
+				}
+				line = l
+			}
+			if !stdinOpen || line == "s" {
+				break
+			}
+			mu.Lock()
+			_, done := resolved[p.ID]
+			mu.Unlock()
+			if done {
+				say("That prompt was resolved meanwhile.\n")
+				break
+			}
+			var got string
+			var err error
+			switch {
+			case line == "d":
+				got, err = app.Deny(ctx, p, false)
+			case line == "r":
+				got, err = app.Deny(ctx, p, true)
+			case line == "a" && len(p.Numbers) == 0:
+				got, err = app.Approve(ctx, p, 0)
+			default:
+				n, perr := strconv.Atoi(line)
+				if perr != nil {
+					say("%q is not a choice.\n", line)
+					continue
+				}
+				got, err = app.Approve(ctx, p, n)
+				if errors.Is(err, core.ErrNotAChoice) {
+					say("%v\n", err)
+					continue
+				}
+			}
+			if err != nil {
+				say("Answer failed: %v\n", err)
+			} else {
+				say("Answered: the server recorded %s\n", got)
+			}
+			break
+		}
+	}
+}

@@ -1,0 +1,84 @@
+// Command signin is an example app that signs a person in through Assent's
+// embedded API: login, password, then a push with number matching (or a
+// code from the app).
+//
+//	go run ./examples/signin --server http://127.0.0.1:8080 --login demo
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/seed-3a5b824e/assent/internal/cli"
+	"github.com/seed-3a5b824e/assent/sdk"
+)
+
+func main() {
+	server := flag.String("server", "http://127.0.0.1:8080", "Assent server URL")
+	login := flag.String("login", "", "login (asked when empty)")
+	factor := flag.String("factor", sdk.AuthPush, "second factor: push or totp")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, *server, *login, *factor); err != nil {
+		fmt.Fprintln(os.Stderr, "signin:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, server, login, factor string) error {
+	in := bufio.NewReader(os.Stdin)
+	ask := func(prompt string) string {
+		fmt.Fprint(os.Stderr, prompt)
+		s, _ := in.ReadString('\n')
+		return strings.TrimSpace(s)
+	}
+	c := sdk.New(server)
+	c.UserAgent = "Assent example sign-in"
+	tx, err := c.Interact(ctx, "example-app")
+	if err != nil {
+		return err
+	}
+	if login == "" {
+		login = ask("Login: ")
+	}
+	if _, err := tx.Do(ctx, sdk.RemIdentify, sdk.Request{Login: login}); err != nil {
+		return err
+	}
+	var pw []byte
+	if cli.IsTerminal(os.Stdin) {
+		if pw, err = cli.ReadSecret("Password: ", false); err != nil {
+			return err
+		}
+	} else {
+		pw = []byte(ask(""))
+	}
+	if _, err := tx.Do(ctx, sdk.RemChallengeAuth, sdk.Request{Authenticator: sdk.AuthPassword, Passcode: string(pw)}); err != nil {
+		return err
+	}
+	if _, err := tx.Do(ctx, sdk.RemSelectAuth, sdk.Request{Authenticator: factor}); err != nil {
+		return err
+	}
+	var res *sdk.Response
+	if factor == sdk.AuthTOTP {
+		res, err = tx.Do(ctx, sdk.RemChallengeAuth, sdk.Request{Authenticator: sdk.AuthTOTP, Passcode: ask("Code from the Assent app: ")})
+	} else {
+		res, err = tx.WaitPush(ctx, time.Second, func(n int) {
+			fmt.Printf("A push was sent. On your device, pick %d.\n", n)
+		})
+	}
+	if err != nil {
+		return err
+	}
+	if res.Status != sdk.StatusSuccess {
+		return fmt.Errorf("sign-in ended with status %q", res.Status)
+	}
+	fmt.Printf("Signed in as %s; session valid until %s.\n", res.User, res.Session.ExpiresAt.Local().Format(time.Kitchen))
+	return nil
+}

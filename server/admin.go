@@ -1,0 +1,72 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/seed-3a5b824e/assent/crypto"
+	"github.com/seed-3a5b824e/assent/enroll"
+	"github.com/seed-3a5b824e/assent/server/store"
+)
+
+// NewUser is what an administrator gives for a new user.
+type NewUser struct {
+	Login    string
+	Email    string
+	Groups   []string
+	Password string
+}
+
+// ErrUserExists means the login is taken.
+var ErrUserExists = errors.New("a user with that login exists already")
+
+// AddUser creates a user with a password.
+func (s *Server) AddUser(ctx context.Context, nu NewUser) (store.User, error) {
+	login := NormalizeLogin(nu.Login)
+	if login == "" || len(login) > maxLoginLength || !utf8.ValidString(login) || strings.ContainsFunc(login, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return store.User{}, fmt.Errorf("login %q: want 1 to %d printable characters without spaces", nu.Login, maxLoginLength)
+	}
+	if nu.Email != "" && (!strings.Contains(nu.Email, "@") || len(nu.Email) > 256) {
+		return store.User{}, fmt.Errorf("email %q does not look like an address", nu.Email)
+	}
+	if len(nu.Password) < 8 || len(nu.Password) > maxPasswordLength {
+		return store.User{}, fmt.Errorf("password: want 8 to %d characters", maxPasswordLength)
+	}
+	u := store.User{
+		ID: newID("usr_"), Login: login, Email: nu.Email, Groups: nu.Groups, Status: store.UserActive,
+		PasswordHash: crypto.HashPassword(nu.Password, s.opts.PasswordParams), Risk: "low", CreatedAt: s.now(),
+	}
+	if err := s.st.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return store.User{}, fmt.Errorf("%q: %w", login, ErrUserExists)
+		}
+		return store.User{}, err
+	}
+	s.audit(ctx, store.AuditEvent{Type: "user.created", UserID: u.ID, Detail: map[string]string{"login": login, "by": "admin"}})
+	return u, nil
+}
+
+// NewEnrollLink issues a single-use enrollment link for a user, valid for
+// the configured enrollment lifetime.
+func (s *Server) NewEnrollLink(ctx context.Context, login string) (*enroll.Link, error) {
+	u, err := s.st.GetUserByLogin(ctx, NormalizeLogin(login))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("no user %q: add one with 'assentd user add %s'", login, login)
+	} else if err != nil {
+		return nil, err
+	}
+	if u.Status != store.UserActive {
+		return nil, fmt.Errorf("user %q is %s", u.Login, u.Status)
+	}
+	token := crypto.RandomToken(32)
+	now := s.now()
+	t := store.EnrollToken{Hash: crypto.HashToken(token), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(s.opts.EnrollTTL)}
+	if err := s.st.CreateEnrollToken(ctx, t); err != nil {
+		return nil, err
+	}
+	s.audit(ctx, store.AuditEvent{Type: "enroll.link_created", UserID: u.ID, Detail: map[string]string{"expires": t.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z")}})
+	return &enroll.Link{Version: 1, Server: s.opts.URL, Token: token, User: u.Login, Org: s.opts.Org, Expires: t.ExpiresAt.Truncate(1e9), Pin: s.pin}, nil
+}

@@ -1,0 +1,293 @@
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/seed-3a5b824e/assent/crypto"
+	"github.com/seed-3a5b824e/assent/push"
+	"github.com/seed-3a5b824e/assent/server/store"
+)
+
+// PushRequest is what a flow asks of a push.
+type PushRequest struct {
+	TxID             string
+	User             store.User
+	Kind             string
+	Context          push.ChallengeContext
+	NumberChallenge  bool
+	UserVerification string
+}
+
+// PushResult is what was sent.
+type PushResult struct {
+	ChallengeIDs []string
+	// Number is what the sign-in page shows; 0 without number challenge.
+	Number    int
+	ExpiresAt time.Time
+}
+
+// ErrNoPushDevice means the user has no active device to push to.
+var ErrNoPushDevice = apiErr(http.StatusConflict, "no_push_device", "no Assent device is enrolled for this account; enroll one or use another factor")
+
+// pickNumbers draws three distinct two-digit numbers and which of them is
+// the right one. The numbers come from the CSPRNG: a guessable draw would
+// let an attacker tell the victim which number to pick.
+func pickNumbers() (numbers []int, correct int) {
+	r := rand.New(crandSource{})
+	seen := map[int]bool{}
+	for len(numbers) < 3 {
+		n := 10 + r.IntN(90)
+		if !seen[n] {
+			seen[n] = true
+			numbers = append(numbers, n)
+		}
+	}
+	return numbers, numbers[r.IntN(3)]
+}
+
+// crandSource adapts crypto/rand to math/rand/v2.
+type crandSource struct{}
+
+func (crandSource) Uint64() uint64 {
+	b := crypto.RandomBytes(8)
+	var v uint64
+	for _, x := range b {
+		v = v<<8 | uint64(x)
+	}
+	return v
+}
+
+// SendPush signs and stores one challenge per active device of the user and
+// delivers it to whichever node holds each device's socket. All devices get
+// the same numbers; the first answer settles the push and the others are
+// cancelled.
+func (s *Server) SendPush(ctx context.Context, req PushRequest) (PushResult, error) {
+	devs, err := s.st.ListDevices(ctx, req.User.ID)
+	if err != nil {
+		return PushResult{}, s.internal("push: list devices", err)
+	}
+	now := s.now()
+	exp := now.Add(s.opts.ChallengeTTL)
+	var numbers []int
+	correct := 0
+	if req.NumberChallenge {
+		numbers, correct = pickNumbers()
+	}
+	if req.UserVerification == "" {
+		req.UserVerification = push.UVPreferred
+	}
+	req.Context.Time = now.Unix()
+	ctxJSON, _ := json.Marshal(req.Context)
+	res := PushResult{Number: correct, ExpiresAt: exp}
+	for _, d := range devs {
+		if !d.RevokedAt.IsZero() {
+			continue
+		}
+		claims := push.ChallengeClaims{
+			Issuer: s.opts.URL, Audience: d.ID, Subject: req.User.Login,
+			ID: newID("chl_"), Transaction: req.TxID, Nonce: crypto.RandomToken(16),
+			IAT: now.Unix(), Exp: exp.Unix(), Kind: req.Kind, Context: req.Context,
+			Numbers: numbers, UserVerification: req.UserVerification,
+		}
+		jws, err := crypto.SignJWS(s.signKey, push.TypChallenge, claims, crypto.SignOptions{})
+		if err != nil {
+			return PushResult{}, s.internal("push: sign challenge", err)
+		}
+		c := store.Challenge{
+			ID: claims.ID, TxID: req.TxID, DeviceID: d.ID, UserID: req.User.ID, Kind: req.Kind,
+			Nonce: claims.Nonce, Numbers: numbers, Correct: correct, Context: ctxJSON, JWS: jws,
+			Status: store.ChallengePending, CreatedAt: now, ExpiresAt: exp,
+		}
+		if err := s.st.CreateChallenge(ctx, c); err != nil {
+			return PushResult{}, s.internal("push: store challenge", err)
+		}
+		res.ChallengeIDs = append(res.ChallengeIDs, c.ID)
+		s.audit(ctx, store.AuditEvent{Type: "push.sent", UserID: req.User.ID, DeviceID: d.ID, TxID: req.TxID, ChallengeID: c.ID,
+			ClientIP: req.Context.ClientIP, Detail: map[string]string{"kind": req.Kind, "risk": req.Context.Risk}})
+		if err := s.broker.Publish(ctx, d.ID, push.Message{Type: push.MsgChallenge, JWS: jws}); err != nil {
+			// The device still finds it through the pending list.
+			s.log.Warn("push: publish failed", "device", d.ID, "err", err)
+		}
+	}
+	if len(res.ChallengeIDs) == 0 {
+		return PushResult{}, ErrNoPushDevice
+	}
+	return res, nil
+}
+
+// Refusals of a response. None changes the challenge.
+var (
+	errResponseRejected = apiErr(http.StatusUnauthorized, "response_rejected", "response not accepted: it is not signed by the device the challenge was sent to")
+	errNotPending       = apiErr(http.StatusConflict, "already_answered", "this challenge was answered already or cancelled; a response is accepted once")
+	errChallengeExpired = apiErr(http.StatusGone, "challenge_expired", "this challenge has expired; start the sign-in again")
+	errBadNonce         = apiErr(http.StatusBadRequest, "bad_nonce", "response nonce does not match the challenge")
+)
+
+// answer verifies a device's signed response and settles its challenge:
+// right key, pending, unexpired, nonce equal, number equal, once. pathID,
+// when not empty, must equal the challenge the response names.
+func (s *Server) answer(ctx context.Context, tok, pathID, ip string) (store.Challenge, error) {
+	var rc push.ResponseClaims
+	if err := crypto.UnverifiedClaims(tok, &rc); err != nil {
+		return store.Challenge{}, apiErr(http.StatusBadRequest, "bad_jws", "response: %v", err)
+	}
+	fail := func(err error, reason string) (store.Challenge, error) {
+		s.audit(ctx, store.AuditEvent{Type: "response.refused", ClientIP: ip, ChallengeID: truncate(rc.ID, 64),
+			Detail: map[string]string{"reason": reason}})
+		return store.Challenge{ID: rc.ID}, err
+	}
+	if pathID != "" && pathID != rc.ID {
+		return fail(apiErr(http.StatusBadRequest, "bad_request", "response is for challenge %q, not %q", truncate(rc.ID, 64), truncate(pathID, 64)), "path mismatch")
+	}
+	d, err := s.st.GetDevice(ctx, rc.Issuer)
+	if errors.Is(err, store.ErrNotFound) {
+		return fail(errResponseRejected, "unknown device")
+	} else if err != nil {
+		return store.Challenge{}, s.internal("answer: load device", err)
+	}
+	pub, err := crypto.ParsePublicJWK(d.PublicKey)
+	if err != nil {
+		return store.Challenge{}, s.internal("answer: device key", err)
+	}
+	if err := crypto.VerifyJWS(tok, pub, push.TypResponse, &rc); err != nil {
+		return fail(errResponseRejected, "bad signature")
+	}
+	if !d.RevokedAt.IsZero() {
+		return fail(apiErr(http.StatusForbidden, "device_revoked", "this device was removed from the account"), "device revoked")
+	}
+	if rc.Audience != s.opts.URL {
+		return fail(apiErr(http.StatusBadRequest, "wrong_audience", "response is for %q, this server is %q", truncate(rc.Audience, 200), s.opts.URL), "wrong audience")
+	}
+	switch rc.Consent {
+	case push.ConsentApproved, push.ConsentDenied, push.ConsentReported:
+	default:
+		return fail(apiErr(http.StatusBadRequest, "bad_request", "consent must be approved, denied or reported, not %q", truncate(rc.Consent, 32)), "bad consent")
+	}
+	cur, err := s.st.GetChallenge(ctx, rc.ID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && cur.DeviceID != d.ID) {
+		// A response by another device for someone else's challenge is
+		// refused exactly like an unknown one.
+		return fail(errResponseRejected, "challenge not sent to this device")
+	} else if err != nil {
+		return store.Challenge{}, s.internal("answer: load challenge", err)
+	}
+	now := s.now()
+	expired := false
+	c, err := s.st.UpdateChallenge(ctx, rc.ID, func(c *store.Challenge) error {
+		if c.Status != store.ChallengePending {
+			return errNotPending
+		}
+		if subtle.ConstantTimeCompare([]byte(c.Nonce), []byte(rc.Nonce)) != 1 {
+			return errBadNonce
+		}
+		c.AnsweredAt = now
+		if !now.Before(c.ExpiresAt) {
+			c.Status, c.Reason, expired = store.ChallengeExpired, "answered after expiry", true
+			return nil
+		}
+		c.UV = rc.UV
+		switch rc.Consent {
+		case push.ConsentApproved:
+			switch {
+			case c.Correct != 0 && subtle.ConstantTimeEq(int32(c.Correct), int32(rc.Number)) != 1:
+				c.Status, c.Reason = store.ChallengeFailed, "wrong number"
+			case c.Correct == 0 && rc.Number != 0:
+				c.Status, c.Reason = store.ChallengeFailed, "number given where none was asked"
+			default:
+				c.Status, c.Reason = store.ChallengeApproved, ""
+			}
+		case push.ConsentDenied:
+			c.Status, c.Reason = store.ChallengeDenied, "denied on the device"
+		case push.ConsentReported:
+			c.Status, c.Reason = store.ChallengeReported, "reported as not initiated by the user"
+		}
+		return nil
+	})
+	if err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return fail(err, ae.Code)
+		}
+		return store.Challenge{}, s.internal("answer: update challenge", err)
+	}
+	s.settled(ctx, c, ip)
+	if expired {
+		return c, errChallengeExpired
+	}
+	return c, nil
+}
+
+// settled does what follows an answered challenge: the audit log, the
+// user's risk when reported, failed attempts, and cancelling the same push
+// on the user's other devices.
+func (s *Server) settled(ctx context.Context, c store.Challenge, ip string) {
+	detail := map[string]string{"kind": c.Kind}
+	if c.Reason != "" {
+		detail["reason"] = c.Reason
+	}
+	s.audit(ctx, store.AuditEvent{Type: "push." + c.Status, UserID: c.UserID, DeviceID: c.DeviceID, TxID: c.TxID, ChallengeID: c.ID, ClientIP: ip, Detail: detail})
+	// Every connection of the answering device drops the prompt too (the
+	// app and a CLI may both be listening).
+	s.notifyResolved(ctx, c.DeviceID, c.ID, c.Status)
+	now := s.now()
+	switch c.Status {
+	case store.ChallengeReported:
+		if _, err := s.st.UpdateUser(ctx, c.UserID, func(u *store.User) error {
+			u.Risk, u.RiskSince = "high", now
+			return nil
+		}); err != nil {
+			s.log.Error("raise user risk", "err", err)
+		} else {
+			s.audit(ctx, store.AuditEvent{Type: "user.risk_raised", UserID: c.UserID, ChallengeID: c.ID, Detail: map[string]string{"risk": "high", "reason": "push reported"}})
+		}
+	case store.ChallengeFailed:
+		s.recordFailure(ctx, c.UserID, "push: "+c.Reason)
+	}
+	if c.TxID == "" {
+		return
+	}
+	siblings, err := s.st.ListChallenges(ctx, store.ChallengeFilter{TxID: c.TxID, Status: store.ChallengePending})
+	if err != nil {
+		s.log.Error("list sibling challenges", "err", err)
+		return
+	}
+	for _, o := range siblings {
+		s.cancelChallenge(ctx, o.ID, "answered on another device")
+	}
+}
+
+// cancelChallenge ends a pending challenge and tells its device.
+func (s *Server) cancelChallenge(ctx context.Context, id, reason string) {
+	c, err := s.st.UpdateChallenge(ctx, id, func(c *store.Challenge) error {
+		if c.Status != store.ChallengePending {
+			return errNotPending
+		}
+		c.Status, c.Reason, c.AnsweredAt = store.ChallengeCancelled, reason, s.now()
+		return nil
+	})
+	if err != nil {
+		return
+	}
+	s.audit(ctx, store.AuditEvent{Type: "push.cancelled", UserID: c.UserID, DeviceID: c.DeviceID, TxID: c.TxID, ChallengeID: c.ID, Detail: map[string]string{"reason": reason}})
+	s.notifyResolved(ctx, c.DeviceID, c.ID, c.Status)
+}
+
+// notifyResolved tells a device to drop a prompt.
+func (s *Server) notifyResolved(ctx context.Context, deviceID, id, outcome string) {
+	if err := s.broker.Publish(ctx, deviceID, push.Message{Type: push.MsgResolved, ID: id, Outcome: outcome}); err != nil {
+		s.log.Warn("publish resolved", "device", deviceID, "err", err)
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

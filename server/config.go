@@ -1,0 +1,235 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/seed-3a5b824e/assent/internal/cli"
+)
+
+// Config is what assentd is told. Every field is a flag (--name), an
+// environment variable (ASSENT_NAME, dashes as underscores) and a key of the
+// YAML file given by --config (name), with the same name; a flag beats the
+// environment, which beats the file, which beats the default.
+type Config struct {
+	Listen       string        `name:"listen" yaml:"listen" usage:"address to listen on; plain HTTP only on loopback"`
+	Data         string        `name:"data" yaml:"data" usage:"data folder (SQLite database, key file)"`
+	URL          string        `name:"url" yaml:"url" usage:"public base URL devices reach (default: derived from --listen)"`
+	Org          string        `name:"org" yaml:"org" usage:"organisation name shown in the app"`
+	TLSCert      string        `name:"tls-cert" yaml:"tls-cert" usage:"TLS certificate file (PEM)"`
+	TLSKey       string        `name:"tls-key" yaml:"tls-key" usage:"TLS private key file (PEM)"`
+	LogLevel     string        `name:"log-level" yaml:"log-level" usage:"debug, info, warn or error"`
+	ChallengeTTL time.Duration `name:"challenge-ttl" yaml:"challenge-ttl" usage:"how long a push challenge waits for an answer (at most 10m)"`
+	EnrollTTL    time.Duration `name:"enroll-ttl" yaml:"enroll-ttl" usage:"how long an enrollment link stays valid (at most 10m)"`
+}
+
+// DefaultConfig is the secure default: loopback only, a ./data folder.
+func DefaultConfig() Config {
+	return Config{
+		Listen:       "127.0.0.1:8080",
+		Data:         "data",
+		Org:          "Assent",
+		LogLevel:     "info",
+		ChallengeTTL: 5 * time.Minute,
+		EnrollTTL:    10 * time.Minute,
+	}
+}
+
+// EnvName is the environment variable of a config name.
+func EnvName(name string) string {
+	return "ASSENT_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// LoadConfig reads the config for a subcommand from args (flags), the
+// environment (getenv) and the YAML file named by --config or
+// ASSENT_CONFIG. It returns the remaining positional arguments.
+func LoadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, []string, error) {
+	cfg := DefaultConfig()
+	configFile := fs.String("config", "", "YAML config file (env ASSENT_CONFIG)")
+	set := map[string]bool{}
+	flagValues := map[string]*string{}
+	eachField(&cfg, func(name, usage string, v reflect.Value) {
+		flagValues[name] = fs.String(name, "", fmt.Sprintf("%s (env %s, default %q)", usage, EnvName(name), fieldString(v)))
+	})
+	rest, err := cli.Parse(fs, args)
+	if err != nil {
+		return cfg, nil, err
+	}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	path := *configFile
+	if path == "" {
+		path = getenv("ASSENT_CONFIG")
+	}
+	if path != "" {
+		if err := loadYAML(path, &cfg); err != nil {
+			return cfg, nil, err
+		}
+	}
+	eachField(&cfg, func(name, _ string, v reflect.Value) {
+		if err != nil {
+			return
+		}
+		if env := getenv(EnvName(name)); env != "" {
+			if e := setField(v, env); e != nil {
+				err = fmt.Errorf("environment %s: %w", EnvName(name), e)
+				return
+			}
+		}
+		if set[name] {
+			if e := setField(v, *flagValues[name]); e != nil {
+				err = fmt.Errorf("flag --%s: %w", name, e)
+			}
+		}
+	})
+	if err != nil {
+		return cfg, nil, err
+	}
+	return cfg, rest, cfg.Check()
+}
+
+func loadYAML(path string, cfg *Config) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	var raw map[string]yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&raw); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	known := map[string]reflect.Value{}
+	eachField(cfg, func(name, _ string, v reflect.Value) { known[name] = v })
+	for key, node := range raw {
+		v, ok := known[key]
+		if !ok {
+			return fmt.Errorf("config file %s: line %d: unknown setting %q", path, node.Line, key)
+		}
+		if err := setField(v, node.Value); err != nil {
+			return fmt.Errorf("config file %s: line %d: %s: %w", path, node.Line, key, err)
+		}
+	}
+	return nil
+}
+
+func eachField(cfg *Config, fn func(name, usage string, v reflect.Value)) {
+	rv := reflect.ValueOf(cfg).Elem()
+	rt := rv.Type()
+	for i := range rt.NumField() {
+		f := rt.Field(i)
+		fn(f.Tag.Get("name"), f.Tag.Get("usage"), rv.Field(i))
+	}
+}
+
+func fieldString(v reflect.Value) string {
+	if d, ok := v.Interface().(time.Duration); ok {
+		return d.String()
+	}
+	return fmt.Sprint(v.Interface())
+}
+
+func setField(v reflect.Value, s string) error {
+	switch v.Interface().(type) {
+	case time.Duration:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("want a duration like 5m or 90s, got %q", s)
+		}
+		v.SetInt(int64(d))
+	case string:
+		v.SetString(s)
+	case bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", s)
+		}
+		v.SetBool(b)
+	default:
+		return fmt.Errorf("unsupported setting type %s", v.Type())
+	}
+	return nil
+}
+
+// Check validates a config and says what to change.
+func (c *Config) Check() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen %q: want host:port, e.g. 127.0.0.1:8080", c.Listen)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("give both --tls-cert and --tls-key, or neither")
+	}
+	if !c.TLS() && !IsLoopback(c.Listen) {
+		return fmt.Errorf("refusing plain HTTP on %s: devices would send secrets in the clear; "+
+			"give --tls-cert and --tls-key, or listen on a loopback address such as 127.0.0.1:8080", c.Listen)
+	}
+	if c.ChallengeTTL <= 0 || c.ChallengeTTL > 10*time.Minute {
+		return fmt.Errorf("challenge-ttl %s: want more than 0 and at most 10m", c.ChallengeTTL)
+	}
+	if c.EnrollTTL <= 0 || c.EnrollTTL > 10*time.Minute {
+		return fmt.Errorf("enroll-ttl %s: want more than 0 and at most 10m", c.EnrollTTL)
+	}
+	if c.URL != "" {
+		u, err := url.Parse(c.URL)
+		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+			return fmt.Errorf("url %q: want an absolute http(s) URL such as https://assent.example.com", c.URL)
+		}
+		if u.Scheme == "http" && !IsLoopback(u.Host) {
+			return fmt.Errorf("url %q: plain http is only allowed for loopback addresses; use https", c.URL)
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+// TLS says whether the server terminates TLS itself.
+func (c *Config) TLS() bool { return c.TLSCert != "" }
+
+// PublicURL is the base URL devices use: --url, or one derived from the
+// listen address (with the real port once the listener is open).
+func (c *Config) PublicURL(listenAddr string) string {
+	if c.URL != "" {
+		return strings.TrimRight(c.URL, "/")
+	}
+	host, port, _ := net.SplitHostPort(listenAddr)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	scheme := "http"
+	if c.TLS() {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// DBPath is the SQLite database file in the data folder.
+func (c *Config) DBPath() string { return filepath.Join(c.Data, "assent.db") }
+
+// IsLoopback says whether a host or host:port names a loopback address.
+func IsLoopback(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,435 @@
+package server
+
+import (
+	"context"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/seed-3a5b824e/assent/crypto"
+	"github.com/seed-3a5b824e/assent/push"
+	"github.com/seed-3a5b824e/assent/server/store"
+)
+
+// Enrollment proof freshness: the enrollment JWS's iat must be this close to
+// the server clock.
+const enrollSkew = 5 * time.Minute
+
+var errDeviceAuth = apiErr(http.StatusUnauthorized, "unauthorized", "device token not accepted")
+
+// readJWSBody reads a request body that is one compact JWS.
+func readJWSBody(w http.ResponseWriter, r *http.Request) (string, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, crypto.MaxJWSSize))
+	if err != nil {
+		return "", apiErr(http.StatusRequestEntityTooLarge, "too_large", "request body is over %d bytes", crypto.MaxJWSSize)
+	}
+	tok := strings.TrimSpace(string(body))
+	if tok == "" {
+		return "", apiErr(http.StatusBadRequest, "bad_request", "request body must be a compact JWS")
+	}
+	return tok, nil
+}
+
+func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
+	tok, err := readJWSBody(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	resp, err := s.enroll(r.Context(), tok, clientIP(r))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func checkText(field, v string, max int, required bool) error {
+	if required && v == "" {
+		return apiErr(http.StatusBadRequest, "bad_request", "device.%s is required", field)
+	}
+	if len(v) > max || !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return apiErr(http.StatusBadRequest, "bad_request", "device.%s must be printable text of at most %d bytes", field, max)
+	}
+	return nil
+}
+
+func (s *Server) enroll(ctx context.Context, tok, ip string) (*push.EnrollResponse, error) {
+	h, err := crypto.ParseJWSHeader(tok)
+	if err != nil {
+		return nil, apiErr(http.StatusBadRequest, "bad_jws", "enrollment request: %v", err)
+	}
+	if h.JWK == nil {
+		return nil, apiErr(http.StatusBadRequest, "bad_jws", "enrollment request must carry the new device key in its jwk header")
+	}
+	var c push.EnrollClaims
+	if err := crypto.VerifyJWS(tok, h.JWK, push.TypEnroll, &c); err != nil {
+		return nil, apiErr(http.StatusBadRequest, "bad_jws", "enrollment request: %v", err)
+	}
+	now := s.now()
+	if d := now.Sub(time.Unix(c.IAT, 0)).Abs(); d > enrollSkew {
+		return nil, apiErr(http.StatusBadRequest, "clock_skew", "enrollment request iat is %s from the server clock; set the device clock right and try again", d.Round(time.Second))
+	}
+	for _, f := range []struct {
+		name, v  string
+		max      int
+		required bool
+	}{{"name", c.Device.Name, 128, true}, {"platform", c.Device.Platform, 32, true}, {"os", c.Device.OS, 64, false}, {"model", c.Device.Model, 128, false}, {"keyStore", c.Device.KeyStore, 32, false}} {
+		if err := checkText(f.name, f.v, f.max, f.required); err != nil {
+			return nil, err
+		}
+	}
+	if c.Token == "" || len(c.Token) > 128 {
+		return nil, apiErr(http.StatusBadRequest, "invalid_token", "enrollment request carries no valid token")
+	}
+	pub, err := crypto.MarshalPublicJWK(h.JWK)
+	if err != nil {
+		return nil, s.internal("enroll: encode device key", err)
+	}
+	id := newID("dev_")
+	secret := crypto.RandomBytes(20)
+	dev := store.Device{
+		ID: id, PublicKey: pub,
+		Name: c.Device.Name, Platform: c.Device.Platform, OS: c.Device.OS, Model: c.Device.Model, KeyStore: c.Device.KeyStore,
+		TOTPSecret: s.sealer.Seal(secret, totpAAD(id)), TOTPAlgorithm: "SHA1", TOTPDigits: 6, TOTPPeriod: 30,
+		CreatedAt: now, LastSeen: now,
+	}
+	dev, err = s.st.CompleteEnrollment(ctx, crypto.HashToken(c.Token), now, dev)
+	if err != nil {
+		s.audit(ctx, store.AuditEvent{Type: "enroll.refused", ClientIP: ip, Detail: map[string]string{"reason": err.Error()}})
+		switch {
+		case errors.Is(err, store.ErrTokenUsed):
+			return nil, apiErr(http.StatusConflict, "token_used", "this enrollment link was used already; ask your administrator for a new one")
+		case errors.Is(err, store.ErrExpired):
+			return nil, apiErr(http.StatusGone, "token_expired", "this enrollment link has expired; ask your administrator for a new one")
+		case errors.Is(err, store.ErrNotFound):
+			return nil, apiErr(http.StatusBadRequest, "invalid_token", "this enrollment link was not issued by this server")
+		}
+		return nil, s.internal("enroll: store device", err)
+	}
+	u, err := s.st.GetUser(ctx, dev.UserID)
+	if err != nil {
+		return nil, s.internal("enroll: load user", err)
+	}
+	s.audit(ctx, store.AuditEvent{Type: "device.enrolled", UserID: u.ID, DeviceID: dev.ID, ClientIP: ip,
+		Detail: map[string]string{"name": dev.Name, "platform": dev.Platform, "keyStore": dev.KeyStore}})
+	serverKey, _ := crypto.MarshalPublicJWK(&s.signKey.PublicKey)
+	return &push.EnrollResponse{
+		EnrollmentID: dev.ID,
+		User:         u.Login,
+		Org:          s.opts.Org,
+		Server:       s.opts.URL,
+		ServerKey:    serverKey,
+		PushURL:      wsURL(s.opts.URL) + push.PathPush,
+		TOTP: push.TOTPParams{
+			Secret:    base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret),
+			Algorithm: dev.TOTPAlgorithm, Digits: dev.TOTPDigits, Period: dev.TOTPPeriod,
+		},
+	}, nil
+}
+
+func totpAAD(deviceID string) []byte { return []byte("assent:totp:" + deviceID) }
+
+func wsURL(base string) string {
+	if rest, ok := strings.CutPrefix(base, "https://"); ok {
+		return "wss://" + rest
+	}
+	return "ws://" + strings.TrimPrefix(base, "http://")
+}
+
+// authDevice checks a device token: signed by an enrolled, unrevoked
+// device, for this server, fresh, and not seen before.
+func (s *Server) authDevice(ctx context.Context, tok string) (store.Device, error) {
+	var c push.DeviceClaims
+	if err := crypto.UnverifiedClaims(tok, &c); err != nil || c.Issuer == "" {
+		return store.Device{}, errDeviceAuth
+	}
+	d, err := s.st.GetDevice(ctx, c.Issuer)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Device{}, errDeviceAuth
+	} else if err != nil {
+		return store.Device{}, s.internal("device auth: load device", err)
+	}
+	pub, err := crypto.ParsePublicJWK(d.PublicKey)
+	if err != nil {
+		return store.Device{}, s.internal("device auth: device key", err)
+	}
+	if err := crypto.VerifyJWS(tok, pub, push.TypDevice, &c); err != nil {
+		return store.Device{}, errDeviceAuth
+	}
+	if !d.RevokedAt.IsZero() {
+		return store.Device{}, apiErr(http.StatusForbidden, "device_revoked", "this device was removed from the account; enroll it again")
+	}
+	if c.Audience != s.opts.URL {
+		return store.Device{}, apiErr(http.StatusUnauthorized, "wrong_audience", "device token is for %q, this server is %q", c.Audience, s.opts.URL)
+	}
+	now := s.now()
+	if skew := now.Sub(time.Unix(c.IAT, 0)); skew.Abs() > push.DeviceTokenMaxAge*time.Second {
+		return store.Device{}, apiErr(http.StatusUnauthorized, "clock_skew",
+			"device token was made %s from the server clock (limit %ds); set the device clock right", skew.Round(time.Second), push.DeviceTokenMaxAge)
+	}
+	if c.JTI == "" || len(c.JTI) > 64 {
+		return store.Device{}, errDeviceAuth
+	}
+	err = s.st.UseNonce(ctx, "device:"+d.ID+":"+c.JTI, now.Add(2*push.DeviceTokenMaxAge*time.Second))
+	if errors.Is(err, store.ErrReplay) {
+		return store.Device{}, apiErr(http.StatusUnauthorized, "token_replayed", "device token was used before; make a fresh one for every request")
+	} else if err != nil {
+		return store.Device{}, s.internal("device auth: record jti", err)
+	}
+	if now.Sub(d.LastSeen) > time.Minute {
+		if d2, err := s.st.UpdateDevice(ctx, d.ID, func(d *store.Device) error { d.LastSeen = now; return nil }); err == nil {
+			d = d2
+		}
+	}
+	return d, nil
+}
+
+func deviceToken(r *http.Request) string {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, push.AuthScheme) {
+		return ""
+	}
+	return strings.TrimSpace(tok)
+}
+
+func (s *Server) requireDevice(w http.ResponseWriter, r *http.Request) (store.Device, bool) {
+	tok := deviceToken(r)
+	if tok == "" {
+		writeError(w, apiErr(http.StatusUnauthorized, "unauthorized", "send a device token: Authorization: %s <JWS>", push.AuthScheme))
+		return store.Device{}, false
+	}
+	d, err := s.authDevice(r.Context(), tok)
+	if err != nil {
+		writeError(w, err)
+		return store.Device{}, false
+	}
+	return d, true
+}
+
+// pendingChallenges are a device's unanswered, unexpired challenges.
+func (s *Server) pendingChallenges(ctx context.Context, deviceID string) ([]string, error) {
+	cs, err := s.st.ListChallenges(ctx, store.ChallengeFilter{DeviceID: deviceID, Status: store.ChallengePending})
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	out := []string{}
+	for _, c := range cs {
+		if now.Before(c.ExpiresAt) {
+			out = append(out, c.JWS)
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) handleListChallenges(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.requireDevice(w, r)
+	if !ok {
+		return
+	}
+	list, err := s.pendingChallenges(r.Context(), d.ID)
+	if err != nil {
+		writeError(w, s.internal("list challenges", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, push.ChallengesResponse{ServerTime: s.now().UnixMilli(), Challenges: list})
+}
+
+// AnswerResult is the body of a successful response post.
+type AnswerResult struct {
+	ID      string `json:"id"`
+	Outcome string `json:"outcome"`
+}
+
+func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
+	tok, err := readJWSBody(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	c, err := s.answer(r.Context(), tok, r.PathValue("id"), clientIP(r))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, AnswerResult{ID: c.ID, Outcome: c.Status})
+}
+
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.requireDevice(w, r)
+	if !ok {
+		return
+	}
+	if err := s.RevokeDevice(r.Context(), d.ID, "device"); err != nil {
+		writeError(w, s.internal("revoke device", err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// RevokeDevice revokes an enrollment, cancels its pending challenges and
+// drops its sockets. by says who asked (device, admin).
+func (s *Server) RevokeDevice(ctx context.Context, deviceID, by string) error {
+	now := s.now()
+	d, err := s.st.UpdateDevice(ctx, deviceID, func(d *store.Device) error {
+		if d.RevokedAt.IsZero() {
+			d.RevokedAt = now
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	cs, err := s.st.ListChallenges(ctx, store.ChallengeFilter{DeviceID: deviceID, Status: store.ChallengePending})
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		s.cancelChallenge(ctx, c.ID, "device revoked")
+	}
+	s.audit(ctx, store.AuditEvent{Type: "device.revoked", UserID: d.UserID, DeviceID: d.ID, Detail: map[string]string{"by": by}})
+	s.hub.disconnect(deviceID)
+	return nil
+}
+
+var upgrader = websocket.Upgrader{
+	ReadBufferSize:  1024,
+	WriteBufferSize: 1024,
+	// Devices authenticate with a signed token, never a cookie, so a
+	// cross-site page gains nothing from opening the socket.
+	CheckOrigin: func(*http.Request) bool { return true },
+}
+
+// helloTimeout is how long a socket may stay unauthenticated.
+const helloTimeout = 10 * time.Second
+
+// maxBadFrames unparseable frames close a connection.
+const maxBadFrames = 8
+
+func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	var dev store.Device
+	authed := false
+	if tok := deviceToken(r); tok != "" {
+		d, err := s.authDevice(ctx, tok)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		dev, authed = d, true
+	}
+	ws, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader answered already
+	}
+	ws.SetReadLimit(push.MaxMessageSize)
+	if !authed {
+		d, err := s.socketHello(ctx, ws)
+		if err != nil {
+			closeWith(ws, err)
+			return
+		}
+		dev = d
+	}
+	c := newConn(dev.ID, ws)
+	s.hub.add(c)
+	defer s.hub.remove(c)
+	go c.writeLoop()
+	defer c.close()
+
+	c.enqueue(push.Message{Type: push.MsgWelcome, ServerTime: s.now().UnixMilli()})
+	pending, err := s.pendingChallenges(ctx, dev.ID)
+	if err != nil {
+		s.log.Error("push: list pending", "err", err)
+	}
+	for _, j := range pending {
+		c.enqueue(push.Message{Type: push.MsgChallenge, JWS: j})
+	}
+	s.readLoop(ctx, c, dev, clientIP(r))
+}
+
+// socketHello waits for the hello message of a socket that brought no
+// Authorization header.
+func (s *Server) socketHello(ctx context.Context, ws *websocket.Conn) (store.Device, error) {
+	_ = ws.SetReadDeadline(time.Now().Add(helloTimeout))
+	_, data, err := ws.ReadMessage()
+	if err != nil {
+		return store.Device{}, apiErr(http.StatusUnauthorized, "unauthorized", "no hello within %s", helloTimeout)
+	}
+	var m push.Message
+	if err := json.Unmarshal(data, &m); err != nil || m.Type != push.MsgHello || m.Token == "" {
+		return store.Device{}, apiErr(http.StatusUnauthorized, "unauthorized", "first message must be {\"type\":\"hello\",\"token\":<device JWS>}")
+	}
+	return s.authDevice(ctx, m.Token)
+}
+
+// closeWith sends an error message and closes an unregistered socket.
+func closeWith(ws *websocket.Conn, err error) {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		ae = errInternal
+	}
+	_ = ws.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_ = ws.WriteJSON(push.Message{Type: push.MsgError, Error: ae.Code, Message: ae.Message})
+	_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, ae.Code), time.Now().Add(time.Second))
+	ws.Close()
+}
+
+func (s *Server) readLoop(ctx context.Context, c *conn, dev store.Device, ip string) {
+	ws := c.ws
+	extend := func() { _ = ws.SetReadDeadline(time.Now().Add(idleTimeout)) }
+	extend()
+	ws.SetPongHandler(func(string) error { extend(); return nil })
+	bad := 0
+	for {
+		typ, data, err := ws.ReadMessage()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				s.log.Warn("push: frame over the size limit, connection closed", "device", dev.ID, "limit", push.MaxMessageSize)
+			}
+			return
+		}
+		extend()
+		var m push.Message
+		if typ != websocket.TextMessage {
+			err = errors.New("binary frames are not part of the protocol; send JSON text")
+		} else if err = json.Unmarshal(data, &m); err != nil {
+			err = fmt.Errorf("frame is not a JSON message object: %v", err)
+		}
+		if err == nil {
+			switch m.Type {
+			case push.MsgResponse:
+				ch, aerr := s.answer(ctx, m.JWS, "", ip)
+				if aerr != nil {
+					var ae *apiError
+					if !errors.As(aerr, &ae) {
+						ae = errInternal
+					}
+					c.enqueue(push.Message{Type: push.MsgError, Error: ae.Code, Message: ae.Message, ID: ch.ID})
+				} else {
+					c.enqueue(push.Message{Type: push.MsgAck, ID: ch.ID, Outcome: ch.Status})
+				}
+				continue
+			case push.MsgHello:
+				continue // already authenticated; harmless
+			default:
+				err = fmt.Errorf("unknown message type %q; a device sends hello or response", m.Type)
+			}
+		}
+		bad++
+		c.enqueue(push.Message{Type: push.MsgError, Error: "bad_message", Message: err.Error()})
+		if bad >= maxBadFrames {
+			s.log.Warn("push: too many bad frames, connection closed", "device", dev.ID)
+			return
+		}
+	}
+}

@@ -1,0 +1,101 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/seed-3a5b824e/assent/server/store"
+	"github.com/seed-3a5b824e/assent/server/store/sqlite"
+)
+
+// OpenStore opens the store a config names: SQLite in the data folder.
+func OpenStore(cfg Config) (store.Store, error) {
+	st, err := sqlite.Open(cfg.DBPath())
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	return st, nil
+}
+
+// Open makes a server from a config, for serving or for admin commands.
+// listenAddr (the real address once a listener is open) gives the public
+// URL when the config has none.
+func Open(ctx context.Context, cfg Config, listenAddr string, log *slog.Logger) (*Server, error) {
+	key, err := LoadSealKey(cfg.Data, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	st, err := OpenStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s, err := New(ctx, Options{
+		URL: cfg.PublicURL(listenAddr), Org: cfg.Org, Store: st, SealKey: key, Logger: log,
+		ChallengeTTL: cfg.ChallengeTTL, EnrollTTL: cfg.EnrollTTL,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Shutdown closes the server and its store.
+func (s *Server) Shutdown() error {
+	return errors.Join(s.Close(), s.st.Close())
+}
+
+// Serve runs a node until ctx ends: it listens, serves (TLS when
+// configured), collects garbage, and on the way out closes every device
+// socket so that devices reconnect elsewhere. ready is told the public URL
+// once the server accepts connections.
+func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(url string)) error {
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	s, err := Open(ctx, cfg, ln.Addr().String(), log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer s.Shutdown()
+	if cfg.TLS() {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("TLS certificate: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go s.Run(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info("assentd serving", "url", s.URL(), "listen", ln.Addr().String(), "data", cfg.Data, "tls", cfg.TLS())
+	if ready != nil {
+		ready(s.URL())
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("assentd stopping: closing device connections")
+	s.Close()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return hs.Shutdown(sctx)
+}

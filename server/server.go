@@ -1,0 +1,318 @@
+package server
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/seed-3a5b824e/assent/crypto"
+	"github.com/seed-3a5b824e/assent/push"
+	"github.com/seed-3a5b824e/assent/server/store"
+)
+
+// Options wire a Server. Store, URL and SealKey are required.
+type Options struct {
+	// URL is the public base URL: the issuer of challenges, the audience of
+	// device tokens, and the server in enrollment links.
+	URL     string
+	Org     string
+	Store   store.Store
+	SealKey []byte
+	// Now is the clock everything that expires reads; time.Now by default.
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Broker carries messages for devices between nodes; in-process by
+	// default.
+	Broker       Broker
+	ChallengeTTL time.Duration
+	EnrollTTL    time.Duration
+	// PasswordParams are the Argon2id costs of new password hashes.
+	PasswordParams crypto.Argon2Params
+	// MaxFailures consecutive failed factor checks lock a user for
+	// LockoutDuration.
+	MaxFailures     int
+	LockoutDuration time.Duration
+	// SessionTTL is how long a signed-in session lasts.
+	SessionTTL time.Duration
+	// GCInterval is how often Run collects expired rows.
+	GCInterval time.Duration
+}
+
+// Server is one assentd node.
+type Server struct {
+	opts    Options
+	st      store.Store
+	sealer  *crypto.Sealer
+	signKey *ecdsa.PrivateKey
+	pin     string
+	log     *slog.Logger
+	hub     *hub
+	broker  Broker
+	mux     *http.ServeMux
+	// dummyHash is verified against when a login is unknown, so that the
+	// answer takes as long as for a real user.
+	dummyHash string
+
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+// New makes a server node; it loads (or on first run creates) the signing
+// key.
+func New(ctx context.Context, o Options) (*Server, error) {
+	if o.Store == nil || o.URL == "" {
+		return nil, errors.New("server: Store and URL are required")
+	}
+	o.URL = strings.TrimRight(o.URL, "/")
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Org == "" {
+		o.Org = "Assent"
+	}
+	if o.ChallengeTTL <= 0 {
+		o.ChallengeTTL = 5 * time.Minute
+	}
+	if o.ChallengeTTL > push.MaxChallengeLifetime*time.Second {
+		return nil, fmt.Errorf("server: challenge lifetime %s is over the 10m the protocol allows", o.ChallengeTTL)
+	}
+	if o.EnrollTTL <= 0 || o.EnrollTTL > 10*time.Minute {
+		o.EnrollTTL = 10 * time.Minute
+	}
+	if o.PasswordParams == (crypto.Argon2Params{}) {
+		o.PasswordParams = crypto.DefaultArgon2
+	}
+	if o.MaxFailures <= 0 {
+		o.MaxFailures = 5
+	}
+	if o.LockoutDuration <= 0 {
+		o.LockoutDuration = 15 * time.Minute
+	}
+	if o.SessionTTL <= 0 {
+		o.SessionTTL = 8 * time.Hour
+	}
+	if o.GCInterval <= 0 {
+		o.GCInterval = 10 * time.Second
+	}
+	sealer, err := crypto.NewSealer(o.SealKey)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	key, err := loadSigningKey(ctx, o.Store, sealer)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	pin, err := crypto.Thumbprint(&key.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opts:      o,
+		st:        o.Store,
+		sealer:    sealer,
+		signKey:   key,
+		pin:       pin,
+		log:       o.Logger,
+		hub:       newHub(),
+		done:      make(chan struct{}),
+		dummyHash: crypto.HashPassword(crypto.RandomToken(16), o.PasswordParams),
+	}
+	s.broker = o.Broker
+	if s.broker == nil {
+		s.broker = NewLocalBroker()
+	}
+	if err := s.broker.Subscribe(s.hub.deliver); err != nil {
+		return nil, fmt.Errorf("server: broker: %w", err)
+	}
+	s.routes()
+	return s, nil
+}
+
+// Pin is the thumbprint of the signing key that enrollment links carry.
+func (s *Server) Pin() string { return s.pin }
+
+// URL is the server's public base URL.
+func (s *Server) URL() string { return s.opts.URL }
+
+// Store is the server's store (for admin commands and tests).
+func (s *Server) Store() store.Store { return s.st }
+
+func (s *Server) now() time.Time { return s.opts.Now() }
+
+// Handler serves the whole HTTP API.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+func (s *Server) routes() {
+	m := http.NewServeMux()
+	m.HandleFunc("POST "+push.PathEnroll, s.handleEnroll)
+	m.HandleFunc("GET "+push.PathPush, s.handlePush)
+	m.HandleFunc("GET "+push.PathChallenges, s.handleListChallenges)
+	m.HandleFunc("POST "+push.PathChallenges+"/{id}/response", s.handleResponse)
+	m.HandleFunc("DELETE "+push.PathDevice, s.handleRevoke)
+	m.HandleFunc("POST /v1/idx/{remediation}", s.handleIDX)
+	m.HandleFunc("GET /v1/session", s.handleSession)
+	m.HandleFunc("GET /v1/server", s.handleServerInfo)
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, apiErr(http.StatusNotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	s.mux = m
+}
+
+// Run collects expired rows until ctx ends or the server closes, telling
+// devices about challenges that expired.
+func (s *Server) Run(ctx context.Context) {
+	t := time.NewTicker(s.opts.GCInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.done:
+			return
+		case <-t.C:
+			if err := s.GarbageCollect(ctx); err != nil {
+				s.log.Error("garbage collection failed", "err", err)
+			}
+		}
+	}
+}
+
+// GarbageCollect expires pending challenges past their time and removes
+// dead rows.
+func (s *Server) GarbageCollect(ctx context.Context) error {
+	res, err := s.st.GarbageCollect(ctx, s.now())
+	if err != nil {
+		return err
+	}
+	for _, c := range res.Expired {
+		s.audit(ctx, store.AuditEvent{Type: "push.expired", UserID: c.UserID, DeviceID: c.DeviceID, TxID: c.TxID, ChallengeID: c.ID})
+		s.notifyResolved(ctx, c.DeviceID, c.ID, store.ChallengeExpired)
+	}
+	return nil
+}
+
+// Close disconnects every device and stops Run.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.done)
+		s.hub.closeAll()
+	})
+	return s.broker.Close()
+}
+
+// ConnectedDevices counts open push connections on this node.
+func (s *Server) ConnectedDevices() int { return s.hub.count() }
+
+// ServerInfo is the body of GET /v1/server: what a device needs to check it
+// talks to the right server.
+type ServerInfo struct {
+	Issuer     string          `json:"issuer"`
+	Org        string          `json:"org"`
+	Key        json.RawMessage `json:"key"`
+	Pin        string          `json:"pin"`
+	ServerTime int64           `json:"serverTime"`
+}
+
+func (s *Server) handleServerInfo(w http.ResponseWriter, r *http.Request) {
+	jwk, _ := crypto.MarshalPublicJWK(&s.signKey.PublicKey)
+	writeJSON(w, http.StatusOK, ServerInfo{Issuer: s.opts.URL, Org: s.opts.Org, Key: jwk, Pin: s.pin, ServerTime: s.now().UnixMilli()})
+}
+
+// apiError is an error with the HTTP status and code a client sees. The
+// message must never reveal whether a user or device exists to an
+// unauthenticated caller.
+type apiError = push.APIError
+
+func apiErr(status int, code, format string, args ...any) *apiError {
+	return &apiError{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+var errInternal = apiErr(http.StatusInternalServerError, "internal", "the server failed; the administrator can find the cause in its log")
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		ae = errInternal
+	}
+	writeJSON(w, ae.Status, ae)
+}
+
+// internal logs an unexpected error and returns the generic one.
+func (s *Server) internal(op string, err error) error {
+	s.log.Error(op, "err", err)
+	return errInternal
+}
+
+// readJSON decodes a bounded JSON body, refusing unknown fields.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, push.MaxMessageSize)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return apiErr(http.StatusRequestEntityTooLarge, "too_large", "request body is over %d bytes", push.MaxMessageSize)
+		}
+		return apiErr(http.StatusBadRequest, "bad_request", "request body is not the expected JSON: %v", err)
+	}
+	if dec.More() {
+		return apiErr(http.StatusBadRequest, "bad_request", "request body has data after the JSON object")
+	}
+	return nil
+}
+
+// clientIP is the peer address of a request.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// audit appends to the audit log; a failure to write it is logged loudly
+// but does not undo what happened.
+func (s *Server) audit(ctx context.Context, e store.AuditEvent) {
+	if e.Time.IsZero() {
+		e.Time = s.now()
+	}
+	if _, err := s.st.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
+		s.log.Error("audit log write failed", "event", e.Type, "err", err)
+		return
+	}
+	attrs := []any{"event", e.Type}
+	if e.UserID != "" {
+		attrs = append(attrs, "user", e.UserID)
+	}
+	if e.DeviceID != "" {
+		attrs = append(attrs, "device", e.DeviceID)
+	}
+	if e.ChallengeID != "" {
+		attrs = append(attrs, "challenge", e.ChallengeID)
+	}
+	for k, v := range e.Detail {
+		attrs = append(attrs, k, v)
+	}
+	s.log.Info("audit", attrs...)
+}
+
+func newID(prefix string) string { return prefix + crypto.RandomToken(16) }

@@ -1,0 +1,110 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/seed-3a5b824e/assent/server/store"
+)
+
+var challenges = table{"challenges", []string{
+	"id", "tx_id", "device_id", "user_id", "kind", "nonce", "numbers_json", "correct",
+	"context", "jws", "status", "reason", "uv", "created_at", "expires_at", "answered_at",
+}}
+
+var (
+	challengeInsert = challenges.insertSQL()
+	challengeGet    = challenges.getSQL()
+	challengeUpdate = challenges.updateSQL()
+)
+
+func challengeArgs(c store.Challenge) []any {
+	return []any{
+		c.ID, c.TxID, c.DeviceID, c.UserID, c.Kind, c.Nonce, encodeList(c.Numbers), c.Correct,
+		blob(c.Context), c.JWS, c.Status, c.Reason, c.UV, ms(c.CreatedAt), ms(c.ExpiresAt), ms(c.AnsweredAt),
+	}
+}
+
+func scanChallenge(sc scanner) (store.Challenge, error) {
+	var (
+		c                          store.Challenge
+		numbers                    string
+		created, expires, answered int64
+	)
+	err := sc.Scan(&c.ID, &c.TxID, &c.DeviceID, &c.UserID, &c.Kind, &c.Nonce, &numbers, &c.Correct,
+		&c.Context, &c.JWS, &c.Status, &c.Reason, &c.UV, &created, &expires, &answered)
+	if err != nil {
+		return store.Challenge{}, err
+	}
+	if c.Numbers, err = decodeList[int]("numbers", numbers); err != nil {
+		return store.Challenge{}, err
+	}
+	c.Context = fromBlob(c.Context)
+	c.CreatedAt, c.ExpiresAt, c.AnsweredAt = fromMS(created), fromMS(expires), fromMS(answered)
+	return c, nil
+}
+
+func getChallenge(ctx context.Context, q querier, id string) (store.Challenge, error) {
+	return scanChallenge(q.QueryRowContext(ctx, challengeGet, id))
+}
+
+func putChallenge(ctx context.Context, q querier, id string, c store.Challenge) error {
+	_, err := q.ExecContext(ctx, challengeUpdate, append(challengeArgs(c)[1:], id)...)
+	return err
+}
+
+func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge) error {
+	if _, err := s.w.ExecContext(ctx, challengeInsert, challengeArgs(c)...); err != nil {
+		return fmt.Errorf("sqlite: create challenge %s: %w", c.ID, dbErr(err))
+	}
+	return nil
+}
+
+func (s *Store) GetChallenge(ctx context.Context, id string) (store.Challenge, error) {
+	c, err := getChallenge(ctx, s.r, id)
+	if err != nil {
+		return store.Challenge{}, fmt.Errorf("sqlite: get challenge %s: %w", id, dbErr(err))
+	}
+	return c, nil
+}
+
+func (s *Store) ListChallenges(ctx context.Context, f store.ChallengeFilter) ([]store.Challenge, error) {
+	var (
+		where []string
+		args  []any
+	)
+	add := func(cond string, arg any) {
+		where = append(where, cond)
+		args = append(args, arg)
+	}
+	if f.DeviceID != "" {
+		add("device_id = ?", f.DeviceID)
+	}
+	if f.UserID != "" {
+		add("user_id = ?", f.UserID)
+	}
+	if f.TxID != "" {
+		add("tx_id = ?", f.TxID)
+	}
+	if f.Status != "" {
+		add("status = ?", f.Status)
+	}
+	if !f.Since.IsZero() {
+		add("created_at >= ?", ms(f.Since))
+	}
+	q := challenges.selectSQL()
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY created_at, rowid"
+	cs, err := list(ctx, s.r, scanChallenge, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list challenges: %w", err)
+	}
+	return cs, nil
+}
+
+func (s *Store) UpdateChallenge(ctx context.Context, id string, fn func(*store.Challenge) error) (store.Challenge, error) {
+	return update(ctx, s, "challenge", id, getChallenge, putChallenge, fn)
+}

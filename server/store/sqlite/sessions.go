@@ -1,0 +1,113 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/seed-3a5b824e/assent/server/store"
+)
+
+var transactions = table{"transactions", []string{
+	"id", "app", "kind", "user_id", "status", "data", "client_ip", "user_agent",
+	"created_at", "updated_at", "expires_at",
+}}
+
+var sessions = table{"sessions", []string{
+	"id", "user_id", "tx_id", "client_ip", "user_agent", "created_at", "expires_at", "revoked_at",
+}}
+
+var (
+	txInsert = transactions.insertSQL()
+	txGet    = transactions.getSQL()
+	txUpdate = transactions.updateSQL()
+
+	sessionInsert = sessions.insertSQL()
+	sessionGet    = sessions.getSQL()
+	sessionRevoke = "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at = 0"
+)
+
+func txArgs(t store.Transaction) []any {
+	return []any{
+		t.ID, t.App, t.Kind, t.UserID, t.Status, blob(t.Data), t.ClientIP, t.UserAgent,
+		ms(t.CreatedAt), ms(t.UpdatedAt), ms(t.ExpiresAt),
+	}
+}
+
+func scanTx(sc scanner) (store.Transaction, error) {
+	var (
+		t                         store.Transaction
+		created, updated, expires int64
+	)
+	err := sc.Scan(&t.ID, &t.App, &t.Kind, &t.UserID, &t.Status, &t.Data, &t.ClientIP, &t.UserAgent,
+		&created, &updated, &expires)
+	if err != nil {
+		return store.Transaction{}, err
+	}
+	t.Data = fromBlob(t.Data)
+	t.CreatedAt, t.UpdatedAt, t.ExpiresAt = fromMS(created), fromMS(updated), fromMS(expires)
+	return t, nil
+}
+
+func getTx(ctx context.Context, q querier, id string) (store.Transaction, error) {
+	return scanTx(q.QueryRowContext(ctx, txGet, id))
+}
+
+func putTx(ctx context.Context, q querier, id string, t store.Transaction) error {
+	_, err := q.ExecContext(ctx, txUpdate, append(txArgs(t)[1:], id)...)
+	return err
+}
+
+func (s *Store) CreateTransaction(ctx context.Context, t store.Transaction) error {
+	if _, err := s.w.ExecContext(ctx, txInsert, txArgs(t)...); err != nil {
+		return fmt.Errorf("sqlite: create transaction %s: %w", t.ID, dbErr(err))
+	}
+	return nil
+}
+
+func (s *Store) GetTransaction(ctx context.Context, id string) (store.Transaction, error) {
+	t, err := getTx(ctx, s.r, id)
+	if err != nil {
+		return store.Transaction{}, fmt.Errorf("sqlite: get transaction %s: %w", id, dbErr(err))
+	}
+	return t, nil
+}
+
+func (s *Store) UpdateTransaction(ctx context.Context, id string, fn func(*store.Transaction) error) (store.Transaction, error) {
+	return update(ctx, s, "transaction", id, getTx, putTx, fn)
+}
+
+func (s *Store) CreateSession(ctx context.Context, se store.Session) error {
+	_, err := s.w.ExecContext(ctx, sessionInsert,
+		se.ID, se.UserID, se.TxID, se.ClientIP, se.UserAgent, ms(se.CreatedAt), ms(se.ExpiresAt), ms(se.RevokedAt))
+	if err != nil {
+		return fmt.Errorf("sqlite: create session for user %s: %w", se.UserID, dbErr(err))
+	}
+	return nil
+}
+
+func (s *Store) GetSession(ctx context.Context, id string) (store.Session, error) {
+	var (
+		se                        store.Session
+		created, expires, revoked int64
+	)
+	err := s.r.QueryRowContext(ctx, sessionGet, id).Scan(
+		&se.ID, &se.UserID, &se.TxID, &se.ClientIP, &se.UserAgent, &created, &expires, &revoked)
+	if err != nil {
+		return store.Session{}, fmt.Errorf("sqlite: get session: %w", dbErr(err))
+	}
+	se.CreatedAt, se.ExpiresAt, se.RevokedAt = fromMS(created), fromMS(expires), fromMS(revoked)
+	return se, nil
+}
+
+func (s *Store) RevokeSessions(ctx context.Context, userID string, now time.Time) (int, error) {
+	res, err := s.w.ExecContext(ctx, sessionRevoke, ms(now), userID)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: revoke sessions of user %s: %w", userID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: revoke sessions of user %s: %w", userID, err)
+	}
+	return int(n), nil
+}

@@ -1,0 +1,215 @@
+// Package sqlite is the embedded store.Store of assentd: one SQLite file in
+// the data folder, opened with the pure-Go driver modernc.org/sqlite so that
+// assentd builds without cgo.
+//
+// The file is in WAL mode, so readers never wait for the writer. Writes go
+// through a pool of exactly one connection whose transactions begin
+// IMMEDIATE: the process has a single writer, read-modify-write transactions
+// take the write lock before they read, and two of them can never deadlock
+// on a lock upgrade (SQLITE_BUSY). Another process on the same file (an
+// admin command, say) waits up to busyTimeout for the lock. Reads use a
+// separate pool of query-only connections.
+//
+// An UpdateX function runs while the write connection is held, so it must
+// not call back into the Store to write: that call would wait for the
+// connection forever.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/seed-3a5b824e/assent/server/store"
+)
+
+// busyTimeout is how long a statement waits for a lock another process
+// holds before it fails with SQLITE_BUSY.
+const busyTimeout = 10 * time.Second
+
+// gcGrace is how long enrollment tokens and transactions are kept past their
+// expiry, so that a late poll or retry still learns how they ended rather
+// than "not found".
+const gcGrace = 24 * time.Hour
+
+// Store is a store.Store on one SQLite file.
+type Store struct {
+	path string
+	w    *sql.DB // one connection; every write goes through it
+	r    *sql.DB // query-only connections for reads outside transactions
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens the database at path, creating it (and its folder, mode 0700)
+// when missing, with the file mode 0600, and brings its schema up to date.
+func Open(path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: open: empty path")
+	}
+	// The driver treats everything after '?' as its own parameters.
+	if strings.ContainsRune(path, '?') {
+		return nil, fmt.Errorf("sqlite: open %s: path must not contain '?'", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: create folder: %w", path, err)
+	}
+	// Create the file ourselves so that it gets 0600 (SQLite would use 0644
+	// less umask); SQLite gives the -wal and -shm files the same mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+
+	common := fmt.Sprintf("_busy_timeout=%d&_foreign_keys=1&_synchronous=NORMAL", busyTimeout.Milliseconds())
+	w, err := sql.Open("sqlite", path+"?"+common+"&_journal_mode=WAL&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+
+	ctx := context.Background()
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+
+	// The read pool is opened after the writer has put the file in WAL mode,
+	// which is a property of the file: query-only connections could not.
+	r, err := sql.Open("sqlite", path+"?"+common+"&_query_only=1")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	n := max(4, 2*runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	if err := r.PingContext(ctx); err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return &Store{path: path, w: w, r: r}, nil
+}
+
+// Ping checks that both pools answer.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping %s: %w", s.path, err)
+	}
+	if err := s.r.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Close closes the database; calling it again does nothing.
+func (s *Store) Close() error {
+	// Cheap, and keeps the query planner's statistics current for the next
+	// start (https://sqlite.org/lang_analyze.html#pragopt).
+	_, _ = s.w.Exec("PRAGMA optimize")
+	if err := errors.Join(s.r.Close(), s.w.Close()); err != nil {
+		return fmt.Errorf("sqlite: close %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// querier is what both *sql.DB and *sql.Tx offer.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// scanner is what both *sql.Row and *sql.Rows offer.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// errFn carries an UpdateX function's error out of the transaction so that
+// it can be returned unchanged.
+type errFn struct{ err error }
+
+func (e errFn) Error() string { return e.err.Error() }
+
+// write runs fn in an IMMEDIATE transaction on the write connection and
+// commits it when fn returns nil.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	// Also when fn panics: a transaction left open would hold the only
+	// write connection for good. After Commit this is a no-op.
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// update is the read-modify-write of every UpdateX: get the row, let fn
+// change it, put it back, and return it as a later Get would. The key is
+// the row's; fn cannot move it.
+func update[T any](ctx context.Context, s *Store, what, id string,
+	get func(context.Context, querier, string) (T, error),
+	put func(context.Context, querier, string, T) error,
+	fn func(*T) error,
+) (T, error) {
+	var out T
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		v, err := get(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if err := fn(&v); err != nil {
+			return errFn{err}
+		}
+		if err := put(ctx, tx, id, v); err != nil {
+			return err
+		}
+		out, err = get(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		var fe errFn
+		if errors.As(err, &fe) {
+			return out, fe.err
+		}
+		return out, fmt.Errorf("sqlite: update %s %s: %w", what, id, dbErr(err))
+	}
+	return out, nil
+}
+
+// dbErr maps what callers branch on to the store's sentinel errors, keeping
+// the driver's error in the chain and the message.
+func dbErr(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %w", store.ErrConflict, err)
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return fmt.Errorf("referenced user or device %w: %w", store.ErrNotFound, err)
+		}
+	}
+	return err
+}

@@ -1,0 +1,442 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/seed-3a5b824e/assent/server/store"
+	"github.com/seed-3a5b824e/assent/server/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return open(t, filepath.Join(t.TempDir(), "assent.db"))
+	})
+}
+
+func open(t testing.TB, path string) *Store {
+	t.Helper()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func closeStore(t testing.TB, s *Store) {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rawDB opens the file without this package, as an operator's sqlite3 shell
+// would.
+func rawDB(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestOpenCreatesPrivateFolderAndFileInWALMode(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data", "assent")
+	path := filepath.Join(dir, "assent.db")
+	s := open(t, path)
+	if err := s.CreateUser(t.Context(), store.User{ID: "u1", Login: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+
+	for p, want := range map[string]os.FileMode{dir: 0o700 | os.ModeDir, path: 0o600, path + "-wal": 0o600} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode() != want {
+			t.Errorf("%s: mode %v, want %v", p, fi.Mode(), want)
+		}
+	}
+	closeStore(t, s)
+
+	var mode string
+	if err := rawDB(t, path).QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "wal" {
+		t.Errorf("journal_mode = %q, want wal", mode)
+	}
+}
+
+func TestConnectionsHaveTheirPragmas(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "assent.db"))
+	defer closeStore(t, s)
+	for _, tc := range []struct {
+		pool   string
+		db     *sql.DB
+		pragma string
+		want   string
+	}{
+		{"write", s.w, "journal_mode", "wal"},
+		{"write", s.w, "foreign_keys", "1"},
+		{"write", s.w, "busy_timeout", "10000"},
+		{"write", s.w, "synchronous", "1"}, // NORMAL
+		{"write", s.w, "query_only", "0"},
+		{"read", s.r, "journal_mode", "wal"},
+		{"read", s.r, "busy_timeout", "10000"},
+		{"read", s.r, "query_only", "1"},
+	} {
+		var got string
+		if err := tc.db.QueryRow("PRAGMA " + tc.pragma).Scan(&got); err != nil {
+			t.Fatalf("%s pool: PRAGMA %s: %v", tc.pool, tc.pragma, err)
+		}
+		if got != tc.want {
+			t.Errorf("%s pool: PRAGMA %s = %q, want %q", tc.pool, tc.pragma, got, tc.want)
+		}
+	}
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "assent.db")
+	s := open(t, path)
+	ctx := t.Context()
+	want := store.User{ID: "u1", Login: "alice", Groups: []string{"staff"}, CreatedAt: time.UnixMilli(1_900_000_000_123).UTC()}
+	if err := s.CreateUser(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendAudit(ctx, store.AuditEvent{Type: "user.created", UserID: "u1"}); err != nil {
+		t.Fatal(err)
+	}
+	closeStore(t, s)
+
+	s = open(t, path)
+	defer closeStore(t, s)
+	got, err := s.GetUser(ctx, "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Login != want.Login || !got.CreatedAt.Equal(want.CreatedAt) || len(got.Groups) != 1 {
+		t.Errorf("after reopen GetUser = %+v, want %+v", got, want)
+	}
+	e, err := s.AppendAudit(ctx, store.AuditEvent{Type: "server.start"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Seq != 2 {
+		t.Errorf("first Seq after reopen = %d, want 2", e.Seq)
+	}
+}
+
+func TestMigrationsAreAppliedOnceAcrossReopens(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "assent.db")
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		closeStore(t, open(t, path))
+	}
+	rows, err := rawDB(t, path).Query("SELECT version FROM schema_migrations ORDER BY version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var versions []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		versions = append(versions, v)
+	}
+	if len(versions) != len(ms) {
+		t.Fatalf("schema_migrations versions %v, want 1..%d once each", versions, len(ms))
+	}
+	for i, v := range versions {
+		if v != i+1 {
+			t.Errorf("schema_migrations versions %v, want 1..%d", versions, len(ms))
+		}
+	}
+}
+
+func TestEmbeddedMigrationsLoadInOrder(t *testing.T) {
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) == 0 {
+		t.Fatal("no migrations embedded")
+	}
+}
+
+func TestOpenRefusesNewerSchemaVersion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "assent.db")
+	closeStore(t, open(t, path))
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer := len(ms) + 5
+	db := rawDB(t, path)
+	if _, err := db.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future.sql', 0)", newer); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := Open(path)
+	if err == nil {
+		s.Close()
+		t.Fatal("Open of a newer schema succeeded")
+	}
+	want := fmt.Sprintf("database schema version %d is newer than this assentd (knows %d): upgrade assentd", newer, len(ms))
+	if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), path) {
+		t.Errorf("Open error %q, want it to name %s and say %q", err, path, want)
+	}
+}
+
+func TestAuditTableRefusesUpdateAndDelete(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "assent.db")
+	s := open(t, path)
+	defer closeStore(t, s)
+	ctx := t.Context()
+	e, err := s.AppendAudit(ctx, store.AuditEvent{Type: "login", UserID: "u1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, path)
+	for _, q := range []string{
+		"UPDATE audit SET user_id = 'u2'",
+		"DELETE FROM audit",
+		"DELETE FROM audit WHERE seq = 1",
+		"INSERT OR REPLACE INTO audit (seq, time, type, user_id, device_id, tx_id, challenge_id, client_ip, detail_json) VALUES (1, 0, 'forged', '', '', '', '', '', '{}')",
+	} {
+		_, err := db.Exec(q)
+		if err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: error %v, want the append-only refusal", q, err)
+		}
+	}
+	got, err := s.ListAudit(ctx, store.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].UserID != "u1" || got[0].Type != e.Type {
+		t.Errorf("audit after the attempts = %+v, want the one event unchanged", got)
+	}
+}
+
+func TestOpenInReadOnlyFolderFailsNamingThePath(t *testing.T) {
+	dir := t.TempDir()
+	// A database made earlier, before the folder lost its write permission:
+	// SQLite then cannot create the -wal and -shm files beside it.
+	existing := filepath.Join(dir, "existing.db")
+	closeStore(t, open(t, existing))
+	for _, f := range []string{existing + "-wal", existing + "-shm"} {
+		os.Remove(f)
+	}
+	if err := os.Chmod(dir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(dir, 0o700) })
+	if f, err := os.Create(filepath.Join(dir, "probe")); err == nil {
+		f.Close()
+		t.Skip("permissions are not enforced for this user (root?)")
+	}
+	for _, path := range []string{
+		filepath.Join(dir, "assent.db"),
+		filepath.Join(dir, "sub", "assent.db"),
+		existing,
+	} {
+		s, err := Open(path)
+		if err == nil {
+			s.Close()
+			t.Fatalf("Open(%s) in a read-only folder succeeded", path)
+		}
+		t.Logf("Open(%s): %v", path, err)
+		if !strings.Contains(err.Error(), path) {
+			t.Errorf("Open(%s) error %q does not name the path", path, err)
+		}
+	}
+}
+
+func TestOpenBelowAFileFailsNamingThePath(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "not-a-folder")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(file, "assent.db")
+	s, err := Open(path)
+	if err == nil {
+		s.Close()
+		t.Fatal("Open below a regular file succeeded")
+	}
+	if !strings.Contains(err.Error(), path) {
+		t.Errorf("Open error %q does not name %s", err, path)
+	}
+}
+
+func TestOpenRefusesQuestionMarkInPath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "assent.db?_pragma=query_only(1)")
+	if s, err := Open(path); err == nil {
+		s.Close()
+		t.Fatal("Open accepted a path with '?'")
+	}
+}
+
+func TestPanickingUpdateFnReleasesTheWriter(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "assent.db"))
+	defer closeStore(t, s)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := s.CreateUser(ctx, store.User{ID: "u1", Login: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() { recover() }()
+		s.UpdateUser(ctx, "u1", func(u *store.User) error {
+			u.Login = "changed"
+			panic("fn panics")
+		})
+	}()
+	if err := s.CreateUser(ctx, store.User{ID: "u2", Login: "bob"}); err != nil {
+		t.Fatalf("write after a panicking fn: %v", err)
+	}
+	if u, err := s.GetUser(ctx, "u1"); err != nil || u.Login != "alice" {
+		t.Errorf("GetUser after the panic = %+v, %v; want it unchanged", u, err)
+	}
+}
+
+func TestReferenceToMissingRowIsNotFound(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "assent.db"))
+	defer closeStore(t, s)
+	ctx := t.Context()
+	err := s.CreateChallenge(ctx, store.Challenge{ID: "c1", DeviceID: "nope", UserID: "nobody"})
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("CreateChallenge for a missing device: %v, want ErrNotFound", err)
+	}
+	err = s.CreateEnrollToken(ctx, store.EnrollToken{Hash: "h", UserID: "nobody"})
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("CreateEnrollToken for a missing user: %v, want ErrNotFound", err)
+	}
+}
+
+func TestErrorsNameTheOperation(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "assent.db"))
+	defer closeStore(t, s)
+	_, err := s.UpdateChallenge(t.Context(), "c42", func(*store.Challenge) error { return nil })
+	if want := "sqlite: update challenge c42: not found"; err == nil || err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
+	}
+}
+
+// Benchmarks. Each op is a committed transaction on a WAL file with
+// synchronous=NORMAL, so fsync happens at checkpoints, not per commit.
+
+func benchStore(b *testing.B) (*Store, store.Device) {
+	s := open(b, filepath.Join(b.TempDir(), "assent.db"))
+	b.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	if err := s.CreateUser(ctx, store.User{ID: "u1", Login: "alice"}); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.CreateEnrollToken(ctx, store.EnrollToken{Hash: "h1", UserID: "u1", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		b.Fatal(err)
+	}
+	d, err := s.CompleteEnrollment(ctx, "h1", time.Now(), store.Device{ID: "d1"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s, d
+}
+
+func benchChallenge(id string, d store.Device) store.Challenge {
+	now := time.Now()
+	return store.Challenge{
+		ID: id, TxID: "tx-" + id, DeviceID: d.ID, UserID: d.UserID, Kind: "signin",
+		Nonce: "n-" + id, Numbers: []int{12, 47, 85}, Correct: 47,
+		Context: []byte(`{"app":"wiki","ip":"192.0.2.7","ua":"Firefox/140"}`),
+		JWS:     strings.Repeat("x", 600), Status: store.ChallengePending,
+		CreatedAt: now, ExpiresAt: now.Add(2 * time.Minute),
+	}
+}
+
+func BenchmarkCreateChallenge(b *testing.B) {
+	s, d := benchStore(b)
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		i++
+		if err := s.CreateChallenge(ctx, benchChallenge(fmt.Sprint("c", i), d)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkGetChallengeParallel(b *testing.B) {
+	s, d := benchStore(b)
+	ctx := context.Background()
+	if err := s.CreateChallenge(ctx, benchChallenge("c1", d)); err != nil {
+		b.Fatal(err)
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.GetChallenge(ctx, "c1"); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func BenchmarkUpdateChallenge(b *testing.B) {
+	s, d := benchStore(b)
+	ctx := context.Background()
+	if err := s.CreateChallenge(ctx, benchChallenge("c1", d)); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		_, err := s.UpdateChallenge(ctx, "c1", func(c *store.Challenge) error {
+			c.Correct++
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkUpdateChallengeParallel is GOMAXPROCS goroutines answering
+// challenges of their own at once: the single writer serialises them.
+func BenchmarkUpdateChallengeParallel(b *testing.B) {
+	s, d := benchStore(b)
+	ctx := context.Background()
+	const n = 64
+	for i := range n {
+		if err := s.CreateChallenge(ctx, benchChallenge(fmt.Sprint("c", i), d)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var next atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			id := fmt.Sprint("c", next.Add(1)%n)
+			_, err := s.UpdateChallenge(ctx, id, func(c *store.Challenge) error {
+				c.Correct++
+				return nil
+			})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
