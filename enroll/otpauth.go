@@ -4,6 +4,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -125,10 +126,12 @@ func ParseOTPAuth(s string) (*OTPAuth, error) {
 		o.Issuer = prefix
 	}
 
-	o.Algorithm = defaultAlgorithm
-	if alg, present, err := q.get("algorithm"); err != nil {
+	alg, present, err := q.get("algorithm")
+	if err != nil {
 		return nil, err
-	} else if present {
+	}
+	o.Algorithm = defaultAlgorithm
+	if present {
 		o.Algorithm = strings.ToUpper(alg)
 	}
 
@@ -146,33 +149,17 @@ func ParseOTPAuth(s string) (*OTPAuth, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !isDigits(c) {
-			return nil, fieldError(kindOTPAuth, "counter", "is %s: want a whole number from 0 to %d", quoteShort(c), uint64(1<<64-1))
+		n, err := strconv.ParseUint(c, 10, 64)
+		if err != nil {
+			return nil, fieldError(kindOTPAuth, "counter", "is %s: want a whole number from 0 to %d", quoteShort(c), uint64(math.MaxUint64))
 		}
-		if o.Counter, err = strconv.ParseUint(c, 10, 64); err != nil {
-			return nil, fieldError(kindOTPAuth, "counter", "is %s: want a whole number from 0 to %d", quoteShort(c), uint64(1<<64-1))
-		}
+		o.Counter = n
 	}
 
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
 	return o, nil
-}
-
-// small returns the optional numeric parameter field, or def when it is
-// absent. Out-of-range numbers are left for validate, which knows the range.
-func (q query) small(field string, def int, want string) (int, error) {
-	s, present, err := q.get(field)
-	if err != nil || !present {
-		return def, err
-	}
-	// Nine digits always fit an int and are far beyond any valid value.
-	if !isDigits(s) || len(s) > 9 {
-		return 0, fieldError(q.kind, field, "is %s: %s", quoteShort(s), want)
-	}
-	n, _ := strconv.Atoi(s)
-	return n, nil
 }
 
 // decodeSecret accepts base32 the way people and issuers write it: any

@@ -3,6 +3,7 @@ package enroll
 import (
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -141,6 +142,21 @@ func (q query) require(field, want string) (string, error) {
 		return "", fieldError(q.kind, field, "is empty: want %s", want)
 	}
 	return v, nil
+}
+
+// small returns the optional numeric parameter field, or def when it is
+// absent. Out-of-range numbers are left for validate, which knows the range.
+func (q query) small(field string, def int, want string) (int, error) {
+	s, present, err := q.get(field)
+	if err != nil || !present {
+		return def, err
+	}
+	// Nine digits always fit an int and are far beyond any valid value.
+	if !isDigits(s) || len(s) > 9 {
+		return 0, fieldError(q.kind, field, "is %s: %s", quoteShort(s), want)
+	}
+	n, _ := strconv.Atoi(s)
+	return n, nil
 }
 
 // checkText applies the rules shared by every human-readable name (user,

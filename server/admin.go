@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/seed-3a5b824e/assent/crypto"
@@ -64,9 +65,15 @@ func (s *Server) NewEnrollLink(ctx context.Context, login string) (*enroll.Link,
 	token := crypto.RandomToken(32)
 	now := s.now()
 	t := store.EnrollToken{Hash: crypto.HashToken(token), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(s.opts.EnrollTTL)}
+	link := &enroll.Link{Version: 1, Server: s.opts.URL, Token: token, User: u.Login, Org: s.opts.Org, Expires: t.ExpiresAt.Truncate(time.Second), Pin: s.pin}
+	// What the app will parse must parse: a server URL or org the link
+	// format refuses is caught here, not on the person's phone.
+	if _, err := enroll.ParseLink(link.String()); err != nil {
+		return nil, fmt.Errorf("cannot make a valid enrollment link: %w", err)
+	}
 	if err := s.st.CreateEnrollToken(ctx, t); err != nil {
 		return nil, err
 	}
-	s.audit(ctx, store.AuditEvent{Type: "enroll.link_created", UserID: u.ID, Detail: map[string]string{"expires": t.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z")}})
-	return &enroll.Link{Version: 1, Server: s.opts.URL, Token: token, User: u.Login, Org: s.opts.Org, Expires: t.ExpiresAt.Truncate(1e9), Pin: s.pin}, nil
+	s.audit(ctx, store.AuditEvent{Type: "enroll.link_created", UserID: u.ID, Detail: map[string]string{"expires": t.ExpiresAt.UTC().Format(time.RFC3339)}})
+	return link, nil
 }

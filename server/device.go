@@ -179,7 +179,7 @@ func (s *Server) authDevice(ctx context.Context, tok string) (store.Device, erro
 	if c.JTI == "" || len(c.JTI) > 64 {
 		return store.Device{}, errDeviceAuth
 	}
-	err = s.st.UseNonce(ctx, "device:"+d.ID+":"+c.JTI, now.Add(2*push.DeviceTokenMaxAge*time.Second))
+	err = s.st.UseNonce(ctx, "device:"+d.ID+":"+c.JTI, now, now.Add(2*push.DeviceTokenMaxAge*time.Second))
 	if errors.Is(err, store.ErrReplay) {
 		return store.Device{}, apiErr(http.StatusUnauthorized, "token_replayed", "device token was used before; make a fresh one for every request")
 	} else if err != nil {

@@ -94,6 +94,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if o.PasswordParams == (crypto.Argon2Params{}) {
 		o.PasswordParams = crypto.DefaultArgon2
 	}
+	if err := o.PasswordParams.Validate(); err != nil {
+		return nil, fmt.Errorf("server: password hashing: %w", err)
+	}
 	if o.MaxFailures <= 0 {
 		o.MaxFailures = 5
 	}

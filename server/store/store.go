@@ -11,6 +11,13 @@
 //     same row serialize; if fn returns an error nothing is written and that
 //     error is returned unchanged (errors.Is works on it).
 //   - Slices and maps round-trip with nil and empty treated alike.
+//   - fn may run more than once (backends that retry on serialization
+//     failures), must not call the Store, and cannot change the row's ID.
+//   - Rows refer to their parents: a token, device, session or challenge
+//     needs its user, and a challenge its device; a missing parent is
+//     ErrNotFound. Transactions may name no user yet.
+//   - Every ExpiresAt is set; GarbageCollect treats ExpiresAt <= now as
+//     expired, and removes tokens and transactions GCGrace after that.
 //   - The audit log is append-only: there is no way to change or delete an
 //     event through this interface, and backends refuse it in the schema too.
 package store
@@ -20,6 +27,13 @@ import (
 	"errors"
 	"time"
 )
+
+// GCGrace is how long enrollment tokens and transactions are kept past
+// their expiry, so that a late request still gets "expired", not "unknown".
+const GCGrace = 24 * time.Hour
+
+// ExpiredReason is the Reason GarbageCollect gives a challenge it expires.
+const ExpiredReason = "not answered in time"
 
 // Errors callers branch on.
 var (
@@ -194,7 +208,8 @@ type AuditFilter struct {
 // GCResult reports what GarbageCollect did.
 type GCResult struct {
 	// Expired are the challenges that were pending past their expiry and
-	// are now ChallengeExpired; the caller tells their devices.
+	// are now ChallengeExpired with ExpiredReason; the caller tells their
+	// devices.
 	Expired []Challenge
 	// Deleted counts rows removed: used nonces past expiry, enrollment
 	// tokens and transactions long past expiry, expired sessions.
@@ -242,8 +257,8 @@ type Store interface {
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 
 	// UseNonce records key as used until expires; ErrReplay if it is
-	// recorded already and not yet past its expiry.
-	UseNonce(ctx context.Context, key string, expires time.Time) error
+	// recorded already with an expiry after now.
+	UseNonce(ctx context.Context, key string, now, expires time.Time) error
 
 	// GetSecret returns a named server secret (already sealed by the caller).
 	GetSecret(ctx context.Context, name string) ([]byte, error)

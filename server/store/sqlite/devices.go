@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -42,7 +41,7 @@ func (s *Store) CreateEnrollToken(ctx context.Context, t store.EnrollToken) erro
 
 func (s *Store) CompleteEnrollment(ctx context.Context, tokenHash string, now time.Time, dev store.Device) (store.Device, error) {
 	var out store.Device
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx querier) error {
 		var (
 			t                      store.EnrollToken
 			created, expires, used int64

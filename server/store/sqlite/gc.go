@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -14,8 +13,21 @@ import (
 const nonceUse = `INSERT INTO nonces (key, expires_at) VALUES (?, ?)
 ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE nonces.expires_at < ?`
 
-func (s *Store) UseNonce(ctx context.Context, key string, expires time.Time) error {
-	res, err := s.w.ExecContext(ctx, nonceUse, key, ms(expires), time.Now().UnixMilli())
+const (
+	secretInsert = "INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING"
+	secretGet    = "SELECT value FROM secrets WHERE name = ?"
+
+	gcExpire         = "UPDATE challenges SET status = 'expired', reason = ? WHERE status = 'pending' AND expires_at <= ?"
+	gcDeleteNonces   = "DELETE FROM nonces WHERE expires_at <= ?"
+	gcDeleteSessions = "DELETE FROM sessions WHERE expires_at <= ?"
+	gcDeleteTokens   = "DELETE FROM enroll_tokens WHERE expires_at <= ?"
+	gcDeleteTxs      = "DELETE FROM transactions WHERE expires_at <= ?"
+)
+
+var gcSelectExpired = challenges.selectSQL() + " WHERE status = 'pending' AND expires_at <= ? ORDER BY created_at, rowid"
+
+func (s *Store) UseNonce(ctx context.Context, key string, now, expires time.Time) error {
+	res, err := s.w.ExecContext(ctx, nonceUse, key, ms(expires), now.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("sqlite: use nonce: %w", err)
 	}
@@ -31,7 +43,7 @@ func (s *Store) UseNonce(ctx context.Context, key string, expires time.Time) err
 
 func (s *Store) GetSecret(ctx context.Context, name string) ([]byte, error) {
 	var v []byte
-	if err := s.r.QueryRowContext(ctx, "SELECT value FROM secrets WHERE name = ?", name).Scan(&v); err != nil {
+	if err := s.r.QueryRowContext(ctx, secretGet, name).Scan(&v); err != nil {
 		return nil, fmt.Errorf("sqlite: get secret %s: %w", name, dbErr(err))
 	}
 	return v, nil
@@ -39,12 +51,12 @@ func (s *Store) GetSecret(ctx context.Context, name string) ([]byte, error) {
 
 func (s *Store) PutSecretIfAbsent(ctx context.Context, name string, value []byte) ([]byte, error) {
 	var v []byte
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", name, blob(value))
+	err := s.write(ctx, func(tx querier) error {
+		_, err := tx.ExecContext(ctx, secretInsert, name, blob(value))
 		if err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, "SELECT value FROM secrets WHERE name = ?", name).Scan(&v)
+		return tx.QueryRowContext(ctx, secretGet, name).Scan(&v)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: put secret %s: %w", name, err)
@@ -54,38 +66,35 @@ func (s *Store) PutSecretIfAbsent(ctx context.Context, name string, value []byte
 
 // GarbageCollect expires pending challenges with ExpiresAt <= now and
 // deletes used nonces past expiry, expired sessions, and enrollment tokens
-// and transactions expired more than gcGrace ago.
+// and transactions expired more than store.GCGrace ago.
 func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (store.GCResult, error) {
 	var res store.GCResult
 	at := now.UnixMilli()
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		expired, err := list(ctx, tx, scanChallenge,
-			challenges.selectSQL()+" WHERE status = ? AND expires_at <= ? ORDER BY created_at, rowid",
-			store.ChallengePending, at)
+	err := s.write(ctx, func(tx querier) error {
+		expired, err := list(ctx, tx, scanChallenge, gcSelectExpired, at)
 		if err != nil {
 			return err
 		}
 		if len(expired) > 0 {
-			_, err := tx.ExecContext(ctx, "UPDATE challenges SET status = ? WHERE status = ? AND expires_at <= ?",
-				store.ChallengeExpired, store.ChallengePending, at)
+			_, err := tx.ExecContext(ctx, gcExpire, store.ExpiredReason, at)
 			if err != nil {
 				return err
 			}
 			for i := range expired {
-				expired[i].Status = store.ChallengeExpired
+				expired[i].Status, expired[i].Reason = store.ChallengeExpired, store.ExpiredReason
 			}
 		}
 		res.Expired = expired
 
-		grace := now.Add(-gcGrace).UnixMilli()
+		grace := now.Add(-store.GCGrace).UnixMilli()
 		for _, d := range []struct {
 			query  string
 			before int64
 		}{
-			{"DELETE FROM nonces WHERE expires_at <= ?", at},
-			{"DELETE FROM sessions WHERE expires_at <= ?", at},
-			{"DELETE FROM enroll_tokens WHERE expires_at <= ?", grace},
-			{"DELETE FROM transactions WHERE expires_at <= ?", grace},
+			{gcDeleteNonces, at},
+			{gcDeleteSessions, at},
+			{gcDeleteTokens, grace},
+			{gcDeleteTxs, grace},
 		} {
 			r, err := tx.ExecContext(ctx, d.query, d.before)
 			if err != nil {

@@ -8,7 +8,8 @@
 // take the write lock before they read, and two of them can never deadlock
 // on a lock upgrade (SQLITE_BUSY). Another process on the same file (an
 // admin command, say) waits up to busyTimeout for the lock. Reads use a
-// separate pool of query-only connections.
+// separate pool of query-only connections. Statements are prepared once per
+// connection and kept (see pool): parsing SQL is half the cost of a read.
 //
 // An UpdateX function runs while the write connection is held, so it must
 // not call back into the Store to write: that call would wait for the
@@ -36,16 +37,20 @@ import (
 // holds before it fails with SQLITE_BUSY.
 const busyTimeout = 10 * time.Second
 
-// gcGrace is how long enrollment tokens and transactions are kept past their
-// expiry, so that a late poll or retry still learns how they ended rather
-// than "not found".
-const gcGrace = 24 * time.Hour
+// inTx are the queries run inside write transactions, prepared at Open
+// (see pool.prepare).
+var inTx = []string{
+	userGet, userUpdate, deviceGet, deviceUpdate, challengeGet, challengeUpdate, txGet, txUpdate,
+	tokenGet, deviceInsert, tokenConsume,
+	secretInsert, secretGet,
+	gcSelectExpired, gcExpire, gcDeleteNonces, gcDeleteSessions, gcDeleteTokens, gcDeleteTxs,
+}
 
 // Store is a store.Store on one SQLite file.
 type Store struct {
 	path string
-	w    *sql.DB // one connection; every write goes through it
-	r    *sql.DB // query-only connections for reads outside transactions
+	w    *pool // one connection; every write goes through it
+	r    *pool // query-only connections for reads outside transactions
 }
 
 var _ store.Store = (*Store)(nil)
@@ -99,20 +104,24 @@ func Open(path string) (*Store, error) {
 	n := max(4, 2*runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	if err := r.PingContext(ctx); err != nil {
-		w.Close()
-		r.Close()
+	s := &Store{path: path, w: newPool(w), r: newPool(r)}
+	if err := s.r.db.PingContext(ctx); err != nil {
+		s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	return &Store{path: path, w: w, r: r}, nil
+	if err := s.w.prepare(ctx, inTx...); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open %s: prepare: %w", path, err)
+	}
+	return s, nil
 }
 
 // Ping checks that both pools answer.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.w.PingContext(ctx); err != nil {
+	if err := s.w.db.PingContext(ctx); err != nil {
 		return fmt.Errorf("sqlite: ping %s: %w", s.path, err)
 	}
-	if err := s.r.PingContext(ctx); err != nil {
+	if err := s.r.db.PingContext(ctx); err != nil {
 		return fmt.Errorf("sqlite: ping %s: %w", s.path, err)
 	}
 	return nil
@@ -122,14 +131,14 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	// Cheap, and keeps the query planner's statistics current for the next
 	// start (https://sqlite.org/lang_analyze.html#pragopt).
-	_, _ = s.w.Exec("PRAGMA optimize")
-	if err := errors.Join(s.r.Close(), s.w.Close()); err != nil {
+	_, _ = s.w.db.Exec("PRAGMA optimize")
+	if err := errors.Join(s.r.close(), s.w.close()); err != nil {
 		return fmt.Errorf("sqlite: close %s: %w", s.path, err)
 	}
 	return nil
 }
 
-// querier is what both *sql.DB and *sql.Tx offer.
+// querier is what *sql.DB, *sql.Tx, pool and txq offer.
 type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -149,15 +158,15 @@ func (e errFn) Error() string { return e.err.Error() }
 
 // write runs fn in an IMMEDIATE transaction on the write connection and
 // commits it when fn returns nil.
-func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+func (s *Store) write(ctx context.Context, fn func(tx querier) error) error {
+	tx, err := s.w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	// Also when fn panics: a transaction left open would hold the only
 	// write connection for good. After Commit this is a no-op.
 	defer tx.Rollback()
-	if err := fn(tx); err != nil {
+	if err := fn(txq{tx, s.w}); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -172,7 +181,7 @@ func update[T any](ctx context.Context, s *Store, what, id string,
 	fn func(*T) error,
 ) (T, error) {
 	var out T
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx querier) error {
 		v, err := get(ctx, tx, id)
 		if err != nil {
 			return err

@@ -18,7 +18,15 @@ import (
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return open(t, filepath.Join(t.TempDir(), "assent.db"))
+		s := open(t, filepath.Join(t.TempDir(), "assent.db"))
+		// Runs after the suite's Close: every statement a transaction ran
+		// was one Open prepared.
+		t.Cleanup(func() {
+			if n := s.w.txMisses.Load(); n > 0 {
+				t.Errorf("%d statements ran unprepared in a transaction: add them to inTx", n)
+			}
+		})
+		return s
 	})
 }
 
@@ -87,14 +95,14 @@ func TestConnectionsHaveTheirPragmas(t *testing.T) {
 		pragma string
 		want   string
 	}{
-		{"write", s.w, "journal_mode", "wal"},
-		{"write", s.w, "foreign_keys", "1"},
-		{"write", s.w, "busy_timeout", "10000"},
-		{"write", s.w, "synchronous", "1"}, // NORMAL
-		{"write", s.w, "query_only", "0"},
-		{"read", s.r, "journal_mode", "wal"},
-		{"read", s.r, "busy_timeout", "10000"},
-		{"read", s.r, "query_only", "1"},
+		{"write", s.w.db, "journal_mode", "wal"},
+		{"write", s.w.db, "foreign_keys", "1"},
+		{"write", s.w.db, "busy_timeout", "10000"},
+		{"write", s.w.db, "synchronous", "1"}, // NORMAL
+		{"write", s.w.db, "query_only", "0"},
+		{"read", s.r.db, "journal_mode", "wal"},
+		{"read", s.r.db, "busy_timeout", "10000"},
+		{"read", s.r.db, "query_only", "1"},
 	} {
 		var got string
 		if err := tc.db.QueryRow("PRAGMA " + tc.pragma).Scan(&got); err != nil {

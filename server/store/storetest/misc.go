@@ -129,27 +129,27 @@ var nonceTests = []test{
 	{name: "UseNonceTwiceIsReplay", run: func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		exp := time.Now().Add(time.Hour)
-		must(t, "UseNonce", s.UseNonce(ctx, "k1", exp))
-		wantErr(t, "UseNonce again", s.UseNonce(ctx, "k1", exp), store.ErrReplay)
-		wantErr(t, "UseNonce again, later expiry", s.UseNonce(ctx, "k1", exp.Add(time.Hour)), store.ErrReplay)
+		must(t, "UseNonce", s.UseNonce(ctx, "k1", time.Now(), exp))
+		wantErr(t, "UseNonce again", s.UseNonce(ctx, "k1", time.Now(), exp), store.ErrReplay)
+		wantErr(t, "UseNonce again, later expiry", s.UseNonce(ctx, "k1", time.Now(), exp.Add(time.Hour)), store.ErrReplay)
 	}},
 	{name: "UseNonceKeysAreIndependent", run: func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		exp := time.Now().Add(time.Hour)
-		must(t, "UseNonce k1", s.UseNonce(ctx, "k1", exp))
-		must(t, "UseNonce k2", s.UseNonce(ctx, "k2", exp))
+		must(t, "UseNonce k1", s.UseNonce(ctx, "k1", time.Now(), exp))
+		must(t, "UseNonce k2", s.UseNonce(ctx, "k2", time.Now(), exp))
 	}},
 	{name: "UseNoncePastItsExpiryMayBeUsedAgain", run: func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		// Recorded with an expiry already an hour gone: the next use is new.
-		must(t, "UseNonce", s.UseNonce(ctx, "k1", time.Now().Add(-time.Hour)))
-		must(t, "UseNonce after expiry", s.UseNonce(ctx, "k1", time.Now().Add(time.Hour)))
-		wantErr(t, "UseNonce within the new expiry", s.UseNonce(ctx, "k1", time.Now().Add(time.Hour)), store.ErrReplay)
+		must(t, "UseNonce", s.UseNonce(ctx, "k1", time.Now(), time.Now().Add(-time.Hour)))
+		must(t, "UseNonce after expiry", s.UseNonce(ctx, "k1", time.Now(), time.Now().Add(time.Hour)))
+		wantErr(t, "UseNonce within the new expiry", s.UseNonce(ctx, "k1", time.Now(), time.Now().Add(time.Hour)), store.ErrReplay)
 	}},
 	{name: "ConcurrentUseNonceSucceedsOnce", run: func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		exp := time.Now().Add(time.Hour)
-		oneWinner(t, race(func(int) error { return s.UseNonce(ctx, "k1", exp) }), store.ErrReplay)
+		oneWinner(t, race(func(int) error { return s.UseNonce(ctx, "k1", time.Now(), exp) }), store.ErrReplay)
 	}},
 }
 
@@ -235,7 +235,7 @@ var gcTests = []test{
 			t.Fatalf("Expired = %q, want %q", ids, want)
 		}
 		for i, want := range []store.Challenge{atNow, past} {
-			want.Status = store.ChallengeExpired
+			want.Status, want.Reason = store.ChallengeExpired, store.ExpiredReason
 			same(t, "Expired "+want.ID, res.Expired[i], want)
 			got, err := s.GetChallenge(ctx, want.ID)
 			must(t, "GetChallenge", err)
@@ -261,8 +261,8 @@ var gcTests = []test{
 		gone, live := now.Add(-365*24*time.Hour), now.Add(time.Hour)
 		createUser(t, s, "u1")
 
-		must(t, "UseNonce n-old", s.UseNonce(ctx, "n-old", now.Add(-time.Hour)))
-		must(t, "UseNonce n-live", s.UseNonce(ctx, "n-live", live))
+		must(t, "UseNonce n-old", s.UseNonce(ctx, "n-old", time.Now(), now.Add(-time.Hour)))
+		must(t, "UseNonce n-live", s.UseNonce(ctx, "n-live", time.Now(), live))
 		for hash, exp := range map[string]time.Time{"h-old": gone, "h-live": live} {
 			tok := newToken(hash, "u1")
 			tok.CreatedAt, tok.ExpiresAt = exp.Add(-time.Hour), exp
@@ -297,7 +297,7 @@ var gcTests = []test{
 		must(t, "GetTransaction tx-live", err)
 		_, err = s.GetSession(ctx, "s-live")
 		must(t, "GetSession s-live", err)
-		wantErr(t, "UseNonce n-live", s.UseNonce(ctx, "n-live", live), store.ErrReplay)
+		wantErr(t, "UseNonce n-live", s.UseNonce(ctx, "n-live", time.Now(), live), store.ErrReplay)
 		tokenIsUnused(t, s, "h-live", "u1", now)
 		audit, err := s.ListAudit(ctx, store.AuditFilter{})
 		must(t, "ListAudit", err)

@@ -115,8 +115,9 @@ var userTests = []test{
 		if len(got) != 0 {
 			t.Fatalf("ListUsers on an empty store = %d users", len(got))
 		}
-		for id, login := range map[string]string{"u1": "carol", "u2": "alice", "u3": "dave", "u4": "bob"} {
-			must(t, "CreateUser", s.CreateUser(ctx, newUser(id, login)))
+		// Neither ID order nor creation order is login order.
+		for _, u := range [][2]string{{"u1", "carol"}, {"u2", "alice"}, {"u3", "dave"}, {"u4", "bob"}} {
+			must(t, "CreateUser", s.CreateUser(ctx, newUser(u[0], u[1])))
 		}
 		got, err = s.ListUsers(ctx)
 		must(t, "ListUsers", err)
