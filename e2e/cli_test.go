@@ -137,7 +137,7 @@ func TestCLIWalkthrough(t *testing.T) {
 
 	// Sign in; approve from the command line.
 	ctx := context.Background()
-	tx, number := cliPush(t, c.url, "alice")
+	tx, number := cliPush(t, sdk.New(c.url), "alice")
 	id, numbers := onePending(t, c)
 	if !strings.Contains(numbers, strconv.Itoa(number)) {
 		t.Fatalf("challenges lists %s, the page shows %d", numbers, number)
@@ -150,7 +150,7 @@ func TestCLIWalkthrough(t *testing.T) {
 	}
 
 	// Report the next one.
-	tx, _ = cliPush(t, c.url, "alice")
+	tx, _ = cliPush(t, sdk.New(c.url), "alice")
 	id, _ = onePending(t, c)
 	if out := c.must("", "assent", "deny", id, "--report"); strings.TrimSpace(out) != "reported" {
 		t.Fatalf("deny --report said %q", out)
@@ -174,7 +174,7 @@ func TestCLIWalkthrough(t *testing.T) {
 	defer listen.Process.Kill()
 	lr := bufio.NewReader(stdout)
 	readUntil(t, lr, "connected")
-	tx, number = cliPush(t, c.url, "alice")
+	tx, number = cliPush(t, sdk.New(c.url), "alice")
 	readUntil(t, lr, "Pick the number")
 	fmt.Fprintf(stdin, "%d\n", number)
 	readUntil(t, lr, "Answered: the server recorded approved")
@@ -220,10 +220,10 @@ func waitUp(t *testing.T, url string) {
 	t.Fatalf("assentd did not come up at %s", url)
 }
 
-func sdkSignIn(t *testing.T, url, login string) *sdk.Transaction {
+func sdkSignIn(t *testing.T, c *sdk.Client, login string) *sdk.Transaction {
 	t.Helper()
 	ctx := context.Background()
-	tx, err := sdk.New(url).Interact(ctx, "cli-test")
+	tx, err := c.Interact(ctx, "cli-test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,9 +236,9 @@ func sdkSignIn(t *testing.T, url, login string) *sdk.Transaction {
 	return tx
 }
 
-func cliPush(t *testing.T, url, login string) (*sdk.Transaction, int) {
+func cliPush(t *testing.T, c *sdk.Client, login string) (*sdk.Transaction, int) {
 	t.Helper()
-	tx := sdkSignIn(t, url, login)
+	tx := sdkSignIn(t, c, login)
 	r, err := tx.Do(context.Background(), sdk.RemSelectAuth, sdk.Request{Authenticator: sdk.AuthPush})
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"github.com/seed-3a5b824e/assent/crypto"
 	"github.com/seed-3a5b824e/assent/push"
 	"github.com/seed-3a5b824e/assent/sdk"
+	"github.com/seed-3a5b824e/assent/server"
 	"github.com/seed-3a5b824e/assent/server/store"
 )
 
@@ -396,4 +397,45 @@ func expectType(t *testing.T, ws *websocket.Conn, typ string) push.Message {
 		t.Fatalf("want a %s message, got %+v", typ, m)
 	}
 	return m
+}
+
+func TestPushSocketKeepsDevicesThatAnswerPingsAndDropsSilentOnes(t *testing.T) {
+	e := newEnv(t, func(o *server.Options) { o.PingInterval, o.IdleTimeout = 100*time.Millisecond, 2*time.Second })
+	_, d, a := e.enrolled("pat")
+	alive := dialDevice(t, e, d, a)
+	expectType(t, alive, push.MsgWelcome)
+	silent := dialDevice(t, e, d, a)
+	expectType(t, silent, push.MsgWelcome)
+	// The silent one never reads, so it never answers a ping.
+	pings := make(chan struct{}, 100)
+	alive.SetPingHandler(func(data string) error {
+		pings <- struct{}{}
+		return alive.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	msgs := make(chan push.Message, 16)
+	go func() {
+		for {
+			var m push.Message
+			if err := alive.ReadJSON(&m); err != nil {
+				return
+			}
+			msgs <- m
+		}
+	}()
+	for range 3 {
+		recv(t, pings)
+	}
+	// Wait until the server has dropped the silent socket.
+	deadline := time.Now().Add(15 * time.Second)
+	for e.srv.ConnectedDevices() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sockets open; the silent one was not closed", e.srv.ConnectedDevices())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The answering one is still there and still gets pushes.
+	e.startPush("pat")
+	if m := recv(t, msgs); m.Type != push.MsgChallenge {
+		t.Fatalf("the answering socket got %+v, want the challenge", m)
+	}
 }

@@ -56,7 +56,7 @@ type env struct {
 	dir   string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, opts ...func(*server.Options)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := sqlite.Open(filepath.Join(dir, "assent.db"))
@@ -68,10 +68,14 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, ctx: context.Background(), st: st, url: "http://" + ln.Addr().String(), clock: &clock{t: time.Now()}, dir: dir}
-	e.srv, err = server.New(e.ctx, server.Options{
+	o := server.Options{
 		URL: e.url, Org: "Example Org", Store: st, SealKey: crypto.RandomBytes(32), Now: e.clock.Now,
 		PasswordParams: cheapArgon2,
-	})
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	e.srv, err = server.New(e.ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,8 @@ var ErrPinMismatch = errors.New("the server's key does not match the enrollment 
 
 // EnrollDevice enrolls a new device key with the server of a link: it
 // proves possession of key, consumes the link's token, and checks the
-// server's key against the link's pin.
+// server's key against the link's pin and its name against the link's. An
+// answer that fails those checks is refused and its enrollment revoked.
 func EnrollDevice(ctx context.Context, httpc *http.Client, link *enroll.Link, key gocrypto.Signer, dev Device, now time.Time) (*EnrollResponse, *ecdsa.PublicKey, error) {
 	tok, err := crypto.SignJWS(key, TypEnroll, EnrollClaims{Token: link.Token, Device: dev, IAT: now.Unix()}, crypto.SignOptions{EmbedJWK: true})
 	if err != nil {
@@ -38,22 +39,31 @@ func EnrollDevice(ctx context.Context, httpc *http.Client, link *enroll.Link, ke
 	if err := doHTTP(ctx, httpc, http.MethodPost, link.Server+PathEnroll, "", strings.NewReader(tok), &resp); err != nil {
 		return nil, nil, fmt.Errorf("enroll with %s: %w", link.Server, err)
 	}
+	if resp.EnrollmentID == "" {
+		return nil, nil, errors.New("enroll: server answered without an enrollment id")
+	}
+	// The server has enrolled the key by now: an answer the device will not
+	// trust is taken back, so no enrollment is left that nobody uses.
+	refuse := func(cause error) (*EnrollResponse, *ecdsa.PublicKey, error) {
+		c := &Client{Server: link.Server, EnrollmentID: resp.EnrollmentID, Key: key, HTTP: httpc, Now: func() time.Time { return now }}
+		if err := c.Revoke(context.WithoutCancel(ctx)); err != nil {
+			return nil, nil, fmt.Errorf("%w (and revoking the enrollment failed: %v)", cause, err)
+		}
+		return nil, nil, cause
+	}
 	serverKey, err := crypto.ParsePublicJWK(resp.ServerKey)
 	if err != nil {
-		return nil, nil, fmt.Errorf("enroll: server key: %w", err)
+		return refuse(fmt.Errorf("enroll: server key: %w", err))
 	}
 	tp, err := crypto.Thumbprint(serverKey)
 	if err != nil {
-		return nil, nil, err
+		return refuse(err)
 	}
 	if subtle.ConstantTimeCompare([]byte(tp), []byte(link.Pin)) != 1 {
-		return nil, nil, ErrPinMismatch
+		return refuse(ErrPinMismatch)
 	}
 	if strings.TrimRight(resp.Server, "/") != link.Server {
-		return nil, nil, fmt.Errorf("enroll: server calls itself %q but the link names %q", resp.Server, link.Server)
-	}
-	if resp.EnrollmentID == "" {
-		return nil, nil, errors.New("enroll: server answered without an enrollment id")
+		return refuse(fmt.Errorf("enroll: server calls itself %q but the link names %q", resp.Server, link.Server))
 	}
 	return &resp, serverKey, nil
 }

@@ -8,12 +8,13 @@ data=${ASSENT_DATA:-data}
 listen=${ASSENT_LISTEN:-127.0.0.1:8080}
 url="http://$listen"
 
-bin/assentd serve --data "$data" --listen "$listen" &
+mkdir -p "$data"
+bin/assentd serve --data "$data" --listen "$listen" 2>>"$data/assentd.log" &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT
 for _ in $(seq 50); do
 	curl -fsS "$url/v1/server" >/dev/null 2>&1 && break
-	kill -0 $server 2>/dev/null || { echo "assentd did not start" >&2; exit 1; }
+	kill -0 $server 2>/dev/null || { echo "assentd did not start; see $data/assentd.log:" >&2; tail -n 5 "$data/assentd.log" >&2; exit 1; }
 	sleep 0.2
 done
 
@@ -30,7 +31,8 @@ cat <<MSG
 Assent is running at $url with user "demo" (password "demo-password").
 This terminal is the demo device. Start a sign-in from another terminal:
     make signin
-and pick the number it shows here. Ctrl-C stops both.
+and pick the number it shows here. The server logs to $data/assentd.log.
+Ctrl-C stops both.
 
 MSG
 bin/assent listen

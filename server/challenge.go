@@ -137,9 +137,17 @@ func (s *Server) answer(ctx context.Context, tok, pathID, ip string) (store.Chal
 	if err := crypto.UnverifiedClaims(tok, &rc); err != nil {
 		return store.Challenge{}, apiErr(http.StatusBadRequest, "bad_jws", "response: %v", err)
 	}
+	// Refusals of responses signed by a known device go to the audit log,
+	// under that device; anything else could come from anyone, and goes
+	// only to the server log, so that strangers cannot fill the audit log.
+	var signer store.Device
 	fail := func(err error, reason string) (store.Challenge, error) {
-		s.audit(ctx, store.AuditEvent{Type: "response.refused", ClientIP: ip, ChallengeID: truncate(rc.ID, 64),
-			Detail: map[string]string{"reason": reason}})
+		if signer.ID != "" {
+			s.audit(ctx, store.AuditEvent{Type: "response.refused", UserID: signer.UserID, DeviceID: signer.ID, ClientIP: ip,
+				ChallengeID: truncate(rc.ID, 64), Detail: map[string]string{"reason": reason}})
+		} else {
+			s.log.Warn("response refused", "reason", reason, "ip", ip)
+		}
 		return store.Challenge{ID: rc.ID}, err
 	}
 	if pathID != "" && pathID != rc.ID {
@@ -158,6 +166,7 @@ func (s *Server) answer(ctx context.Context, tok, pathID, ip string) (store.Chal
 	if err := crypto.VerifyJWS(tok, pub, push.TypResponse, &rc); err != nil {
 		return fail(errResponseRejected, "bad signature")
 	}
+	signer = d
 	if !d.RevokedAt.IsZero() {
 		return fail(apiErr(http.StatusForbidden, "device_revoked", "this device was removed from the account"), "device revoked")
 	}

@@ -104,7 +104,17 @@ func (s *Server) enroll(ctx context.Context, tok, ip string) (*push.EnrollRespon
 	}
 	dev, err = s.st.CompleteEnrollment(ctx, crypto.HashToken(c.Token), now, dev)
 	if err != nil {
-		s.audit(ctx, store.AuditEvent{Type: "enroll.refused", ClientIP: ip, Detail: map[string]string{"reason": err.Error()}})
+		// A used or expired token was real: audit its reuse. An unknown one
+		// could come from anyone and only goes to the server log, so that
+		// strangers cannot fill the audit log.
+		switch {
+		case errors.Is(err, store.ErrTokenUsed):
+			s.audit(ctx, store.AuditEvent{Type: "enroll.refused", ClientIP: ip, Detail: map[string]string{"reason": "link used already"}})
+		case errors.Is(err, store.ErrExpired):
+			s.audit(ctx, store.AuditEvent{Type: "enroll.refused", ClientIP: ip, Detail: map[string]string{"reason": "link expired"}})
+		default:
+			s.log.Warn("enrollment refused", "ip", ip, "err", err)
+		}
 		switch {
 		case errors.Is(err, store.ErrTokenUsed):
 			return nil, apiErr(http.StatusConflict, "token_used", "this enrollment link was used already; ask your administrator for a new one")
@@ -340,7 +350,7 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 		}
 		dev = d
 	}
-	c := newConn(dev.ID, ws)
+	c := newConn(dev.ID, ws, s.opts.PingInterval)
 	s.hub.add(c)
 	defer s.hub.remove(c)
 	go c.writeLoop()
@@ -386,7 +396,7 @@ func closeWith(ws *websocket.Conn, err error) {
 
 func (s *Server) readLoop(ctx context.Context, c *conn, dev store.Device, ip string) {
 	ws := c.ws
-	extend := func() { _ = ws.SetReadDeadline(time.Now().Add(idleTimeout)) }
+	extend := func() { _ = ws.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout)) }
 	extend()
 	ws.SetPongHandler(func(string) error { extend(); return nil })
 	bad := 0
@@ -399,12 +409,7 @@ func (s *Server) readLoop(ctx context.Context, c *conn, dev store.Device, ip str
 			return
 		}
 		extend()
-		var m push.Message
-		if typ != websocket.TextMessage {
-			err = errors.New("binary frames are not part of the protocol; send JSON text")
-		} else if err = json.Unmarshal(data, &m); err != nil {
-			err = fmt.Errorf("frame is not a JSON message object: %v", err)
-		}
+		m, err := decodeFrame(typ, data)
 		if err == nil {
 			switch m.Type {
 			case push.MsgResponse:
@@ -432,4 +437,16 @@ func (s *Server) readLoop(ctx context.Context, c *conn, dev store.Device, ip str
 			return
 		}
 	}
+}
+
+// decodeFrame reads one frame from a device.
+func decodeFrame(typ int, data []byte) (push.Message, error) {
+	var m push.Message
+	if typ != websocket.TextMessage {
+		return m, errors.New("binary frames are not part of the protocol; send JSON text")
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return m, fmt.Errorf("frame is not a JSON message object: %v", err)
+	}
+	return m, nil
 }

@@ -52,10 +52,8 @@ func (b *LocalBroker) Subscribe(deliver func(string, push.Message)) error {
 
 func (b *LocalBroker) Close() error { return nil }
 
-// Socket timing (DESIGN.md, wire protocol 3).
+// Socket limits (DESIGN.md, wire protocol 3); the ping pace is in Options.
 const (
-	pingInterval = 30 * time.Second
-	idleTimeout  = 60 * time.Second
 	writeTimeout = 10 * time.Second
 	// sendQueue messages may wait for a slow device; past that the
 	// connection is dropped rather than holding up anyone else. The device
@@ -67,13 +65,14 @@ const (
 type conn struct {
 	deviceID string
 	ws       *websocket.Conn
+	ping     time.Duration
 	send     chan push.Message
 	done     chan struct{}
 	once     sync.Once
 }
 
-func newConn(deviceID string, ws *websocket.Conn) *conn {
-	return &conn{deviceID: deviceID, ws: ws, send: make(chan push.Message, sendQueue), done: make(chan struct{})}
+func newConn(deviceID string, ws *websocket.Conn, ping time.Duration) *conn {
+	return &conn{deviceID: deviceID, ws: ws, ping: ping, send: make(chan push.Message, sendQueue), done: make(chan struct{})}
 }
 
 // enqueue hands msg to the writer without blocking; a full queue closes the
@@ -99,7 +98,7 @@ func (c *conn) close() {
 
 // writeLoop is the connection's only writer: queued messages and pings.
 func (c *conn) writeLoop() {
-	ping := time.NewTicker(pingInterval)
+	ping := time.NewTicker(c.ping)
 	defer func() {
 		ping.Stop()
 		c.ws.Close()

@@ -45,6 +45,10 @@ type Options struct {
 	SessionTTL time.Duration
 	// GCInterval is how often Run collects expired rows.
 	GCInterval time.Duration
+	// PingInterval and IdleTimeout pace the push sockets: a ping every
+	// PingInterval, and a socket silent for IdleTimeout is closed.
+	PingInterval time.Duration
+	IdleTimeout  time.Duration
 }
 
 // Server is one assentd node.
@@ -108,6 +112,12 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	if o.GCInterval <= 0 {
 		o.GCInterval = 10 * time.Second
+	}
+	if o.PingInterval <= 0 {
+		o.PingInterval = 30 * time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 2 * o.PingInterval
 	}
 	sealer, err := crypto.NewSealer(o.SealKey)
 	if err != nil {

@@ -41,7 +41,12 @@ func (c *Core) Code(id string) (Code, error) {
 			}
 			return fmt.Errorf("account %q is gone", a.ID)
 		})
-		return Code{Account: a, Code: code}, err
+		if err != nil {
+			// The counter was not saved: showing the code would let it be
+			// shown again.
+			return Code{}, err
+		}
+		return Code{Account: a, Code: code}, nil
 	}
 	now := c.now()
 	code, err := crypto.TOTP(a.OTPParams(), now)

@@ -135,11 +135,19 @@ func (c *Core) openKeyStore(fresh bool) error {
 		if c.opts.Passphrase == nil {
 			return errors.New("the file key store needs a passphrase: set ASSENT_PASSPHRASE or run in a terminal")
 		}
+		path := filepath.Join(c.home, keyStoreFile)
+		// OpenFileStore makes a missing store; beside an existing vault
+		// that would be an empty store the vault can never open with.
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			if _, err := os.Stat(filepath.Join(c.home, vaultFile)); err == nil {
+				return fmt.Errorf("%s is missing from %s, so the vault beside it cannot be opened; nothing was changed (restore %s, or use another --home)", keyStoreFile, c.home, keyStoreFile)
+			}
+		}
 		pass, err := c.opts.Passphrase()
 		if err != nil {
 			return fmt.Errorf("passphrase: %w", err)
 		}
-		fs, err := crypto.OpenFileStore(filepath.Join(c.home, keyStoreFile), pass, crypto.FileStoreOptions{KDF: c.opts.FileKDF})
+		fs, err := crypto.OpenFileStore(path, pass, crypto.FileStoreOptions{KDF: c.opts.FileKDF})
 		if err != nil {
 			return err
 		}

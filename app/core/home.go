@@ -95,10 +95,13 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 // CLI may share one): an exclusive lock file, taken over when stale.
 type homeLock struct{ path string }
 
-const (
-	lockWait  = 10 * time.Second
-	lockStale = 30 * time.Second
-)
+// lockStale is the age after which a lock file is taken to be left by a
+// process that died holding it.
+const lockStale = 30 * time.Second
+
+// lockWait is how long a change waits for another process's lock; a
+// variable only so tests need not wait ten seconds.
+var lockWait = 10 * time.Second
 
 func lockHome(home string) (*homeLock, error) {
 	path := filepath.Join(home, lockFile)
@@ -118,7 +121,7 @@ func lockHome(home string) (*homeLock, error) {
 			continue
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%s is locked by another Assent process (remove %s if none is running)", home, path)
+			return nil, fmt.Errorf("%s is still locked by another Assent process after %s (remove %s if none is running)", home, lockWait, path)
 		}
 		time.Sleep(25 * time.Millisecond)
 	}

@@ -52,6 +52,16 @@ func (a Account) OTPParams() crypto.OTPParams {
 	return crypto.OTPParams{Secret: a.Secret, Algorithm: a.Algorithm, Digits: a.Digits, Period: a.Period}
 }
 
+// checkOTP validates the code parameters for the account's kind:
+// OTPParams.Check is the TOTP check and refuses HOTP's missing period.
+func (a Account) checkOTP() error {
+	if a.Kind == KindHOTP {
+		_, err := crypto.HOTP(a.OTPParams(), a.Counter)
+		return err
+	}
+	return a.OTPParams().Check()
+}
+
 // vault is the sealed list of accounts.
 type vault struct {
 	Version  int       `json:"version"`
@@ -105,6 +115,10 @@ func (c *Core) load() error {
 	return nil
 }
 
+// writeFile is how update saves the vault; tests replace it to play a full
+// disk.
+var writeFile = writeFileAtomic
+
 // update changes the vault under the home lock: it rereads the vault (a
 // CLI may have changed it), applies fn, and writes it back atomically. If
 // fn or the write fails, nothing changes, on disk or in memory.
@@ -127,7 +141,7 @@ func (c *Core) update(fn func(v *vault) error) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(c.home, vaultFile), c.seal.Seal(plain, c.vaultAAD()), 0o600); err != nil {
+	if err := writeFile(filepath.Join(c.home, vaultFile), c.seal.Seal(plain, c.vaultAAD()), 0o600); err != nil {
 		return fmt.Errorf("save vault: %w (nothing was changed)", err)
 	}
 	c.vault = v
@@ -157,7 +171,7 @@ func (c *Core) addOTPAccount(o *enroll.OTPAuth) (Account, error) {
 		Secret: o.Secret, Algorithm: o.Algorithm, Digits: o.Digits, Period: o.Period, Counter: o.Counter,
 		AddedAt: c.now(),
 	}
-	if err := a.OTPParams().Check(); err != nil {
+	if err := a.checkOTP(); err != nil {
 		return Account{}, err
 	}
 	err := c.update(func(v *vault) error {

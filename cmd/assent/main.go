@@ -279,8 +279,8 @@ func describe(p core.Prompt) string {
 		fmt.Fprintf(&b, " to %s", p.Context.App)
 	}
 	b.WriteString("\n")
-	if p.Context.ClientIP != "" || p.Context.Location != "" {
-		fmt.Fprintf(&b, "  from:    %s %s\n", p.Context.ClientIP, p.Context.Location)
+	if from := strings.TrimSpace(p.Context.ClientIP + " " + p.Context.Location); from != "" {
+		fmt.Fprintf(&b, "  from:    %s\n", from)
 	}
 	if p.Context.UserAgent != "" {
 		fmt.Fprintf(&b, "  browser: %s\n", p.Context.UserAgent)

@@ -1,0 +1,118 @@
+package server
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func loadTest(t *testing.T, args []string, env map[string]string) (Config, []string, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(new(strings.Builder))
+	return LoadConfig(fs, args, func(k string) string { return env[k] })
+}
+
+func writeYAML(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "assentd.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfigDefaultsAreLoopbackAndData(t *testing.T) {
+	cfg, rest, err := loadTest(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:8080" || cfg.Data != "data" || cfg.ChallengeTTL != 5*time.Minute || len(rest) != 0 {
+		t.Fatalf("defaults = %+v %v", cfg, rest)
+	}
+}
+
+func TestConfigFlagBeatsEnvironmentBeatsFile(t *testing.T) {
+	file := writeYAML(t, "org: From File\ndata: /file/data\nchallenge-ttl: 2m\nlisten: 127.0.0.1:9000\n")
+	env := map[string]string{"ASSENT_CONFIG": file, "ASSENT_DATA": "/env/data", "ASSENT_CHALLENGE_TTL": "3m"}
+	cfg, _, err := loadTest(t, []string{"--challenge-ttl", "4m"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Org != "From File" || cfg.Data != "/env/data" || cfg.ChallengeTTL != 4*time.Minute || cfg.Listen != "127.0.0.1:9000" {
+		t.Fatalf("merged config = %+v", cfg)
+	}
+}
+
+func TestConfigFlagsMayFollowArguments(t *testing.T) {
+	cfg, rest, err := loadTest(t, []string{"alice", "--org", "Acme", "extra"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Org != "Acme" || strings.Join(rest, " ") != "alice extra" {
+		t.Fatalf("org %q, rest %q", cfg.Org, rest)
+	}
+}
+
+func TestConfigErrorsSayWhatAndWhere(t *testing.T) {
+	for name, c := range map[string]struct {
+		args []string
+		env  map[string]string
+		file string
+		want string
+	}{
+		"unknown file key with its line":  {file: "org: x\nlisten-addr: 1.2.3.4:1\n", want: `line 2: unknown setting "listen-addr"`},
+		"bad duration in the file":        {file: "challenge-ttl: soon\n", want: "line 1: challenge-ttl: want a duration"},
+		"bad duration in the environment": {env: map[string]string{"ASSENT_ENROLL_TTL": "x"}, want: "ASSENT_ENROLL_TTL"},
+		"bad duration in a flag":          {args: []string{"--challenge-ttl", "x"}, want: "--challenge-ttl"},
+		"plain HTTP off loopback":         {args: []string{"--listen", "0.0.0.0:8080"}, want: "refusing plain HTTP"},
+		"certificate without key":         {args: []string{"--tls-cert", "c.pem"}, want: "both --tls-cert and --tls-key"},
+		"challenge lifetime over 10m":     {args: []string{"--challenge-ttl", "11m"}, want: "at most 10m"},
+		"listen without a port":           {args: []string{"--listen", "localhost"}, want: "want host:port"},
+		"http public URL off loopback":    {args: []string{"--url", "http://assent.example.com"}, want: "use https"},
+		"missing config file":             {args: []string{"--config", "/nonexistent/assentd.yaml"}, want: "config file"},
+		"bad log level":                   {args: []string{"--log-level", "loud"}, want: "log-level"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			env := c.env
+			if c.file != "" {
+				env = map[string]string{"ASSENT_CONFIG": writeYAML(t, c.file)}
+			}
+			_, _, err := loadTest(t, c.args, env)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("want an error with %q, got %v", c.want, err)
+			}
+		})
+	}
+}
+
+func TestConfigAllowsTLSOffLoopback(t *testing.T) {
+	cfg, _, err := loadTest(t, []string{"--listen", "0.0.0.0:8443", "--tls-cert", "c.pem", "--tls-key", "k.pem"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.PublicURL("0.0.0.0:8443"); got != "https://localhost:8443" {
+		t.Fatalf("public URL = %q", got)
+	}
+}
+
+func TestPublicURLFollowsTheListenerUnlessSet(t *testing.T) {
+	cfg := DefaultConfig()
+	if got := cfg.PublicURL("127.0.0.1:41234"); got != "http://127.0.0.1:41234" {
+		t.Fatalf("derived URL = %q", got)
+	}
+	cfg.URL = "https://assent.example.com/"
+	if got := cfg.PublicURL("127.0.0.1:41234"); got != "https://assent.example.com" {
+		t.Fatalf("set URL = %q", got)
+	}
+}
+
+func TestEmptyConfigFileIsNoSettings(t *testing.T) {
+	cfg, _, err := loadTest(t, nil, map[string]string{"ASSENT_CONFIG": writeYAML(t, "")})
+	if err != nil || cfg.Listen != DefaultConfig().Listen {
+		t.Fatalf("empty file: %+v, %v", cfg, err)
+	}
+}
