@@ -1,13 +1,17 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/seed-3a5b824e/assent/assets"
 	"github.com/seed-3a5b824e/assent/crypto"
 	"github.com/seed-3a5b824e/assent/server/store/sqlite"
 )
@@ -92,5 +96,14 @@ func TestSigningKeySurvivesRestartAndNeedsTheSameSealKey(t *testing.T) {
 	s2.Shutdown()
 	if _, err := open(crypto.RandomBytes(32)); err == nil || !strings.Contains(err.Error(), "sealing key") {
 		t.Fatalf("a wrong sealing key: %v", err)
+	}
+}
+
+func TestServerServesTheIcon(t *testing.T) {
+	s := newTestServer(t)
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/assets/icon.png", nil))
+	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "image/png" || !bytes.Equal(rec.Body.Bytes(), assets.Icon) {
+		t.Fatalf("GET /assets/icon.png: %d %q", rec.Code, rec.Header().Get("Content-Type"))
 	}
 }

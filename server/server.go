@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/seed-3a5b824e/assent/assets"
 	"github.com/seed-3a5b824e/assent/crypto"
 	"github.com/seed-3a5b824e/assent/push"
 	"github.com/seed-3a5b824e/assent/server/store"
@@ -177,6 +178,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /v1/idx/{remediation}", s.handleIDX)
 	m.HandleFunc("GET /v1/session", s.handleSession)
 	m.HandleFunc("GET /v1/server", s.handleServerInfo)
+	m.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServerFS(assets.FS)))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErr(http.StatusNotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
