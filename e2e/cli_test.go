@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-3a5b824e/assent/crypto"
 	"github.com/seed-3a5b824e/assent/sdk"
 )
 
@@ -135,6 +136,24 @@ func TestCLIWalkthrough(t *testing.T) {
 		t.Fatalf("code = %q", code)
 	}
 
+	// A third-party account from an otpauth URI gives the same codes as
+	// any authenticator would.
+	before := time.Now()
+	out = c.must("", "assent", "add", "otpauth://totp/GitHub:alice@example.com?secret=JBSWY3DPEHPK3PXP&issuer=GitHub")
+	if !strings.Contains(out, "Added GitHub:alice@example.com (TOTP)") {
+		t.Fatalf("add said %q", out)
+	}
+	code := strings.TrimSpace(c.must("", "assent", "code", "github"))
+	p := crypto.OTPParams{Secret: []byte("Hello!\xde\xad\xbe\xef"), Algorithm: "SHA1", Digits: 6, Period: 30}
+	want1, _ := crypto.TOTP(p, before)
+	want2, _ := crypto.TOTP(p, time.Now())
+	if code != want1 && code != want2 {
+		t.Fatalf("code for the GitHub account = %q, want %q or %q", code, want1, want2)
+	}
+	if _, err := c.run("", "assent", "code"); err == nil || !strings.Contains(err.Error(), "say which") {
+		t.Fatalf("code with two accounts and no name: %v", err)
+	}
+
 	// Sign in; approve from the command line.
 	ctx := context.Background()
 	tx, number := cliPush(t, sdk.New(c.url), "alice")
@@ -185,10 +204,9 @@ func TestCLIWalkthrough(t *testing.T) {
 	listen.Wait()
 
 	// Removing the account revokes the device on the server.
-	acct := strings.Fields(strings.Split(c.must("", "assent", "accounts"), "\n")[1])[0]
-	c.must("", "assent", "remove", acct)
-	if out := c.must("", "assent", "accounts"); strings.Contains(out, "alice") {
-		t.Fatalf("accounts after remove = %q", out)
+	c.must("", "assent", "remove", "Assent:alice")
+	if out := c.must("", "assent", "accounts", "--json"); strings.Contains(out, `"Kind":"assent"`) || !strings.Contains(out, "GitHub") {
+		t.Fatalf("accounts after removing the Assent one = %s", out)
 	}
 	tx2, _ := sdk.New(c.url).Interact(ctx, "cli-test")
 	tx2.Do(ctx, sdk.RemIdentify, sdk.Request{Login: "alice"})

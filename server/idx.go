@@ -324,6 +324,9 @@ func (s *Server) selectAuthenticator(ctx context.Context, req sdk.Request, tx st
 	if err != nil {
 		return nil, s.internal("select: load user", err)
 	}
+	if s.now().Before(u.LockedUntil) {
+		return nil, s.lockedErr(u)
+	}
 	switch req.Authenticator {
 	case sdk.AuthPush:
 		if st.Push != nil {
