@@ -71,16 +71,25 @@ func newCmd(name string) *cmd {
 	}
 }
 
-func (c *cmd) parse(args []string, nargs ...int) error {
+// parse parses flags and between min and max positional arguments.
+func (c *cmd) parse(args []string, min, max int) error {
 	rest, err := cli.Parse(c.fs, args)
 	if err != nil {
 		return err
 	}
-	if len(nargs) == 2 && (len(rest) < nargs[0] || len(rest) > nargs[1]) {
+	if len(rest) < min || len(rest) > max {
 		return fmt.Errorf("%s: wrong number of arguments\n\n%s", c.fs.Name(), usage)
 	}
 	c.args = rest
 	return nil
+}
+
+// setup parses a subcommand's arguments and opens the home.
+func (c *cmd) setup(args []string, min, max int) (*core.Core, error) {
+	if err := c.parse(args, min, max); err != nil {
+		return nil, err
+	}
+	return c.open()
 }
 
 func (c *cmd) open() (*core.Core, error) {
@@ -118,10 +127,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 	c := newCmd(name)
 	switch name {
 	case "enroll", "add":
-		if err := c.parse(args, 1, 1); err != nil {
-			return err
-		}
-		app, err := c.open()
+		app, err := c.setup(args, 1, 1)
 		if err != nil {
 			return err
 		}
@@ -138,19 +144,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		return nil
 	case "accounts":
 		asJSON := c.fs.Bool("json", false, "print JSON")
-		if err := c.parse(args, 0, 0); err != nil {
-			return err
-		}
-		app, err := c.open()
+		app, err := c.setup(args, 0, 0)
 		if err != nil {
 			return err
 		}
 		return printAccounts(stdout, app.Accounts(), *asJSON)
 	case "code":
-		if err := c.parse(args, 0, 1); err != nil {
-			return err
-		}
-		app, err := c.open()
+		app, err := c.setup(args, 0, 1)
 		if err != nil {
 			return err
 		}
@@ -165,10 +165,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		return nil
 	case "challenges":
 		asJSON := c.fs.Bool("json", false, "print JSON")
-		if err := c.parse(args, 0, 0); err != nil {
-			return err
-		}
-		app, err := c.open()
+		app, err := c.setup(args, 0, 0)
 		if err != nil {
 			return err
 		}
@@ -192,10 +189,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		return outcome(stdout, push.OutcomeApproved)(app.ApproveID(ctx, c.args[0], n))
 	case "deny":
 		report := c.fs.Bool("report", false, `report the prompt: "this wasn't me"`)
-		if err := c.parse(args, 1, 1); err != nil {
-			return err
-		}
-		app, err := c.open()
+		app, err := c.setup(args, 1, 1)
 		if err != nil {
 			return err
 		}
@@ -205,20 +199,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		}
 		return outcome(stdout, want)(app.DenyID(ctx, c.args[0], *report))
 	case "listen":
-		if err := c.parse(args, 0, 0); err != nil {
-			return err
-		}
-		app, err := c.open()
+		app, err := c.setup(args, 0, 0)
 		if err != nil {
 			return err
 		}
 		return listen(ctx, app, stdin, stdout)
 	case "remove":
 		force := c.fs.Bool("force", false, "remove even if the server cannot be told")
-		if err := c.parse(args, 1, 1); err != nil {
-			return err
-		}
-		app, err := c.open()
+		app, err := c.setup(args, 1, 1)
 		if err != nil {
 			return err
 		}
