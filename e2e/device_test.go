@@ -363,7 +363,7 @@ func mustSign(t *testing.T, key *ecdsa.PrivateKey, typ string, claims any) strin
 }
 
 // dialDevice opens the push socket as an enrolled device.
-func dialDevice(t *testing.T, e *env, d *core.Core, a core.Account) *websocket.Conn {
+func dialDevice(t testing.TB, e *env, d *core.Core, a core.Account) *websocket.Conn {
 	t.Helper()
 	cl, err := d.Client(a)
 	if err != nil {
@@ -379,7 +379,7 @@ func dialDevice(t *testing.T, e *env, d *core.Core, a core.Account) *websocket.C
 	return ws
 }
 
-func readMsg(t *testing.T, ws *websocket.Conn) push.Message {
+func readMsg(t testing.TB, ws *websocket.Conn) push.Message {
 	t.Helper()
 	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var m push.Message
@@ -390,7 +390,7 @@ func readMsg(t *testing.T, ws *websocket.Conn) push.Message {
 }
 
 // expectType reads the next message and insists on its type.
-func expectType(t *testing.T, ws *websocket.Conn, typ string) push.Message {
+func expectType(t testing.TB, ws *websocket.Conn, typ string) push.Message {
 	t.Helper()
 	m := readMsg(t, ws)
 	if m.Type != typ {

@@ -47,7 +47,7 @@ func (c *clock) Advance(d time.Duration) {
 var cheapArgon2 = crypto.Argon2Params{Time: 1, Memory: 64, Threads: 1}
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	srv   *server.Server
 	st    store.Store
@@ -56,7 +56,7 @@ type env struct {
 	dir   string
 }
 
-func newEnv(t *testing.T, opts ...func(*server.Options)) *env {
+func newEnv(t testing.TB, opts ...func(*server.Options)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := sqlite.Open(filepath.Join(dir, "assent.db"))
