@@ -310,19 +310,19 @@ func (c *Client) Connect(ctx context.Context, h Handler) error {
 	})
 	for {
 		_ = ws.SetReadDeadline(time.Now().Add(readTimeout))
-		var m Message
-		if err := ws.ReadJSON(&m); err != nil {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			var se *json.SyntaxError
-			if errors.As(err, &se) {
-				if h.Error != nil {
-					h.Error(fmt.Errorf("server sent a frame that is not JSON: %w", err))
-				}
-				continue
-			}
 			return fmt.Errorf("push channel closed: %w", err)
+		}
+		var m Message
+		if err := json.Unmarshal(data, &m); err != nil {
+			if h.Error != nil {
+				h.Error(fmt.Errorf("server sent a frame that is not a message: %w", err))
+			}
+			continue
 		}
 		switch m.Type {
 		case MsgWelcome:
@@ -413,7 +413,8 @@ func (c *Client) Run(ctx context.Context, h Handler) error {
 			backoff = minBackoff
 		}
 		state(StateReconnecting, err)
-		// Full jitter: sleep a random time up to the backoff.
+		// Jitter spreads reconnects of many devices after a server restart:
+		// wait between half a second and the backoff and a half.
 		wait := time.Duration(rand.Int64N(int64(backoff))) + minBackoff/2
 		select {
 		case <-ctx.Done():

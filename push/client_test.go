@@ -556,6 +556,7 @@ func TestConnectHandsEachMessageToItsHandler(t *testing.T) {
 		send(Message{Type: MsgWelcome, ServerTime: 1_700_000_000_123})
 		send(Message{Type: MsgChallenge, JWS: forgedJWS})
 		_ = ws.WriteMessage(websocket.TextMessage, []byte("{not json"))
+		_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"type":5}`))
 		send(Message{Type: MsgChallenge, JWS: goodJWS})
 		send(Message{Type: MsgResolved, ID: "ch_old", Outcome: OutcomeExpired})
 		send(Message{Type: MsgAck, ID: "ch_1", Outcome: OutcomeApproved})
@@ -588,7 +589,8 @@ func TestConnectHandsEachMessageToItsHandler(t *testing.T) {
 		"state connected",
 		"welcome Nov 14 22:13:20.123",
 		"error challenge refused",
-		"error server sent a frame that is not JSON",
+		"error server sent a frame that is not a message",
+		"error server sent a frame that is not a message",
 		"challenge ch_1",
 		"resolved ch_old expired",
 		"ack ch_1 approved",

@@ -108,7 +108,7 @@ func Open(opts Options) (*Core, error) {
 		return nil, fmt.Errorf("home %s keeps its keys in the %s store, not %s; leave out --keystore or use another --home", opts.Home, cfg.KeyStore, opts.KeyStore)
 	}
 	c := &Core{opts: opts, home: opts.Home, cfg: *cfg}
-	if err := c.openKeyStore(fresh); err != nil {
+	if err := c.openKeyStore(); err != nil {
 		return nil, err
 	}
 	if fresh {
@@ -123,7 +123,7 @@ func Open(opts Options) (*Core, error) {
 	return c, nil
 }
 
-func (c *Core) openKeyStore(fresh bool) error {
+func (c *Core) openKeyStore() error {
 	switch c.cfg.KeyStore {
 	case KeyStoreKeychain:
 		k := crypto.NewKeychainStore(c.opts.KeychainService, c.cfg.Namespace)

@@ -92,12 +92,10 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 }
 
 // homeLock serialises changes to a home between processes (the app and a
-// CLI may share one): an exclusive lock file, taken over when stale.
-type homeLock struct{ path string }
-
-// lockStale is the age after which a lock file is taken to be left by a
-// process that died holding it.
-const lockStale = 30 * time.Second
+// CLI may share one) with an OS file lock on vault.lock. The OS drops the
+// lock when its process dies, so a killed process never leaves a home
+// locked.
+type homeLock struct{ f *os.File }
 
 // lockWait is how long a change waits for another process's lock; a
 // variable only so tests need not wait ten seconds.
@@ -105,26 +103,29 @@ var lockWait = 10 * time.Second
 
 func lockHome(home string) (*homeLock, error) {
 	path := filepath.Join(home, lockFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", home, err)
+	}
 	deadline := time.Now().Add(lockWait)
 	for {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err == nil {
-			fmt.Fprintf(f, "%d\n", os.Getpid())
+		ok, err := tryLock(f)
+		if err != nil {
 			f.Close()
-			return &homeLock{path: path}, nil
+			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
-		if !errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("lock %s: %w", home, err)
-		}
-		if st, err := os.Stat(path); err == nil && time.Since(st.ModTime()) > lockStale {
-			os.Remove(path)
-			continue
+		if ok {
+			return &homeLock{f: f}, nil
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%s is still locked by another Assent process after %s (remove %s if none is running)", home, lockWait, path)
+			f.Close()
+			return nil, fmt.Errorf("%s is in use by another Assent process (still locked after %s); try again when it is done", home, lockWait)
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
 }
 
-func (l *homeLock) unlock() { os.Remove(l.path) }
+func (l *homeLock) unlock() {
+	unlockFile(l.f)
+	l.f.Close()
+}
