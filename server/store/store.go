@@ -196,13 +196,18 @@ type AuditEvent struct {
 	Detail      map[string]string
 }
 
-// AuditFilter selects audit events, oldest first; empty fields match
-// everything. Limit 0 means no limit.
+// AuditFilter selects audit events, oldest first (newest first with
+// Newest); empty fields match everything. Limit 0 means no limit.
 type AuditFilter struct {
-	UserID   string
-	Type     string
-	AfterSeq int64
-	Limit    int
+	UserID string
+	// Types keeps events of any of these types.
+	Types []string
+	// Since keeps events at or after it.
+	Since     time.Time
+	AfterSeq  int64
+	BeforeSeq int64
+	Newest    bool
+	Limit     int
 }
 
 // GCResult reports what GarbageCollect did.

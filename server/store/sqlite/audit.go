@@ -54,11 +54,24 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 		where = append(where, "user_id = ?")
 		args = append(args, f.UserID)
 	}
-	if f.Type != "" {
-		where = append(where, "type = ?")
-		args = append(args, f.Type)
+	if len(f.Types) > 0 {
+		where = append(where, "type IN (?"+strings.Repeat(", ?", len(f.Types)-1)+")")
+		for _, t := range f.Types {
+			args = append(args, t)
+		}
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "time >= ?")
+		args = append(args, ms(f.Since))
+	}
+	if f.BeforeSeq > 0 {
+		where = append(where, "seq < ?")
+		args = append(args, f.BeforeSeq)
 	}
 	q := auditSelect + " WHERE " + strings.Join(where, " AND ") + " ORDER BY seq"
+	if f.Newest {
+		q += " DESC"
+	}
 	if f.Limit > 0 {
 		q += " LIMIT ?"
 		args = append(args, f.Limit)

@@ -56,14 +56,14 @@ var auditTests = []test{
 	{name: "ListAuditFiltersOldestFirst", run: func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		seq := map[string]int64{}
-		for _, e := range []store.AuditEvent{
+		for i, e := range []store.AuditEvent{
 			{ChallengeID: "e1", UserID: "u1", Type: "login"},
 			{ChallengeID: "e2", UserID: "u2", Type: "login"},
 			{ChallengeID: "e3", UserID: "u1", Type: "push.sent"},
 			{ChallengeID: "e4", UserID: "u1", Type: "login"},
 			{ChallengeID: "e5", Type: "server.start"},
 		} {
-			e.Time = base
+			e.Time = base.Add(time.Duration(i) * time.Minute)
 			got, err := s.AppendAudit(ctx, e)
 			must(t, "AppendAudit", err)
 			seq[e.ChallengeID] = got.Seq
@@ -75,14 +75,21 @@ var auditTests = []test{
 		}{
 			{"Empty", store.AuditFilter{}, []string{"e1", "e2", "e3", "e4", "e5"}},
 			{"UserID", store.AuditFilter{UserID: "u1"}, []string{"e1", "e3", "e4"}},
-			{"Type", store.AuditFilter{Type: "login"}, []string{"e1", "e2", "e4"}},
+			{"Type", store.AuditFilter{Types: []string{"login"}}, []string{"e1", "e2", "e4"}},
+			{"Types", store.AuditFilter{Types: []string{"push.sent", "server.start"}}, []string{"e3", "e5"}},
+			{"Since", store.AuditFilter{Since: base.Add(3 * time.Minute)}, []string{"e4", "e5"}},
+			{"BeforeSeq", store.AuditFilter{BeforeSeq: seq["e3"]}, []string{"e1", "e2"}},
+			{"Newest", store.AuditFilter{Newest: true}, []string{"e5", "e4", "e3", "e2", "e1"}},
+			{"NewestLimit", store.AuditFilter{Newest: true, Limit: 2}, []string{"e5", "e4"}},
+			{"NewestPage", store.AuditFilter{Newest: true, BeforeSeq: seq["e4"], Limit: 2}, []string{"e3", "e2"}},
+			{"UserSinceTypes", store.AuditFilter{UserID: "u1", Since: base.Add(time.Minute), Types: []string{"login"}}, []string{"e4"}},
 			{"AfterSeq", store.AuditFilter{AfterSeq: seq["e2"]}, []string{"e3", "e4", "e5"}},
 			{"AfterLast", store.AuditFilter{AfterSeq: seq["e5"]}, nil},
 			{"Limit", store.AuditFilter{Limit: 2}, []string{"e1", "e2"}},
 			{"LimitAboveCount", store.AuditFilter{Limit: 50}, []string{"e1", "e2", "e3", "e4", "e5"}},
 			{"UserAndLimit", store.AuditFilter{UserID: "u1", Limit: 2}, []string{"e1", "e3"}},
-			{"TypeAndAfterSeq", store.AuditFilter{Type: "login", AfterSeq: seq["e1"]}, []string{"e2", "e4"}},
-			{"AllFields", store.AuditFilter{UserID: "u1", Type: "login", AfterSeq: seq["e1"], Limit: 1}, []string{"e4"}},
+			{"TypeAndAfterSeq", store.AuditFilter{Types: []string{"login"}, AfterSeq: seq["e1"]}, []string{"e2", "e4"}},
+			{"AllFields", store.AuditFilter{UserID: "u1", Types: []string{"login"}, AfterSeq: seq["e1"], Limit: 1}, []string{"e4"}},
 			{"UnknownUser", store.AuditFilter{UserID: "nobody"}, nil},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
