@@ -247,6 +247,8 @@ type Handler struct {
 	Resolved  func(id, outcome string)
 	// Ack reports the outcome of a response sent over the socket.
 	Ack func(id, outcome string)
+	// Notice tells the person something about their account.
+	Notice func(message string)
 	// Error reports refused challenges and server error messages; the
 	// connection stays up.
 	Error func(error)
@@ -350,6 +352,10 @@ func (c *Client) Connect(ctx context.Context, h Handler) error {
 		case MsgAck:
 			if h.Ack != nil {
 				h.Ack(m.ID, m.Outcome)
+			}
+		case MsgNotice:
+			if h.Notice != nil {
+				h.Notice(m.Message)
 			}
 		case MsgError:
 			ae := &APIError{Code: m.Error, Message: m.Message}

@@ -114,7 +114,10 @@ type ChallengeContext struct {
 	Location  string `json:"location,omitempty"`
 	UserAgent string `json:"userAgent,omitempty"`
 	Time      int64  `json:"time"`
-	Risk      string `json:"risk,omitempty"`
+	// Risk is the sign-in's assessed risk (low, medium, high) and
+	// RiskReasons why (new device, new network, …).
+	Risk        string   `json:"risk,omitempty"`
+	RiskReasons []string `json:"riskReasons,omitempty"`
 }
 
 // ChallengeClaims are the claims of a push challenge (TypChallenge), signed by
@@ -189,6 +192,9 @@ const (
 	MsgResolved  = "resolved"
 	MsgError     = "error"
 	MsgAck       = "ack"
+	// MsgNotice tells the person something about their account (a device
+	// was added, the password was reset); it asks for no answer.
+	MsgNotice = "notice"
 )
 
 // Message is one WebSocket message: a JSON object with a type. Only the fields
@@ -204,7 +210,7 @@ type Message struct {
 	// resolved, ack
 	ID      string `json:"id,omitempty"`
 	Outcome string `json:"outcome,omitempty"`
-	// error
+	// error, notice
 	Error   string `json:"error,omitempty"`
 	Message string `json:"message,omitempty"`
 }

@@ -19,6 +19,9 @@ type Client struct {
 	// UserAgent is sent with every request; the server shows it in push
 	// prompts.
 	UserAgent string
+	// Device is a stable id of this app install, kept by the app: it lets
+	// the server tell a known device from a new one when it weighs risk.
+	Device string
 }
 
 // New returns a client for the server at baseURL.
@@ -34,8 +37,14 @@ type Transaction struct {
 
 // Interact starts a sign-in for app.
 func (c *Client) Interact(ctx context.Context, app string) (*Transaction, error) {
+	return c.Start(ctx, Request{App: app, Kind: KindSignIn, Device: c.Device})
+}
+
+// Start starts a transaction of any kind: sign-in, recovery, or (with the
+// session token of a signed-in user) adding a device.
+func (c *Client) Start(ctx context.Context, req Request) (*Transaction, error) {
 	var r Response
-	if err := c.post(ctx, "interact", Request{App: app}, &r); err != nil {
+	if err := c.post(ctx, "interact", req, &r); err != nil {
 		return nil, err
 	}
 	return &Transaction{c: c, Last: &r}, nil

@@ -13,6 +13,22 @@ const (
 	RemSelectAuth    = "select-authenticator-authenticate"
 	RemChallengePoll = "challenge-poll"
 	RemCancel        = "cancel"
+	// Recovery.
+	RemIdentifyRecovery = "identify-recovery"
+	RemResetAuth        = "reset-authenticator"
+	// Enrolling an Assent device (self-service, or during sign-in when the
+	// user has none).
+	RemEnrollAuth = "enroll-authenticator"
+	RemEnrollPoll = "enroll-poll"
+	// Progressive profiling.
+	RemEnrollProfile = "enroll-profile"
+)
+
+// Transaction kinds, chosen at interact.
+const (
+	KindSignIn   = "signin"
+	KindRecovery = "recovery"
+	KindEnroll   = "enroll" // add a device to a signed-in account
 )
 
 // Authenticators.
@@ -20,6 +36,7 @@ const (
 	AuthPassword = "password"
 	AuthPush     = "push"
 	AuthTOTP     = "totp"
+	AuthEmail    = "email"
 )
 
 // Transaction statuses.
@@ -62,6 +79,21 @@ type Response struct {
 	Number  int      `json:"number,omitempty"`
 	User    string   `json:"user,omitempty"`
 	Session *Session `json:"session,omitempty"`
+	// Kind is what the transaction does: signin, recovery or enroll.
+	Kind string `json:"kind,omitempty"`
+	// Factor is the authenticator a waiting step waits for (push, email,
+	// enrollment).
+	Factor string `json:"factor,omitempty"`
+	// Enrollment is the link to show (as a QR code) while a device enrolls.
+	Enrollment *Enrollment `json:"enrollment,omitempty"`
+	// Message says something to the person (an email was sent, …).
+	Message string `json:"message,omitempty"`
+}
+
+// Enrollment is an enrollment link being offered.
+type Enrollment struct {
+	Link      string    `json:"link"`
+	ExpiresAt time.Time `json:"expiresAt"`
 }
 
 // Has says whether a remediation is offered.
@@ -76,11 +108,22 @@ func (r *Response) Has(name string) bool {
 
 // Request holds every field any remediation takes.
 type Request struct {
-	StateHandle   string `json:"stateHandle,omitempty"`
-	App           string `json:"app,omitempty"`
-	Login         string `json:"login,omitempty"`
+	StateHandle string `json:"stateHandle,omitempty"`
+	// interact: the app, the kind (signin by default), a stable id of the
+	// browser or app install (it lets risk tell known devices from new
+	// ones), and for kind enroll the session token of the signed-in user.
+	App          string `json:"app,omitempty"`
+	Kind         string `json:"kind,omitempty"`
+	Device       string `json:"device,omitempty"`
+	SessionToken string `json:"sessionToken,omitempty"`
+	Login        string `json:"login,omitempty"`
+	// Authenticator is password, push, totp or email.
 	Authenticator string `json:"authenticator,omitempty"`
-	Passcode      string `json:"passcode,omitempty"`
+	// Passcode is the password, the code, or (reset-authenticator) the new
+	// password.
+	Passcode string `json:"passcode,omitempty"`
+	// Profile holds the attributes enroll-profile asks for.
+	Profile map[string]string `json:"profile,omitempty"`
 }
 
 // SessionUser is the body of GET /v1/session.

@@ -73,7 +73,7 @@ func (s *Server) SendPush(ctx context.Context, req PushRequest) (PushResult, err
 		return PushResult{}, s.internal("push: list devices", err)
 	}
 	now := s.now()
-	exp := now.Add(s.opts.ChallengeTTL)
+	exp := now.Add(s.opts.Policy.Push.Expiry)
 	var numbers []int
 	correct := 0
 	if req.NumberChallenge {
@@ -204,6 +204,8 @@ func (s *Server) answer(ctx context.Context, tok, pathID, ip string) (store.Chal
 		switch rc.Consent {
 		case push.ConsentApproved:
 			switch {
+			case !rc.UV && uvRequired(c.JWS):
+				c.Status, c.Reason = store.ChallengeFailed, "user verification required"
 			case c.Correct != 0 && subtle.ConstantTimeEq(int32(c.Correct), int32(rc.Number)) != 1:
 				c.Status, c.Reason = store.ChallengeFailed, "wrong number"
 			case c.Correct == 0 && rc.Number != 0:
@@ -267,9 +269,12 @@ func (s *Server) settled(ctx context.Context, c store.Challenge, ip string) {
 		return
 	}
 	for _, o := range siblings {
-		s.cancelChallenge(ctx, o.ID, "answered on another device")
+		s.cancelChallenge(ctx, o.ID, reasonAnsweredElsewhere)
 	}
 }
+
+// reasonAnsweredElsewhere is why a push's other challenges are cancelled.
+const reasonAnsweredElsewhere = "answered on another device"
 
 // cancelChallenge ends a pending challenge and tells its device.
 func (s *Server) cancelChallenge(ctx context.Context, id, reason string) {
@@ -299,4 +304,14 @@ func truncate(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+// uvRequired reads whether a stored challenge (signed by this server)
+// required the device to verify its user.
+func uvRequired(jws string) bool {
+	var c push.ChallengeClaims
+	if err := crypto.UnverifiedClaims(jws, &c); err != nil {
+		return true // unreadable: ask for the stronger proof
+	}
+	return c.UserVerification == push.UVRequired
 }

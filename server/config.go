@@ -27,24 +27,29 @@ import (
 type Config struct {
 	Listen       string        `name:"listen" yaml:"listen" usage:"address to listen on; plain HTTP only on loopback"`
 	Data         string        `name:"data" yaml:"data" usage:"data folder (SQLite database, key file)"`
+	Database     string        `name:"database" yaml:"database" usage:"PostgreSQL URL (postgres://user:password@host:5432/db) for several nodes; empty: SQLite in the data folder"`
 	URL          string        `name:"url" yaml:"url" usage:"public base URL devices reach (default: derived from --listen)"`
 	Org          string        `name:"org" yaml:"org" usage:"organisation name shown in the app"`
 	TLSCert      string        `name:"tls-cert" yaml:"tls-cert" usage:"TLS certificate file (PEM)"`
 	TLSKey       string        `name:"tls-key" yaml:"tls-key" usage:"TLS private key file (PEM)"`
 	LogLevel     string        `name:"log-level" yaml:"log-level" usage:"debug, info, warn or error"`
-	ChallengeTTL time.Duration `name:"challenge-ttl" yaml:"challenge-ttl" usage:"how long a push challenge waits for an answer (at most 10m)"`
 	EnrollTTL    time.Duration `name:"enroll-ttl" yaml:"enroll-ttl" usage:"how long an enrollment link stays valid (at most 10m)"`
+	Policy       string        `name:"policy" yaml:"policy" usage:"policy file (YAML); without one the secure defaults apply"`
+	Dev          bool          `name:"dev" yaml:"dev" usage:"development mode: mail goes to an in-process sink listed at /dev/mail"`
+	SMTP         string        `name:"smtp" yaml:"smtp" usage:"SMTP server host:port for mail (STARTTLS when offered)"`
+	SMTPUser     string        `name:"smtp-user" yaml:"smtp-user" usage:"SMTP user name"`
+	SMTPPassword string        `name:"smtp-password" yaml:"smtp-password" usage:"SMTP password (prefer the environment variable)"`
+	SMTPFrom     string        `name:"smtp-from" yaml:"smtp-from" usage:"sender address of Assent's mail"`
 }
 
 // DefaultConfig is the secure default: loopback only, a ./data folder.
 func DefaultConfig() Config {
 	return Config{
-		Listen:       "127.0.0.1:8080",
-		Data:         "data",
-		Org:          "Assent",
-		LogLevel:     "info",
-		ChallengeTTL: 5 * time.Minute,
-		EnrollTTL:    10 * time.Minute,
+		Listen:    "127.0.0.1:8080",
+		Data:      "data",
+		Org:       "Assent",
+		LogLevel:  "info",
+		EnrollTTL: 10 * time.Minute,
 	}
 }
 
@@ -62,7 +67,14 @@ func LoadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (Co
 	set := map[string]bool{}
 	flagValues := map[string]*string{}
 	eachField(&cfg, func(name, usage string, v reflect.Value) {
-		flagValues[name] = fs.String(name, "", fmt.Sprintf("%s (env %s, default %q)", usage, EnvName(name), fieldString(v)))
+		help := fmt.Sprintf("%s (env %s, default %q)", usage, EnvName(name), fieldString(v))
+		if v.Kind() == reflect.Bool {
+			b := new(boolFlag)
+			fs.Var(b, name, help)
+			flagValues[name] = &b.s
+			return
+		}
+		flagValues[name] = fs.String(name, "", help)
 	})
 	rest, err := cli.Parse(fs, args)
 	if err != nil {
@@ -100,6 +112,14 @@ func LoadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (Co
 	}
 	return cfg, rest, cfg.Check()
 }
+
+// boolFlag is a flag that may stand alone (--dev) or take a value
+// (--dev=false).
+type boolFlag struct{ s string }
+
+func (b *boolFlag) String() string     { return b.s }
+func (b *boolFlag) Set(v string) error { b.s = v; return nil }
+func (b *boolFlag) IsBoolFlag() bool   { return true }
 
 func loadYAML(path string, cfg *Config) error {
 	data, err := os.ReadFile(path)
@@ -174,8 +194,13 @@ func (c *Config) Check() error {
 		return fmt.Errorf("refusing plain HTTP on %s: devices would send secrets in the clear; "+
 			"give --tls-cert and --tls-key, or listen on a loopback address such as 127.0.0.1:8080", c.Listen)
 	}
-	if c.ChallengeTTL <= 0 || c.ChallengeTTL > 10*time.Minute {
-		return fmt.Errorf("challenge-ttl %s: want more than 0 and at most 10m", c.ChallengeTTL)
+	if c.SMTP != "" {
+		if _, _, err := net.SplitHostPort(c.SMTP); err != nil {
+			return fmt.Errorf("smtp %q: want host:port, e.g. mail.example.com:587", c.SMTP)
+		}
+		if c.SMTPFrom == "" {
+			return errors.New("smtp-from is needed with smtp: the address Assent's mail comes from")
+		}
 	}
 	if c.EnrollTTL <= 0 || c.EnrollTTL > 10*time.Minute {
 		return fmt.Errorf("enroll-ttl %s: want more than 0 and at most 10m", c.EnrollTTL)
@@ -188,6 +213,14 @@ func (c *Config) Check() error {
 		if u.Scheme == "http" && !IsLoopback(u.Host) {
 			return fmt.Errorf("url %q: plain http is only allowed for loopback addresses; use https", c.URL)
 		}
+	}
+	if c.Database != "" && !c.Postgres() {
+		// Only the scheme: the rest may hold a password.
+		scheme := "none"
+		if u, err := url.Parse(c.Database); err == nil && u.Scheme != "" {
+			scheme = u.Scheme
+		}
+		return fmt.Errorf("database: scheme %q: want a postgres:// or postgresql:// URL, or leave database empty for SQLite in the data folder", scheme)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -219,6 +252,12 @@ func (c *Config) PublicURL(listenAddr string) string {
 
 // DBPath is the SQLite database file in the data folder.
 func (c *Config) DBPath() string { return filepath.Join(c.Data, "assent.db") }
+
+// Postgres says whether the database setting names a PostgreSQL database
+// (instead of SQLite in the data folder).
+func (c *Config) Postgres() bool {
+	return strings.HasPrefix(c.Database, "postgres://") || strings.HasPrefix(c.Database, "postgresql://")
+}
 
 // IsLoopback says whether a host or host:port names a loopback address.
 func IsLoopback(hostport string) bool {

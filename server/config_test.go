@@ -30,20 +30,27 @@ func TestConfigDefaultsAreLoopbackAndData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Listen != "127.0.0.1:8080" || cfg.Data != "data" || cfg.ChallengeTTL != 5*time.Minute || len(rest) != 0 {
+	if cfg.Listen != "127.0.0.1:8080" || cfg.Data != "data" || cfg.EnrollTTL != 10*time.Minute || cfg.Dev || len(rest) != 0 {
 		t.Fatalf("defaults = %+v %v", cfg, rest)
 	}
 }
 
 func TestConfigFlagBeatsEnvironmentBeatsFile(t *testing.T) {
-	file := writeYAML(t, "org: From File\ndata: /file/data\nchallenge-ttl: 2m\nlisten: 127.0.0.1:9000\n")
-	env := map[string]string{"ASSENT_CONFIG": file, "ASSENT_DATA": "/env/data", "ASSENT_CHALLENGE_TTL": "3m"}
-	cfg, _, err := loadTest(t, []string{"--challenge-ttl", "4m"}, env)
+	file := writeYAML(t, "org: From File\ndata: /file/data\nenroll-ttl: 2m\nlisten: 127.0.0.1:9000\ndev: true\n")
+	env := map[string]string{"ASSENT_CONFIG": file, "ASSENT_DATA": "/env/data", "ASSENT_ENROLL_TTL": "3m"}
+	cfg, _, err := loadTest(t, []string{"--enroll-ttl", "4m"}, env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Org != "From File" || cfg.Data != "/env/data" || cfg.ChallengeTTL != 4*time.Minute || cfg.Listen != "127.0.0.1:9000" {
+	if cfg.Org != "From File" || cfg.Data != "/env/data" || cfg.EnrollTTL != 4*time.Minute || cfg.Listen != "127.0.0.1:9000" || !cfg.Dev {
 		t.Fatalf("merged config = %+v", cfg)
+	}
+}
+
+func TestConfigBooleanFlagStandsAlone(t *testing.T) {
+	cfg, rest, err := loadTest(t, []string{"--dev", "alice"}, nil)
+	if err != nil || !cfg.Dev || len(rest) != 1 {
+		t.Fatalf("--dev alone: %+v %v %v", cfg.Dev, rest, err)
 	}
 }
 
@@ -65,12 +72,14 @@ func TestConfigErrorsSayWhatAndWhere(t *testing.T) {
 		want string
 	}{
 		"unknown file key with its line":  {file: "org: x\nlisten-addr: 1.2.3.4:1\n", want: `line 2: unknown setting "listen-addr"`},
-		"bad duration in the file":        {file: "challenge-ttl: soon\n", want: "line 1: challenge-ttl: want a duration"},
+		"bad duration in the file":        {file: "enroll-ttl: soon\n", want: "line 1: enroll-ttl: want a duration"},
 		"bad duration in the environment": {env: map[string]string{"ASSENT_ENROLL_TTL": "x"}, want: "ASSENT_ENROLL_TTL"},
-		"bad duration in a flag":          {args: []string{"--challenge-ttl", "x"}, want: "--challenge-ttl"},
+		"bad duration in a flag":          {args: []string{"--enroll-ttl", "x"}, want: "--enroll-ttl"},
+		"bad boolean":                     {args: []string{"--dev=maybe"}, want: "want true or false"},
+		"smtp without a sender":           {args: []string{"--smtp", "mail.example.com:587"}, want: "smtp-from"},
 		"plain HTTP off loopback":         {args: []string{"--listen", "0.0.0.0:8080"}, want: "refusing plain HTTP"},
 		"certificate without key":         {args: []string{"--tls-cert", "c.pem"}, want: "both --tls-cert and --tls-key"},
-		"challenge lifetime over 10m":     {args: []string{"--challenge-ttl", "11m"}, want: "at most 10m"},
+		"enrollment lifetime over 10m":    {args: []string{"--enroll-ttl", "11m"}, want: "at most 10m"},
 		"listen without a port":           {args: []string{"--listen", "localhost"}, want: "want host:port"},
 		"http public URL off loopback":    {args: []string{"--url", "http://assent.example.com"}, want: "use https"},
 		"missing config file":             {args: []string{"--config", "/nonexistent/assentd.yaml"}, want: "config file"},

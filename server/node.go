@@ -11,12 +11,22 @@ import (
 	"os"
 	"time"
 
+	"github.com/seed-3a5b824e/assent/server/policy"
 	"github.com/seed-3a5b824e/assent/server/store"
+	"github.com/seed-3a5b824e/assent/server/store/postgres"
 	"github.com/seed-3a5b824e/assent/server/store/sqlite"
 )
 
-// OpenStore opens the store a config names: SQLite in the data folder.
-func OpenStore(cfg Config) (store.Store, error) {
+// OpenStore opens the store a config names: PostgreSQL when --database is
+// a postgres:// URL, otherwise SQLite in the data folder.
+func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
+	if cfg.Postgres() {
+		st, err := postgres.Open(ctx, cfg.Database)
+		if err != nil {
+			return nil, fmt.Errorf("open database: %w", err)
+		}
+		return st, nil
+	}
 	st, err := sqlite.Open(cfg.DBPath())
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
@@ -32,13 +42,26 @@ func Open(ctx context.Context, cfg Config, listenAddr string, log *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	st, err := OpenStore(cfg)
+	pol := policy.Default()
+	if cfg.Policy != "" {
+		if pol, err = policy.Load(cfg.Policy); err != nil {
+			return nil, err
+		}
+	}
+	var mailer Mailer
+	switch {
+	case cfg.SMTP != "":
+		mailer = &SMTPMailer{Addr: cfg.SMTP, User: cfg.SMTPUser, Password: cfg.SMTPPassword, From: cfg.SMTPFrom}
+	case cfg.Dev:
+		mailer = &MailSink{}
+	}
+	st, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	s, err := New(ctx, Options{
 		URL: cfg.PublicURL(listenAddr), Org: cfg.Org, Store: st, SealKey: key, Logger: log,
-		ChallengeTTL: cfg.ChallengeTTL, EnrollTTL: cfg.EnrollTTL,
+		EnrollTTL: cfg.EnrollTTL, Policy: pol, Mailer: mailer, Dev: cfg.Dev,
 	})
 	if err != nil {
 		st.Close()

@@ -17,6 +17,7 @@ import (
 	"github.com/seed-3a5b824e/assent/assets"
 	"github.com/seed-3a5b824e/assent/crypto"
 	"github.com/seed-3a5b824e/assent/push"
+	"github.com/seed-3a5b824e/assent/server/policy"
 	"github.com/seed-3a5b824e/assent/server/store"
 )
 
@@ -33,9 +34,16 @@ type Options struct {
 	Logger *slog.Logger
 	// Broker carries messages for devices between nodes; in-process by
 	// default.
-	Broker       Broker
-	ChallengeTTL time.Duration
-	EnrollTTL    time.Duration
+	Broker Broker
+	// Policy decides what sign-ins and recoveries need; the secure
+	// defaults when nil.
+	Policy *policy.Policy
+	// Mailer sends mail (magic links, notices); none means the email
+	// authenticator is not offered.
+	Mailer    Mailer
+	EnrollTTL time.Duration
+	// Dev turns on development pages (the mail sink at /dev/mail).
+	Dev bool
 	// PasswordParams are the Argon2id costs of new password hashes.
 	PasswordParams crypto.Argon2Params
 	// MaxFailures consecutive failed factor checks lock a user for
@@ -87,11 +95,11 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if o.Org == "" {
 		o.Org = "Assent"
 	}
-	if o.ChallengeTTL <= 0 {
-		o.ChallengeTTL = 5 * time.Minute
+	if o.Policy == nil {
+		o.Policy = policy.Default()
 	}
-	if o.ChallengeTTL > push.MaxChallengeLifetime*time.Second {
-		return nil, fmt.Errorf("server: challenge lifetime %s is over the 10m the protocol allows", o.ChallengeTTL)
+	if o.Policy.Push.Expiry > push.MaxChallengeLifetime*time.Second {
+		return nil, fmt.Errorf("server: push expiry %s is over the 10m the protocol allows", o.Policy.Push.Expiry)
 	}
 	if o.EnrollTTL <= 0 || o.EnrollTTL > 10*time.Minute {
 		o.EnrollTTL = 10 * time.Minute
@@ -177,6 +185,7 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE "+push.PathDevice, s.handleRevoke)
 	m.HandleFunc("POST /v1/idx/{remediation}", s.handleIDX)
 	m.HandleFunc("GET /v1/session", s.handleSession)
+	m.HandleFunc("GET "+PathMagic, s.handleMagic)
 	m.HandleFunc("GET /v1/server", s.handleServerInfo)
 	m.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServerFS(assets.FS)))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

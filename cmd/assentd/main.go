@@ -17,6 +17,7 @@ import (
 	"github.com/seed-3a5b824e/assent/enroll"
 	"github.com/seed-3a5b824e/assent/internal/cli"
 	"github.com/seed-3a5b824e/assent/server"
+	"github.com/seed-3a5b824e/assent/server/policy"
 )
 
 const usage = `assentd — the Assent server
@@ -25,6 +26,8 @@ Usage:
   assentd serve [flags]                          run the server
   assentd user add LOGIN [--email E] [--group G]  add a user (password on standard input)
   assentd enroll LOGIN [--qr FILE.png]            make a single-use enrollment link (last line of output)
+  assentd policy check FILE                       check a policy file; every problem with its line
+  assentd policy default                          print the default policy (a starting point)
 
 Every subcommand takes the server flags (assentd serve -h lists them); each
 is also an environment variable (ASSENT_LISTEN, ASSENT_DATA, …) and a key of
@@ -57,6 +60,8 @@ func run(ctx context.Context, args []string) error {
 		return userAdd(ctx, args[2:])
 	case "enroll":
 		return enrollLink(ctx, args[1:])
+	case "policy":
+		return policyCmd(args[1:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil
@@ -153,4 +158,20 @@ func enrollLink(ctx context.Context, args []string) error {
 	fmt.Printf("Scan with the Assent app, or run: assent enroll '<link>'. Single use, valid until %s.\n", link.Expires.Local().Format("15:04:05"))
 	fmt.Println(text)
 	return nil
+}
+
+func policyCmd(args []string) error {
+	switch {
+	case len(args) == 2 && args[0] == "check":
+		p, err := policy.Load(args[1])
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%s: fine: %d sign-on rules, recovery by %s\n", args[1], len(p.SignOn), strings.Join(p.Recovery.Authenticators, " or "))
+		return nil
+	case len(args) == 1 && args[0] == "default":
+		fmt.Print(policy.DefaultYAML)
+		return nil
+	}
+	return errors.New("usage: assentd policy check FILE | assentd policy default")
 }

@@ -183,7 +183,9 @@ type Session struct {
 	RevokedAt time.Time
 }
 
-// AuditEvent is one line of the append-only audit log.
+// AuditEvent is one line of the append-only audit log. Seq follows commit
+// order, so a reader paging with AfterSeq never skips an event that
+// committed late.
 type AuditEvent struct {
 	Seq         int64 // assigned by the store, increasing
 	Time        time.Time

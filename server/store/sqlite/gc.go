@@ -11,7 +11,7 @@ import (
 // A key is inserted, or taken over once its record is past expiry; when
 // neither happens no row changes and the key is a replay.
 const nonceUse = `INSERT INTO nonces (key, expires_at) VALUES (?, ?)
-ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE nonces.expires_at < ?`
+ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE nonces.expires_at <= ?`
 
 const (
 	secretInsert = "INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING"

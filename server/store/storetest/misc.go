@@ -153,6 +153,13 @@ var nonceTests = []test{
 		must(t, "UseNonce after expiry", s.UseNonce(ctx, "k1", time.Now(), time.Now().Add(time.Hour)))
 		wantErr(t, "UseNonce within the new expiry", s.UseNonce(ctx, "k1", time.Now(), time.Now().Add(time.Hour)), store.ErrReplay)
 	}},
+	{name: "UseNonceAtItsExactExpiryMayBeUsedAgain", run: func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		at := base.Add(time.Hour)
+		must(t, "UseNonce", s.UseNonce(ctx, "k1", base, at))
+		wantErr(t, "UseNonce a millisecond before", s.UseNonce(ctx, "k1", at.Add(-time.Millisecond), at.Add(time.Hour)), store.ErrReplay)
+		must(t, "UseNonce at the expiry", s.UseNonce(ctx, "k1", at, at.Add(time.Hour)))
+	}},
 	{name: "ConcurrentUseNonceSucceedsOnce", run: func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		exp := time.Now().Add(time.Hour)

@@ -1,0 +1,254 @@
+// Package policy is what decides what a sign-in, a recovery or a profile
+// needs: app sign-on rules tried top to bottom (first match wins), a
+// recovery policy, progressive profiling, password rules and push limits.
+// Policies are YAML, checked at load with every error reported with its
+// line; with no file the secure defaults apply.
+package policy
+
+import (
+	"net"
+	"slices"
+	"time"
+)
+
+// Risk levels.
+const (
+	RiskLow    = "low"
+	RiskMedium = "medium"
+	RiskHigh   = "high"
+)
+
+// Number challenge settings.
+const (
+	NumberAlways   = "always"
+	NumberHighRisk = "high-risk"
+	NumberNever    = "never"
+)
+
+// User verification settings (as the push protocol names them).
+const (
+	UVRequired  = "required"
+	UVPreferred = "preferred"
+	UVNone      = "none"
+)
+
+// Authenticators a policy can name.
+const (
+	AuthPassword = "password"
+	AuthPush     = "push"
+	AuthTOTP     = "totp"
+	AuthEmail    = "email"
+)
+
+// Device conditions.
+const (
+	DeviceAny   = "any"
+	DeviceNew   = "new"
+	DeviceKnown = "known"
+)
+
+// Policy is a whole policy file.
+type Policy struct {
+	Zones      map[string][]*net.IPNet
+	SignOn     []Rule
+	Recovery   Recovery
+	Profile    Profile
+	Password   Password
+	Push       Push
+	Enrollment Enrollment
+}
+
+// Rule is one app sign-on rule.
+type Rule struct {
+	Name       string
+	Conditions Conditions
+	Action     Action
+	Line       int
+}
+
+// Conditions all have to hold for a rule to match; an empty one holds
+// always.
+type Conditions struct {
+	Apps     []string
+	Groups   []string // any of
+	Zones    []string // the client is in any of them
+	NotZones []string // the client is in none of them
+	Risk     []string // any of
+	Device   string   // any, new or known
+}
+
+// Action is what a matching rule asks.
+type Action struct {
+	Deny bool
+	// Factors is 1 or 2. One factor with Possession is passwordless (push
+	// or a code); one without is a password alone; two are a password and
+	// a possession factor.
+	Factors          int
+	Possession       bool
+	Authenticators   []string // the possession factors allowed
+	UserVerification string
+	NumberChallenge  string
+	// Reauthenticate is how long a hosted-page session stands in for the
+	// factors before they are asked again.
+	Reauthenticate time.Duration
+}
+
+// Recovery is how a forgotten password is reset.
+type Recovery struct {
+	// Authenticators may start a reset (push, email).
+	Authenticators []string
+	// SecondAuthenticator asks for a second, different authenticator.
+	SecondAuthenticator bool
+}
+
+// Profile is progressive profiling.
+type Profile struct {
+	// Required attributes are asked after sign-in from users who lack them.
+	Required []string
+}
+
+// Password rules apply wherever a password is set.
+type Password struct {
+	MinLength int
+}
+
+// Push settings.
+type Push struct {
+	Expiry time.Duration
+	// MaxUnanswered pushes in Window; past that, pushes stop and a code is
+	// offered instead (the MFA-fatigue guard).
+	MaxUnanswered int
+	Window        time.Duration
+}
+
+// Enrollment is self-service enrollment.
+type Enrollment struct {
+	// SelfService lets a signed-in user add a device (verifying with an
+	// existing one first), and a user with none enroll one while signing in.
+	SelfService bool
+}
+
+// Input is what a sign-on decision looks at.
+type Input struct {
+	App       string
+	Groups    []string
+	IP        net.IP
+	Risk      string
+	NewDevice bool
+}
+
+// Decision is the matching rule's action, with the rule named.
+type Decision struct {
+	Rule string
+	Action
+}
+
+// SignOnFor returns the action of the first rule that matches. The last
+// rule of a valid policy matches everything, so there always is one.
+func (p *Policy) SignOnFor(in Input) Decision {
+	for _, r := range p.SignOn {
+		if p.matches(r.Conditions, in) {
+			return Decision{Rule: r.Name, Action: r.Action}
+		}
+	}
+	// Unreachable for a checked policy; deny rather than guess.
+	return Decision{Rule: "(no rule matched)", Action: Action{Deny: true}}
+}
+
+func (p *Policy) matches(c Conditions, in Input) bool {
+	if len(c.Apps) > 0 && !slices.Contains(c.Apps, in.App) {
+		return false
+	}
+	if len(c.Groups) > 0 && !slices.ContainsFunc(c.Groups, func(g string) bool { return slices.Contains(in.Groups, g) }) {
+		return false
+	}
+	if len(c.Zones) > 0 && !slices.ContainsFunc(c.Zones, func(z string) bool { return p.inZone(z, in.IP) }) {
+		return false
+	}
+	if slices.ContainsFunc(c.NotZones, func(z string) bool { return p.inZone(z, in.IP) }) {
+		return false
+	}
+	if len(c.Risk) > 0 && !slices.Contains(c.Risk, in.Risk) {
+		return false
+	}
+	switch c.Device {
+	case DeviceNew:
+		return in.NewDevice
+	case DeviceKnown:
+		return !in.NewDevice
+	}
+	return true
+}
+
+func (p *Policy) inZone(zone string, ip net.IP) bool {
+	if ip == nil {
+		return false
+	}
+	for _, n := range p.Zones[zone] {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// NumberChallengeFor says whether a push at this risk shows numbers.
+func (a Action) NumberChallengeFor(risk string) bool {
+	switch a.NumberChallenge {
+	case NumberNever:
+		return false
+	case NumberHighRisk:
+		return risk == RiskHigh
+	}
+	return true
+}
+
+// Passwordless says whether the rule signs in with a possession factor
+// alone.
+func (a Action) Passwordless() bool { return a.Factors == 1 && a.Possession }
+
+// PasswordOnly says whether a password alone suffices.
+func (a Action) PasswordOnly() bool { return a.Factors == 1 && !a.Possession }
+
+// Default is the policy with no file: two factors, number challenge
+// always, user verification on high risk, pushes expiring in 5 minutes
+// and stopping after 5 unanswered in 15 minutes.
+func Default() *Policy {
+	p, err := Parse([]byte(DefaultYAML))
+	if err != nil {
+		panic("the default policy does not parse: " + err.Error())
+	}
+	return p
+}
+
+// DefaultYAML is the default policy, as a file would say it.
+const DefaultYAML = `# Assent's default policy: what applies when no policy file is given.
+signOn:
+  - name: High risk needs user verification
+    conditions:
+      risk: [high]
+    action:
+      factors: 2
+      userVerification: required
+      numberChallenge: always
+      reauthenticate: 0s
+  - name: Default
+    action:
+      factors: 2
+      numberChallenge: always
+      userVerification: preferred
+      reauthenticate: 12h
+recovery:
+  authenticators: [push, email]
+  secondAuthenticator: false
+profile:
+  required: []
+password:
+  minLength: 12
+push:
+  expiry: 5m
+  maxUnanswered: 5
+  window: 15m
+enrollment:
+  selfService: true
+`
