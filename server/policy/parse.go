@@ -211,8 +211,12 @@ func (c *checker) rule(n *yaml.Node, path string) (Rule, []ref) {
 				"groups":   func(n *yaml.Node, path string) { r.Conditions.Groups = c.strings(n, path) },
 				"zones":    func(n *yaml.Node, path string) { r.Conditions.Zones = zones(n, path) },
 				"notZones": func(n *yaml.Node, path string) { r.Conditions.NotZones = zones(n, path) },
-				"risk":     func(n *yaml.Node, path string) { r.Conditions.Risk = c.oneOfList(n, path, RiskLow, RiskMedium, RiskHigh) },
-				"device":   func(n *yaml.Node, path string) { r.Conditions.Device = c.oneOf(n, path, DeviceAny, DeviceNew, DeviceKnown) },
+				"risk": func(n *yaml.Node, path string) {
+					r.Conditions.Risk = c.oneOfList(n, path, RiskLow, RiskMedium, RiskHigh)
+				},
+				"device": func(n *yaml.Node, path string) {
+					r.Conditions.Device = c.oneOf(n, path, DeviceAny, DeviceNew, DeviceKnown)
+				},
 			})
 		},
 		"action": func(n *yaml.Node, path string) {
