@@ -24,7 +24,7 @@ type NewUser struct {
 // ErrUserExists means the login is taken.
 var ErrUserExists = errors.New("a user with that login exists already")
 
-// AddUser creates a user with a password.
+// AddUser creates a user, with a password when one is given.
 func (s *Server) AddUser(ctx context.Context, nu NewUser) (store.User, error) {
 	login := NormalizeLogin(nu.Login)
 	if login == "" || len(login) > maxLoginLength || !utf8.ValidString(login) || strings.ContainsFunc(login, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
@@ -33,12 +33,21 @@ func (s *Server) AddUser(ctx context.Context, nu NewUser) (store.User, error) {
 	if nu.Email != "" && (!strings.Contains(nu.Email, "@") || len(nu.Email) > 256) {
 		return store.User{}, fmt.Errorf("email %q does not look like an address", nu.Email)
 	}
-	if len(nu.Password) < 8 || len(nu.Password) > maxPasswordLength {
-		return store.User{}, fmt.Errorf("password: want 8 to %d characters", maxPasswordLength)
-	}
 	u := store.User{
 		ID: newID("usr_"), Login: login, Email: nu.Email, Groups: nu.Groups, Status: store.UserActive,
-		PasswordHash: crypto.HashPassword(nu.Password, s.opts.PasswordParams), Risk: "low", CreatedAt: s.now(),
+		Risk: "low", CreatedAt: s.now(),
+	}
+	// A user may have no password: they sign in only where a policy rule
+	// allows passwordless push, and can set one through recovery.
+	if nu.Password != "" {
+		if err := s.checkNewPassword(u, nu.Password); err != nil {
+			var ae *apiError
+			if errors.As(err, &ae) {
+				return store.User{}, errors.New(ae.Message)
+			}
+			return store.User{}, err
+		}
+		u.PasswordHash = crypto.HashPassword(nu.Password, s.opts.PasswordParams)
 	}
 	if err := s.st.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, store.ErrConflict) {

@@ -108,6 +108,7 @@ func (s *Server) SendPush(ctx context.Context, req PushRequest) (PushResult, err
 			return PushResult{}, s.internal("push: store challenge", err)
 		}
 		res.ChallengeIDs = append(res.ChallengeIDs, c.ID)
+		s.metrics.challenges.WithLabelValues("sent").Inc()
 		s.audit(ctx, store.AuditEvent{Type: "push.sent", UserID: req.User.ID, DeviceID: d.ID, TxID: req.TxID, ChallengeID: c.ID,
 			ClientIP: req.Context.ClientIP, Detail: map[string]string{"kind": req.Kind, "risk": req.Context.Risk}})
 		if err := s.broker.Publish(ctx, d.ID, push.Message{Type: push.MsgChallenge, JWS: jws}); err != nil {
@@ -243,6 +244,8 @@ func (s *Server) settled(ctx context.Context, c store.Challenge, ip string) {
 		detail["reason"] = c.Reason
 	}
 	s.audit(ctx, store.AuditEvent{Type: "push." + c.Status, UserID: c.UserID, DeviceID: c.DeviceID, TxID: c.TxID, ChallengeID: c.ID, ClientIP: ip, Detail: detail})
+	s.metrics.challenges.WithLabelValues(c.Status).Inc()
+	s.metrics.roundTrip.Observe(c.AnsweredAt.Sub(c.CreatedAt).Seconds())
 	// Every connection of the answering device drops the prompt too (the
 	// app and a CLI may both be listening).
 	s.notifyResolved(ctx, c.DeviceID, c.ID, c.Status)
@@ -289,6 +292,7 @@ func (s *Server) cancelChallenge(ctx context.Context, id, reason string) {
 		return
 	}
 	s.audit(ctx, store.AuditEvent{Type: "push.cancelled", UserID: c.UserID, DeviceID: c.DeviceID, TxID: c.TxID, ChallengeID: c.ID, Detail: map[string]string{"reason": reason}})
+	s.metrics.challenges.WithLabelValues(store.ChallengeCancelled).Inc()
 	s.notifyResolved(ctx, c.DeviceID, c.ID, c.Status)
 }
 

@@ -34,6 +34,7 @@ type Config struct {
 	TLSKey       string        `name:"tls-key" yaml:"tls-key" usage:"TLS private key file (PEM)"`
 	LogLevel     string        `name:"log-level" yaml:"log-level" usage:"debug, info, warn or error"`
 	EnrollTTL    time.Duration `name:"enroll-ttl" yaml:"enroll-ttl" usage:"how long an enrollment link stays valid (at most 10m)"`
+	NATS         string        `name:"nats" yaml:"nats" usage:"NATS URL that carries pushes between several nodes (e.g. nats://127.0.0.1:4222)"`
 	Policy       string        `name:"policy" yaml:"policy" usage:"policy file (YAML); without one the secure defaults apply"`
 	Dev          bool          `name:"dev" yaml:"dev" usage:"development mode: mail goes to an in-process sink listed at /dev/mail"`
 	SMTP         string        `name:"smtp" yaml:"smtp" usage:"SMTP server host:port for mail (STARTTLS when offered)"`

@@ -752,6 +752,7 @@ func (f *flow) succeed(st txState, u store.User) (*sdk.Response, error) {
 		detail["rule"] = st.Decision.Rule
 	}
 	f.s.audit(f.ctx, store.AuditEvent{Type: "signin.success", UserID: u.ID, TxID: f.tx.ID, ClientIP: f.tx.ClientIP, Detail: detail})
+	f.s.metrics.signIns.WithLabelValues(st.Kind, "success").Inc()
 	return &sdk.Response{Status: sdk.StatusSuccess, Kind: st.Kind, User: u.Login, Session: &sdk.Session{Token: token, ExpiresAt: sess.ExpiresAt}}, nil
 }
 
@@ -764,6 +765,7 @@ func (f *flow) end(status, reason string, err error) (*sdk.Response, error) {
 	}
 	f.cancelPush(f.st, reason)
 	f.audit("signin.ended", map[string]string{"reason": reason, "kind": f.st.Kind})
+	f.s.metrics.signIns.WithLabelValues(f.st.Kind, "failed").Inc()
 	if err != nil {
 		return nil, err
 	}

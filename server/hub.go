@@ -18,6 +18,8 @@ type Broker interface {
 	Publish(ctx context.Context, deviceID string, msg push.Message) error
 	// Subscribe registers the node's delivery function; called once.
 	Subscribe(deliver func(deviceID string, msg push.Message)) error
+	// Ready says whether messages can flow (for /readyz).
+	Ready() error
 	Close() error
 }
 
@@ -49,6 +51,8 @@ func (b *LocalBroker) Subscribe(deliver func(string, push.Message)) error {
 	b.deliver = deliver
 	return nil
 }
+
+func (b *LocalBroker) Ready() error { return nil }
 
 func (b *LocalBroker) Close() error { return nil }
 

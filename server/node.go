@@ -59,12 +59,25 @@ func Open(ctx context.Context, cfg Config, listenAddr string, log *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
+	var broker Broker
+	if cfg.NATS != "" {
+		nb, err := DialNATS(cfg.NATS, "", log)
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		broker = nb
+	}
 	s, err := New(ctx, Options{
-		URL: cfg.PublicURL(listenAddr), Org: cfg.Org, Store: st, SealKey: key, Logger: log,
+		Broker: broker,
+		URL:    cfg.PublicURL(listenAddr), Org: cfg.Org, Store: st, SealKey: key, Logger: log,
 		EnrollTTL: cfg.EnrollTTL, Policy: pol, Mailer: mailer, Dev: cfg.Dev,
 	})
 	if err != nil {
 		st.Close()
+		if broker != nil {
+			broker.Close()
+		}
 		return nil, err
 	}
 	return s, nil

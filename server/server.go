@@ -71,6 +71,8 @@ type Server struct {
 	hub     *hub
 	broker  Broker
 	mux     *http.ServeMux
+	handler http.Handler
+	metrics *metrics
 	// dummyHash is verified against when a login is unknown, so that the
 	// answer takes as long as for a real user.
 	dummyHash string
@@ -151,6 +153,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		done:      make(chan struct{}),
 		dummyHash: crypto.HashPassword(crypto.RandomToken(16), o.PasswordParams),
 	}
+	s.metrics = newMetrics(s.hub.count)
 	s.broker = o.Broker
 	if s.broker == nil {
 		s.broker = NewLocalBroker()
@@ -174,7 +177,7 @@ func (s *Server) Store() store.Store { return s.st }
 func (s *Server) now() time.Time { return s.opts.Now() }
 
 // Handler serves the whole HTTP API.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() {
 	m := http.NewServeMux()
@@ -186,12 +189,19 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /v1/idx/{remediation}", s.handleIDX)
 	m.HandleFunc("GET /v1/session", s.handleSession)
 	m.HandleFunc("GET "+PathMagic, s.handleMagic)
+	m.HandleFunc("POST /v1/admin/users", s.handleAdminAddUser)
+	m.HandleFunc("POST /v1/admin/users/{login}/enroll", s.handleAdminEnroll)
+	m.HandleFunc("POST /v1/admin/push", s.handleAdminPush)
+	m.HandleFunc("GET /metrics", s.handleMetrics)
+	m.HandleFunc("GET /healthz", s.handleHealthz)
+	m.HandleFunc("GET /readyz", s.handleReadyz)
 	m.HandleFunc("GET /v1/server", s.handleServerInfo)
 	m.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServerFS(assets.FS)))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErr(http.StatusNotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
 	s.mux = m
+	s.handler = s.instrument(m)
 }
 
 // Run collects expired rows until ctx ends or the server closes, telling
@@ -222,6 +232,7 @@ func (s *Server) GarbageCollect(ctx context.Context) error {
 	}
 	for _, c := range res.Expired {
 		s.audit(ctx, store.AuditEvent{Type: "push.expired", UserID: c.UserID, DeviceID: c.DeviceID, TxID: c.TxID, ChallengeID: c.ID})
+		s.metrics.challenges.WithLabelValues(store.ChallengeExpired).Inc()
 		s.notifyResolved(ctx, c.DeviceID, c.ID, store.ChallengeExpired)
 	}
 	return nil
@@ -283,6 +294,7 @@ func writeError(w http.ResponseWriter, err error) {
 // internal logs an unexpected error and returns the generic one.
 func (s *Server) internal(op string, err error) error {
 	s.log.Error(op, "err", err)
+	s.metrics.errors.WithLabelValues(op).Inc()
 	return errInternal
 }
 

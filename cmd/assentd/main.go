@@ -26,6 +26,7 @@ Usage:
   assentd serve [flags]                          run the server
   assentd user add LOGIN [--email E] [--group G]  add a user (password on standard input)
   assentd enroll LOGIN [--qr FILE.png]            make a single-use enrollment link (last line of output)
+  assentd admin-token [--name N]                  make an API token for /v1/admin/… (printed once)
   assentd policy check FILE                       check a policy file; every problem with its line
   assentd policy default                          print the default policy (a starting point)
 
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string) error {
 		return enrollLink(ctx, args[1:])
 	case "policy":
 		return policyCmd(args[1:])
+	case "admin-token":
+		return adminToken(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil
@@ -174,4 +177,28 @@ func policyCmd(args []string) error {
 		return nil
 	}
 	return errors.New("usage: assentd policy check FILE | assentd policy default")
+}
+
+func adminToken(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("assentd admin-token", flag.ContinueOnError)
+	name := fs.String("name", "api", "what the token is for (kept in the audit log)")
+	cfg, rest, err := server.LoadConfig(fs, args, os.Getenv)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 0 {
+		return errors.New("usage: assentd admin-token [--name N]")
+	}
+	s, err := server.Open(ctx, cfg, cfg.Listen, logger("error", os.Stderr))
+	if err != nil {
+		return err
+	}
+	defer s.Shutdown()
+	tok, err := s.NewAdminToken(ctx, *name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "Keep this token secret; it is shown once. Use it as: Authorization: Bearer <token>")
+	fmt.Println(tok)
+	return nil
 }

@@ -1,0 +1,242 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	natsserver "github.com/nats-io/nats-server/v2/server"
+
+	"github.com/seed-3a5b824e/assent/app/core"
+	"github.com/seed-3a5b824e/assent/crypto"
+	"github.com/seed-3a5b824e/assent/push"
+	"github.com/seed-3a5b824e/assent/sdk"
+	"github.com/seed-3a5b824e/assent/server"
+	"github.com/seed-3a5b824e/assent/server/store/postgres"
+)
+
+const howToRunCluster = `the cluster tests need PostgreSQL and NATS: set ASSENT_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test and ASSENT_TEST_NATS=nats://127.0.0.1:4222 (make test and CI set them), and start the services if they are down:
+  pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server`
+
+// pgSchema makes a PostgreSQL schema for one test and returns a URL that
+// uses it.
+func pgSchema(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("ASSENT_TEST_POSTGRES")
+	if base == "" {
+		t.Fatal("ASSENT_TEST_POSTGRES is not set: " + howToRunCluster)
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "assent_e2e_" + hex.EncodeToString(b)
+	exec := func(sql string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Fatalf("connect to PostgreSQL: %v\n%s", err, howToRunCluster)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec("CREATE SCHEMA " + name)
+	t.Cleanup(func() { exec("DROP SCHEMA " + name + " CASCADE") })
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "search_path=" + name
+}
+
+// embeddedNATS runs a NATS server inside the test process.
+func embeddedNATS(t *testing.T) string {
+	t.Helper()
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("embedded NATS did not start")
+	}
+	t.Cleanup(ns.Shutdown)
+	return ns.ClientURL()
+}
+
+// cluster is several assentd nodes on one PostgreSQL and one NATS, behind
+// a front that routes each request to a node the test chooses, as a load
+// balancer would.
+type cluster struct {
+	t      *testing.T
+	url    string
+	nodes  []*node
+	mu     sync.Mutex
+	socket int // node that takes push sockets
+	api    int // node that takes everything else
+}
+
+type node struct {
+	srv  *server.Server
+	http *http.Server
+	addr string
+}
+
+func newCluster(t *testing.T, natsURL string, n int) *cluster {
+	t.Helper()
+	dbURL := pgSchema(t)
+	front, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{t: t, url: "http://" + front.Addr().String()}
+	seal := crypto.RandomBytes(32)
+	prefix := "assent-test-" + crypto.RandomToken(6)
+	for range n {
+		st, err := postgres.Open(context.Background(), dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		broker, err := server.DialNATS(natsURL, prefix, nil)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, howToRunCluster)
+		}
+		srv, err := server.New(context.Background(), server.Options{URL: c.url, Org: "Cluster Org", Store: st, SealKey: seal,
+			Broker: broker, PasswordParams: cheapArgon2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := &http.Server{Handler: srv.Handler()}
+		go hs.Serve(ln)
+		nd := &node{srv: srv, http: hs, addr: ln.Addr().String()}
+		c.nodes = append(c.nodes, nd)
+		t.Cleanup(func() { c.stop(nd); st.Close() })
+	}
+	proxy := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		c.mu.Lock()
+		i := c.api
+		if r.In.URL.Path == "/v1/push" {
+			i = c.socket
+		}
+		addr := c.nodes[i].addr
+		c.mu.Unlock()
+		r.SetURL(&url.URL{Scheme: "http", Host: addr})
+		r.Out.Host = r.In.Host
+		r.SetXForwarded()
+	}}
+	fs := &http.Server{Handler: proxy}
+	go fs.Serve(front)
+	t.Cleanup(func() { fs.Close() })
+	return c
+}
+
+func (c *cluster) route(socket, api int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.socket, c.api = socket, api
+}
+
+// stop takes a node down as a deploy would: its sockets are closed, so
+// devices reconnect elsewhere.
+func (c *cluster) stop(n *node) {
+	n.srv.Close()
+	n.http.Close()
+}
+
+func (c *cluster) device(name string) *core.Core {
+	c.t.Helper()
+	d, err := core.Open(core.Options{Home: filepath.Join(c.t.TempDir(), name), KeyStore: core.KeyStoreFile,
+		Passphrase: func() ([]byte, error) { return []byte("pw"), nil }, FileKDF: cheapArgon2, DeviceName: name})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return d
+}
+
+func testCluster(t *testing.T, natsURL string) {
+	c := newCluster(t, natsURL, 3)
+	ctx := context.Background()
+	a, b, third := 0, 1, 2
+	if _, err := c.nodes[a].srv.AddUser(ctx, server.NewUser{Login: "nina", Password: "correct horse battery"}); err != nil {
+		t.Fatal(err)
+	}
+	link, err := c.nodes[third].srv.NewEnrollLink(ctx, "nina")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := c.device("nina-phone")
+	c.route(b, b)
+	if _, err := d.Enroll(ctx, link); err != nil {
+		t.Fatal(err)
+	}
+
+	// The device holds its socket on node B; the sign-in runs on node A.
+	prompts := make(chan core.Prompt, 4)
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go d.Listen(lctx, core.Events{Prompt: func(p core.Prompt) { prompts <- p }, State: func(_ core.Account, s push.ConnState, err error) { t.Logf("state %s %v", s, err) }, Error: func(_ core.Account, err error) { t.Logf("error %v", err) }})
+	waitFor(t, func() bool { return c.nodes[b].srv.ConnectedDevices() == 1 })
+	c.route(b, a)
+	tx, number := cliPush(t, sdk.New(c.url), "nina")
+	p := recv(t, prompts)
+	if _, err := d.Approve(ctx, p, number); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := tx.Do(ctx, sdk.RemChallengePoll, sdk.Request{}); err != nil || r.Status != sdk.StatusSuccess {
+		t.Fatalf("sign-in on node A with the device on node B = %+v, %v", r, err)
+	}
+
+	// Node B stops; the device reconnects to the third node, and a push
+	// made meanwhile on node A reaches it there.
+	c.route(third, a)
+	c.stop(c.nodes[b])
+	tx, number = cliPush(t, sdk.New(c.url), "nina")
+	p = recv(t, prompts)
+	waitFor(t, func() bool { return c.nodes[third].srv.ConnectedDevices() == 1 })
+	if _, err := d.Approve(ctx, p, number); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := tx.Do(ctx, sdk.RemChallengePoll, sdk.Request{}); err != nil || r.Status != sdk.StatusSuccess {
+		t.Fatalf("sign-in after node B stopped = %+v, %v", r, err)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 20s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestClusterOnTheMachinesNATS(t *testing.T) {
+	u := os.Getenv("ASSENT_TEST_NATS")
+	if u == "" {
+		t.Fatal("ASSENT_TEST_NATS is not set: " + howToRunCluster)
+	}
+	testCluster(t, u)
+}
+
+func TestClusterOnAnEmbeddedNATS(t *testing.T) {
+	testCluster(t, embeddedNATS(t))
+}

@@ -1,0 +1,125 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/seed-3a5b824e/assent/push"
+)
+
+// NATSBroker carries messages for devices between assentd nodes over NATS:
+// a message for a device is published on <prefix>.device.<id>, and every
+// node delivers what it receives to the sockets it holds.
+type NATSBroker struct {
+	nc     *nats.Conn
+	prefix string
+	log    *slog.Logger
+
+	mu  sync.Mutex
+	sub *nats.Subscription
+}
+
+// DialNATS connects to NATS at url. Subjects start with prefix ("assent"
+// when empty), so that several Assent installations can share a NATS.
+func DialNATS(url, prefix string, log *slog.Logger) (*NATSBroker, error) {
+	if prefix == "" {
+		prefix = "assent"
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	nc, err := nats.Connect(url,
+		nats.Name("assentd"),
+		nats.Timeout(10*time.Second),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("nats: disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats: reconnected", "server", c.ConnectedUrlRedacted()) }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", redactURL(url), err)
+	}
+	return &NATSBroker{nc: nc, prefix: prefix, log: log}, nil
+}
+
+func (b *NATSBroker) subject(deviceID string) string { return b.prefix + ".device." + deviceID }
+
+// Publish sends msg to every node; the one holding the device's socket
+// delivers it.
+func (b *NATSBroker) Publish(_ context.Context, deviceID string, msg push.Message) error {
+	if strings.ContainsAny(deviceID, ".*> \t") || deviceID == "" {
+		return fmt.Errorf("nats: device id %q cannot be a subject token", deviceID)
+	}
+	data, err := json.Marshal(msg)
+	if err != nil {
+		return err
+	}
+	return b.nc.Publish(b.subject(deviceID), data)
+}
+
+// Subscribe delivers messages for any device to this node's hub.
+func (b *NATSBroker) Subscribe(deliver func(deviceID string, msg push.Message)) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.sub != nil {
+		return errors.New("nats broker: already subscribed")
+	}
+	prefix := b.prefix + ".device."
+	sub, err := b.nc.Subscribe(prefix+"*", func(m *nats.Msg) {
+		var msg push.Message
+		if err := json.Unmarshal(m.Data, &msg); err != nil {
+			b.log.Warn("nats: dropped a message that is not JSON", "subject", m.Subject)
+			return
+		}
+		deliver(strings.TrimPrefix(m.Subject, prefix), msg)
+	})
+	if err != nil {
+		return fmt.Errorf("nats: subscribe: %w", err)
+	}
+	// Pushes come in bursts; let the subscription queue grow rather than
+	// drop messages while the hub catches up.
+	_ = sub.SetPendingLimits(1<<20, 256<<20)
+	if err := b.nc.Flush(); err != nil {
+		return fmt.Errorf("nats: subscribe: %w", err)
+	}
+	b.sub = sub
+	return nil
+}
+
+// Ready reports whether NATS is connected.
+func (b *NATSBroker) Ready() error {
+	if !b.nc.IsConnected() {
+		return fmt.Errorf("nats: %s", b.nc.Status())
+	}
+	return nil
+}
+
+// Close drains the subscription and the connection.
+func (b *NATSBroker) Close() error {
+	if b.nc.IsClosed() {
+		return nil
+	}
+	return b.nc.Drain()
+}
+
+// redactURL drops a password from a URL for messages.
+func redactURL(u string) string {
+	if at := strings.LastIndex(u, "@"); at >= 0 {
+		if scheme := strings.Index(u, "://"); scheme >= 0 && scheme < at {
+			return u[:scheme+3] + "…@" + u[at+1:]
+		}
+	}
+	return u
+}

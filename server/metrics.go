@@ -1,0 +1,129 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are one node's Prometheus metrics, in a registry of its own so
+// that several servers in one process (tests) do not collide.
+type metrics struct {
+	reg        *prometheus.Registry
+	challenges *prometheus.CounterVec
+	roundTrip  prometheus.Histogram
+	requests   *prometheus.HistogramVec
+	errors     *prometheus.CounterVec
+	signIns    *prometheus.CounterVec
+}
+
+func newMetrics(connected func() int) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		challenges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "assent_challenges_total", Help: "Push challenges by outcome (sent, approved, denied, reported, failed, expired, cancelled).",
+		}, []string{"outcome"}),
+		roundTrip: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "assent_push_round_trip_seconds", Help: "From a challenge stored and signed to the device's answer verified and stored.",
+			Buckets: []float64{.0005, .001, .002, .003, .005, .0075, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		}),
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "assent_http_request_duration_seconds", Help: "HTTP requests by route and status class.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route", "code"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "assent_internal_errors_total", Help: "Failures of the store and other parts, by operation.",
+		}, []string{"op"}),
+		signIns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "assent_transactions_total", Help: "Finished transactions by kind and result.",
+		}, []string{"kind", "result"}),
+	}
+	m.reg.MustRegister(m.challenges, m.roundTrip, m.requests, m.errors, m.signIns,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "assent_connected_devices", Help: "Open push sockets on this node."},
+			func() float64 { return float64(connected()) }),
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// Hijack hands the connection to the WebSocket upgrade (gorilla asks for
+// http.Hijacker directly).
+func (r *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	r.code = http.StatusSwitchingProtocols
+	return http.NewResponseController(r.ResponseWriter).Hijack()
+}
+
+// instrument times every request by its route pattern.
+func (s *Server) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		if route == "GET /v1/push" {
+			return // a socket's life is not a request's latency
+		}
+		s.metrics.requests.WithLabelValues(route, strconv.Itoa(rec.code/100)+"xx").Observe(time.Since(start).Seconds())
+	})
+}
+
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	// Counts are not secrets, but they are nobody else's business: only
+	// the machine itself (a local Prometheus or agent) may read them.
+	if !IsLoopback(clientIP(r)) {
+		writeError(w, apiErr(http.StatusForbidden, "forbidden", "metrics are served to loopback clients only"))
+		return
+	}
+	promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// handleReadyz says whether this node can serve: its store answers and its
+// broker is connected.
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{"store": "ok", "broker": "ok"}
+	status := http.StatusOK
+	if err := s.st.Ping(ctx); err != nil {
+		checks["store"], status = err.Error(), http.StatusServiceUnavailable
+	}
+	if err := s.broker.Ready(); err != nil {
+		checks["broker"], status = err.Error(), http.StatusServiceUnavailable
+	}
+	select {
+	case <-s.done:
+		checks["node"], status = "stopping", http.StatusServiceUnavailable
+	default:
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(checks)
+}
