@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -312,8 +313,11 @@ func (s *Server) RevokeDevice(ctx context.Context, deviceID, by string) error {
 }
 
 var upgrader = websocket.Upgrader{
-	ReadBufferSize:  1024,
+	// Small read buffers, and write buffers borrowed from a pool only while
+	// writing: an idle connection holds as little as it can.
+	ReadBufferSize:  512,
 	WriteBufferSize: 1024,
+	WriteBufferPool: &sync.Pool{},
 	// Devices authenticate with a signed token, never a cookie, so a
 	// cross-site page gains nothing from opening the socket.
 	CheckOrigin: func(*http.Request) bool { return true },
@@ -350,21 +354,27 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 		}
 		dev = d
 	}
-	c := newConn(dev.ID, ws, s.opts.PingInterval)
+	c := newConn(dev.ID, ws)
 	s.hub.add(c)
-	defer s.hub.remove(c)
-	go c.writeLoop()
-	defer c.close()
-
-	c.enqueue(push.Message{Type: push.MsgWelcome, ServerTime: s.now().UnixMilli()})
+	c.enqueue(&push.Message{Type: push.MsgWelcome, ServerTime: s.now().UnixMilli()})
 	pending, err := s.pendingChallenges(ctx, dev.ID)
 	if err != nil {
 		s.log.Error("push: list pending", "err", err)
 	}
 	for _, j := range pending {
-		c.enqueue(push.Message{Type: push.MsgChallenge, JWS: j})
+		c.enqueue(&push.Message{Type: push.MsgChallenge, JWS: j})
 	}
-	s.readLoop(ctx, c, dev, clientIP(r))
+	// The socket is read by a goroutine of its own, and this handler's
+	// goroutine, whose stack grew while it authenticated and read the
+	// database, ends: an idle connection keeps only a small stack.
+	// Nothing of the request is kept: its context would hold the HTTP
+	// connection's buffers.
+	ip := clientIP(r)
+	go func() {
+		defer s.hub.remove(c)
+		defer c.close()
+		s.readLoop(context.Background(), c, ip)
+	}()
 }
 
 // socketHello waits for the hello message of a socket that brought no
@@ -394,7 +404,7 @@ func closeWith(ws *websocket.Conn, err error) {
 	ws.Close()
 }
 
-func (s *Server) readLoop(ctx context.Context, c *conn, dev store.Device, ip string) {
+func (s *Server) readLoop(ctx context.Context, c *conn, ip string) {
 	ws := c.ws
 	extend := func() { _ = ws.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout)) }
 	extend()
@@ -404,7 +414,7 @@ func (s *Server) readLoop(ctx context.Context, c *conn, dev store.Device, ip str
 		typ, data, err := ws.ReadMessage()
 		if err != nil {
 			if errors.Is(err, websocket.ErrReadLimit) {
-				s.log.Warn("push: frame over the size limit, connection closed", "device", dev.ID, "limit", push.MaxMessageSize)
+				s.log.Warn("push: frame over the size limit, connection closed", "device", c.deviceID, "limit", push.MaxMessageSize)
 			}
 			return
 		}
@@ -419,9 +429,9 @@ func (s *Server) readLoop(ctx context.Context, c *conn, dev store.Device, ip str
 					if !errors.As(aerr, &ae) {
 						ae = errInternal
 					}
-					c.enqueue(push.Message{Type: push.MsgError, Error: ae.Code, Message: ae.Message, ID: ch.ID})
+					c.enqueue(&push.Message{Type: push.MsgError, Error: ae.Code, Message: ae.Message, ID: ch.ID})
 				} else {
-					c.enqueue(push.Message{Type: push.MsgAck, ID: ch.ID, Outcome: ch.Status})
+					c.enqueue(&push.Message{Type: push.MsgAck, ID: ch.ID, Outcome: ch.Status})
 				}
 				continue
 			case push.MsgHello:
@@ -431,9 +441,9 @@ func (s *Server) readLoop(ctx context.Context, c *conn, dev store.Device, ip str
 			}
 		}
 		bad++
-		c.enqueue(push.Message{Type: push.MsgError, Error: "bad_message", Message: err.Error()})
+		c.enqueue(&push.Message{Type: push.MsgError, Error: "bad_message", Message: err.Error()})
 		if bad >= maxBadFrames {
-			s.log.Warn("push: too many bad frames, connection closed", "device", dev.ID)
+			s.log.Warn("push: too many bad frames, connection closed", "device", c.deviceID)
 			return
 		}
 	}

@@ -65,90 +65,133 @@ const (
 	sendQueue = 32
 )
 
-// conn is one device WebSocket. Only its writer goroutine writes to ws.
+// conn is one device WebSocket. An idle connection costs its reader
+// goroutine and a few hundred bytes: messages wait in a queue, and a writer
+// goroutine runs only while there is something to write, so that there is
+// never more than one writer.
 type conn struct {
 	deviceID string
 	ws       *websocket.Conn
-	ping     time.Duration
-	send     chan push.Message
-	done     chan struct{}
-	once     sync.Once
+
+	mu      sync.Mutex
+	queue   []*push.Message // nil entries are pings
+	writing bool
+	closing bool // close once the queue is written
+	closed  bool
 }
 
-func newConn(deviceID string, ws *websocket.Conn, ping time.Duration) *conn {
-	return &conn{deviceID: deviceID, ws: ws, ping: ping, send: make(chan push.Message, sendQueue), done: make(chan struct{})}
+func newConn(deviceID string, ws *websocket.Conn) *conn {
+	return &conn{deviceID: deviceID, ws: ws}
 }
 
-// enqueue hands msg to the writer without blocking; a full queue closes the
-// connection.
-func (c *conn) enqueue(msg push.Message) bool {
-	select {
-	case <-c.done:
-		return false
-	default:
-	}
-	select {
-	case c.send <- msg:
-		return true
-	default:
-		c.close()
+// enqueue hands msg to the writer without blocking; a full queue drops
+// the connection.
+func (c *conn) enqueue(msg *push.Message) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.closing {
 		return false
 	}
+	if len(c.queue) >= sendQueue {
+		c.shutLocked()
+		return false
+	}
+	c.queue = append(c.queue, msg)
+	if !c.writing {
+		c.writing = true
+		go c.write()
+	}
+	return true
 }
 
-func (c *conn) close() {
-	c.once.Do(func() { close(c.done) })
-}
-
-// writeLoop is the connection's only writer: queued messages and pings.
-func (c *conn) writeLoop() {
-	ping := time.NewTicker(c.ping)
-	defer func() {
-		ping.Stop()
-		c.ws.Close()
-	}()
+// write is the connection's one writer while it runs.
+func (c *conn) write() {
 	for {
-		select {
-		case <-c.done:
-			// Flush what is queued (an error that explains the close, say)
-			// before saying goodbye.
-			_ = c.ws.SetWriteDeadline(time.Now().Add(time.Second))
-			for drained := false; !drained; {
-				select {
-				case msg := <-c.send:
-					if c.ws.WriteJSON(msg) != nil {
-						drained = true
-					}
-				default:
-					drained = true
-				}
+		c.mu.Lock()
+		if len(c.queue) == 0 || c.closed {
+			c.writing, c.queue = false, nil
+			if c.closing {
+				c.shutLocked()
 			}
-			_ = c.ws.WriteControl(websocket.CloseMessage,
-				websocket.FormatCloseMessage(websocket.CloseGoingAway, "server closing"), time.Now().Add(time.Second))
+			c.mu.Unlock()
 			return
-		case msg := <-c.send:
+		}
+		msg := c.queue[0]
+		c.queue = c.queue[1:]
+		c.mu.Unlock()
+		var err error
+		if msg == nil {
+			err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout))
+		} else {
 			_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if err := c.ws.WriteJSON(msg); err != nil {
-				c.close()
-				return
-			}
-		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
-				c.close()
-				return
-			}
+			err = c.ws.WriteJSON(msg)
+		}
+		if err != nil {
+			c.mu.Lock()
+			c.shutLocked()
+			c.mu.Unlock()
 		}
 	}
 }
 
-// hub knows this node's open device connections.
+// close says goodbye once what is queued (an error that explains the
+// close, say) is written.
+func (c *conn) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.closing {
+		return
+	}
+	c.closing = true
+	if !c.writing {
+		c.shutLocked()
+	}
+}
+
+func (c *conn) shutLocked() {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	_ = c.ws.WriteControl(websocket.CloseMessage,
+		websocket.FormatCloseMessage(websocket.CloseGoingAway, "server closing"), time.Now().Add(time.Second))
+	c.ws.Close()
+}
+
+// hub knows this node's open device connections and pings them.
 type hub struct {
 	mu    sync.RWMutex
 	conns map[string]map[*conn]struct{}
 	n     int
+	stop  chan struct{}
 }
 
-func newHub() *hub { return &hub{conns: map[string]map[*conn]struct{}{}} }
+func newHub(ping time.Duration) *hub {
+	h := &hub{conns: map[string]map[*conn]struct{}{}, stop: make(chan struct{})}
+	go h.pinger(ping)
+	return h
+}
+
+// pinger pings every connection every interval, from one goroutine for
+// the whole node rather than a ticker per connection.
+func (h *hub) pinger(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		h.mu.RLock()
+		for _, set := range h.conns {
+			for c := range set {
+				c.enqueue(nil)
+			}
+		}
+		h.mu.RUnlock()
+	}
+}
 
 func (h *hub) add(c *conn) {
 	h.mu.Lock()
@@ -181,7 +224,7 @@ func (h *hub) deliver(deviceID string, msg push.Message) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for c := range h.conns[deviceID] {
-		c.enqueue(msg)
+		c.enqueue(&msg)
 	}
 }
 
@@ -195,6 +238,7 @@ func (h *hub) disconnect(deviceID string) {
 }
 
 func (h *hub) closeAll() {
+	close(h.stop)
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for _, set := range h.conns {

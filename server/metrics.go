@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -98,6 +100,22 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+}
+
+// handleGC collects garbage and reports the Go runtime's memory: what
+// assent-load reads to work out the memory each connection costs.
+// Loopback only, like /metrics.
+func (s *Server) handleGC(w http.ResponseWriter, r *http.Request) {
+	if !IsLoopback(clientIP(r)) {
+		writeError(w, apiErr(http.StatusForbidden, "forbidden", "served to loopback clients only"))
+		return
+	}
+	runtime.GC()
+	debug.FreeOSMemory()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	writeJSON(w, http.StatusOK, map[string]uint64{"heapInuse": m.HeapInuse, "stackInuse": m.StackInuse, "sys": m.Sys,
+		"goroutines": uint64(runtime.NumGoroutine()), "connections": uint64(s.hub.count())})
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {

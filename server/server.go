@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/seed-3a5b824e/assent/assets"
 	"github.com/seed-3a5b824e/assent/crypto"
 	"github.com/seed-3a5b824e/assent/push"
 	"github.com/seed-3a5b824e/assent/server/policy"
@@ -71,6 +70,8 @@ type Server struct {
 	hub     *hub
 	broker  Broker
 	mux     *http.ServeMux
+	// web serves the hosted pages.
+	web     *pages
 	handler http.Handler
 	metrics *metrics
 	// dummyHash is verified against when a login is unknown, so that the
@@ -149,7 +150,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		signKey:   key,
 		pin:       pin,
 		log:       o.Logger,
-		hub:       newHub(),
+		hub:       newHub(o.PingInterval),
 		done:      make(chan struct{}),
 		dummyHash: crypto.HashPassword(crypto.RandomToken(16), o.PasswordParams),
 	}
@@ -160,6 +161,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	if err := s.broker.Subscribe(s.hub.deliver); err != nil {
 		return nil, fmt.Errorf("server: broker: %w", err)
+	}
+	if s.web, err = newPages(s); err != nil {
+		return nil, err
 	}
 	s.routes()
 	return s, nil
@@ -193,10 +197,12 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /v1/admin/users/{login}/enroll", s.handleAdminEnroll)
 	m.HandleFunc("POST /v1/admin/push", s.handleAdminPush)
 	m.HandleFunc("GET /metrics", s.handleMetrics)
+	m.HandleFunc("POST /debug/gc", s.handleGC)
 	m.HandleFunc("GET /healthz", s.handleHealthz)
 	m.HandleFunc("GET /readyz", s.handleReadyz)
 	m.HandleFunc("GET /v1/server", s.handleServerInfo)
-	m.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServerFS(assets.FS)))
+	m.Handle("GET /assets/", assetHandler())
+	s.web.routes(m)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErr(http.StatusNotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})

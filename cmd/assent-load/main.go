@@ -1,0 +1,115 @@
+// Command assent-load measures an assentd: it enrolls simulated devices with
+// the real protocol, keeps their sockets open from several processes, drives
+// pushes or sign-ins, and reports memory per connection, round trips and
+// approvals per second. See docs/PERFORMANCE.md.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/seed-3a5b824e/assent/internal/loadgen"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "worker" {
+		err = worker(ctx, os.Args[2:])
+	} else {
+		err = run(ctx, os.Args[1:])
+	}
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "assent-load:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("assent-load", flag.ContinueOnError)
+	server := fs.String("server", "http://127.0.0.1:8080", "assentd URL")
+	token := fs.String("admin-token", os.Getenv("ASSENT_ADMIN_TOKEN"), "admin API token (assentd admin-token; env ASSENT_ADMIN_TOKEN)")
+	state := fs.String("state", "assent-load-state.json", "file that keeps enrolled devices between runs (holds their test keys)")
+	prefix := fs.String("prefix", "load", "login prefix of the load users")
+	devices := fs.Int("devices", 1000, "devices to enroll and connect")
+	steps := fs.String("steps", "", "connected-device counts to measure at, e.g. 1000,5000,10000,19000 (default: --devices)")
+	procs := fs.Int("procs", 4, "worker processes holding the sockets (a process may open only so many files)")
+	sources := fs.String("source-ips", "127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5", "loopback source addresses to spread sockets over (empty: the system's choice)")
+	rate := fs.Float64("rate", 0, "pushes or sign-ins per second (0: as fast as --concurrency allows)")
+	conc := fs.Int("concurrency", 32, "pushes in flight at once when --rate is 0")
+	dur := fs.Duration("duration", 20*time.Second, "load time at each step (0: measure memory only)")
+	mode := fs.String("mode", "push", "push (test pushes through the admin API) or signin (passwordless sign-ins through the embedded API)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *token == "" {
+		return errors.New("give --admin-token (make one with: assentd admin-token --name load)")
+	}
+	if *mode != "push" && *mode != "signin" {
+		return fmt.Errorf("--mode %q: want push or signin", *mode)
+	}
+	cfg := loadgen.Config{
+		Server: strings.TrimRight(*server, "/"), AdminToken: *token, StatePath: *state, Prefix: *prefix,
+		Devices: *devices, Procs: max(*procs, 1), Rate: *rate, Concurrency: *conc, Duration: *dur, Mode: *mode,
+		Quiet: *asJSON, Self: []string{os.Args[0]},
+	}
+	if *sources != "" {
+		cfg.SourceIPs = strings.Split(*sources, ",")
+	}
+	cfg.Steps = []int{cfg.Devices}
+	if *steps != "" {
+		cfg.Steps = nil
+		for _, s := range strings.Split(*steps, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || n <= 0 || n > cfg.Devices {
+				return fmt.Errorf("--steps: %q is not a device count from 1 to --devices (%d)", s, cfg.Devices)
+			}
+			cfg.Steps = append(cfg.Steps, n)
+		}
+	}
+	log := os.Stdout
+	if *asJSON {
+		log = os.Stderr
+	}
+	rep, err := loadgen.Run(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return nil
+}
+
+func worker(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("assent-load worker", flag.ContinueOnError)
+	server := fs.String("server", "", "")
+	state := fs.String("state", "", "")
+	from := fs.Int("from", 0, "")
+	count := fs.Int("count", 0, "")
+	src := fs.String("source-ip", "", "")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	st, err := loadgen.LoadState(*state)
+	if err != nil {
+		return err
+	}
+	if *from < 0 || *from+*count > len(st.Devices) {
+		return fmt.Errorf("worker: devices %d..%d are not in %s", *from, *from+*count, *state)
+	}
+	return loadgen.RunWorker(ctx, *server, *src, st.Devices[*from:*from+*count], os.Stdin, os.Stdout)
+}

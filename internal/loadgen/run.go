@@ -1,0 +1,481 @@
+package loadgen
+
+import (
+	"bufio"
+	"context"
+	gocrypto "crypto"
+	"crypto/ecdsa"
+	crand "crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/seed-3a5b824e/assent/crypto"
+	"github.com/seed-3a5b824e/assent/sdk"
+)
+
+// Config is one assent-load run.
+type Config struct {
+	Server      string
+	AdminToken  string
+	StatePath   string
+	Prefix      string
+	Devices     int
+	Steps       []int // connected-device counts to measure at
+	Procs       int
+	SourceIPs   []string
+	Rate        float64 // pushes or sign-ins per second; 0: as fast as Concurrency allows
+	Concurrency int
+	Duration    time.Duration
+	Mode        string // push or signin
+	Quiet       bool
+	// Self is the command that runs a worker (this binary).
+	Self []string
+}
+
+// Step is what was measured with a number of devices connected.
+type Step struct {
+	Devices         int     `json:"devices"`
+	ConnectFailures int     `json:"connectFailures"`
+	HeapStackBytes  float64 `json:"serverHeapAndStackBytes"`
+	RSSBytes        float64 `json:"serverRSSBytes"`
+	BytesPerConn    float64 `json:"serverBytesPerConnection"`
+	RSSPerConn      float64 `json:"serverRSSPerConnection"`
+	Load            *Load   `json:"load,omitempty"`
+}
+
+// Load is what a load phase measured.
+type Load struct {
+	Mode       string  `json:"mode"`
+	TargetRate float64 `json:"targetRate"`
+	Seconds    float64 `json:"seconds"`
+	Sent       int     `json:"sent"`
+	Approved   int     `json:"approved"`
+	Errors     int     `json:"errors"`
+	Timeouts   int     `json:"timeouts"`
+	PerSecond  float64 `json:"approvalsPerSecond"`
+	P50ms      float64 `json:"roundTripP50ms"`
+	P95ms      float64 `json:"roundTripP95ms"`
+	P99ms      float64 `json:"roundTripP99ms"`
+	MaxMs      float64 `json:"roundTripMaxMs"`
+	FirstError string  `json:"firstError,omitempty"`
+}
+
+// Report is a whole run.
+type Report struct {
+	Server            string  `json:"server"`
+	P256VerifyPerSec  float64 `json:"p256VerificationsPerSecond"`
+	BaselineHeapStack float64 `json:"serverBaselineHeapAndStackBytes"`
+	BaselineRSS       float64 `json:"serverBaselineRSSBytes"`
+	Steps             []Step  `json:"steps"`
+}
+
+type proc struct {
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	owner int // first device index
+	n     int
+}
+
+// Run enrolls, connects step by step, and measures.
+func Run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
+	httpc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+	admin := &Admin{URL: cfg.Server, Token: cfg.AdminToken, HTTP: httpc}
+	st, err := LoadState(cfg.StatePath)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Server: cfg.Server, P256VerifyPerSec: p256Rate()}
+	fmt.Fprintf(log, "P-256 verifications per second on this machine (one core): %.0f\n", rep.P256VerifyPerSec)
+
+	if len(st.Devices) < cfg.Devices {
+		bar := cfg.bar(cfg.Devices-len(st.Devices), "enrolling devices")
+		err := Enroll(ctx, admin, st, cfg.Prefix, cfg.Devices, 16, func() { bar.Add(1) })
+		bar.Finish()
+		if serr := st.Save(cfg.StatePath); serr != nil {
+			return nil, serr
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	devices := st.Devices[:cfg.Devices]
+	if rep.BaselineHeapStack, rep.BaselineRSS, err = serverMemory(ctx, httpc, cfg.Server); err != nil {
+		return nil, err
+	}
+
+	// Workers, each with a shard of devices and a source address.
+	events := make(chan string, 4096)
+	var procs []*proc
+	per := (len(devices) + cfg.Procs - 1) / cfg.Procs
+	for i := 0; i < len(devices); i += per {
+		p, err := startWorker(cfg, i, min(per, len(devices)-i), events)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { p.in.Close(); p.cmd.Wait() }()
+		procs = append(procs, p)
+	}
+	d := &driver{cfg: cfg, admin: admin, devices: devices, procs: procs, started: map[string]time.Time{}, done: map[string]chan string{}}
+	go d.route(events)
+
+	for _, target := range cfg.Steps {
+		step := Step{}
+		connected, failed, err := d.connect(ctx, target)
+		if err != nil {
+			return nil, err
+		}
+		step.Devices, step.ConnectFailures = connected, failed
+		if step.HeapStackBytes, step.RSSBytes, err = serverMemory(ctx, httpc, cfg.Server); err != nil {
+			return nil, err
+		}
+		if connected > 0 {
+			step.BytesPerConn = (step.HeapStackBytes - rep.BaselineHeapStack) / float64(connected)
+			step.RSSPerConn = (step.RSSBytes - rep.BaselineRSS) / float64(connected)
+		}
+		fmt.Fprintf(log, "%d devices connected (%d failed): server heap+stack %.1f MiB, %.0f B per connection; RSS %.1f MiB, %.0f B per connection\n",
+			connected, failed, step.HeapStackBytes/(1<<20), step.BytesPerConn, step.RSSBytes/(1<<20), step.RSSPerConn)
+		if cfg.Duration > 0 {
+			step.Load = d.load(ctx, connected)
+			l := step.Load
+			fmt.Fprintf(log, "  %s at %s: %d sent, %d approved (%.0f/s), %d errors, %d timeouts; round trip p50 %.2f ms, p95 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+				l.Mode, rateText(l.TargetRate), l.Sent, l.Approved, l.PerSecond, l.Errors, l.Timeouts, l.P50ms, l.P95ms, l.P99ms, l.MaxMs)
+			if l.FirstError != "" {
+				fmt.Fprintf(log, "  first error: %s\n", l.FirstError)
+			}
+		}
+		rep.Steps = append(rep.Steps, step)
+	}
+	return rep, nil
+}
+
+func rateText(r float64) string {
+	if r == 0 {
+		return "full speed"
+	}
+	return fmt.Sprintf("%.0f/s", r)
+}
+
+func (cfg Config) bar(n int, what string) *progressbar.ProgressBar {
+	if cfg.Quiet || !term.IsTerminal(int(os.Stderr.Fd())) {
+		return progressbar.DefaultSilent(int64(n), what)
+	}
+	return progressbar.NewOptions(n, progressbar.OptionSetDescription(what), progressbar.OptionSetWriter(os.Stderr),
+		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetWidth(30), progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionClearOnFinish())
+}
+
+func startWorker(cfg Config, from, n int, events chan<- string) (*proc, error) {
+	src := ""
+	if len(cfg.SourceIPs) > 0 {
+		src = cfg.SourceIPs[(from/max(n, 1))%len(cfg.SourceIPs)]
+	}
+	args := append(slices.Clone(cfg.Self[1:]), "worker", "--server", cfg.Server, "--state", cfg.StatePath,
+		"--from", strconv.Itoa(from), "--count", strconv.Itoa(n), "--source-ip", src)
+	cmd := exec.Command(cfg.Self[0], args...)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start worker: %w", err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			events <- fmt.Sprintf("%d %s", from, sc.Text())
+		}
+	}()
+	return &proc{cmd: cmd, in: in, owner: from, n: n}, nil
+}
+
+// driver sends load and matches answers to what it sent.
+type driver struct {
+	cfg     Config
+	admin   *Admin
+	devices []Device
+	procs   []*proc
+
+	mu        sync.Mutex
+	started   map[string]time.Time   // challenge → when the push was asked for
+	done      map[string]chan string // challenge → its ack
+	connected chan string
+	firstErr  string
+}
+
+func (d *driver) route(events <-chan string) {
+	for ev := range events {
+		_, line, _ := strings.Cut(ev, " ")
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 1 && f[0] == "connected":
+			d.mu.Lock()
+			c := d.connected
+			d.mu.Unlock()
+			if c != nil {
+				c <- line
+			}
+		case len(f) == 4 && f[0] == "ack":
+			d.mu.Lock()
+			ch := d.done[f[1]]
+			delete(d.done, f[1])
+			d.mu.Unlock()
+			if ch != nil {
+				ch <- f[2] + " " + f[3]
+			}
+		case len(f) >= 1 && f[0] == "err":
+			d.noteErr(line)
+		}
+	}
+}
+
+func (d *driver) noteErr(s string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.firstErr == "" {
+		d.firstErr = s
+	}
+}
+
+// connect has every worker open its share of target sockets.
+func (d *driver) connect(ctx context.Context, target int) (connected, failed int, err error) {
+	c := make(chan string, len(d.procs))
+	d.mu.Lock()
+	d.connected = c
+	d.mu.Unlock()
+	total := len(d.devices)
+	for _, p := range d.procs {
+		share := int(math.Round(float64(target) * float64(p.n) / float64(total)))
+		fmt.Fprintf(p.in, "connect %d\n", share)
+	}
+	for range d.procs {
+		select {
+		case line := <-c:
+			var k, f int
+			fmt.Sscanf(line, "connected %d %d", &k, &f)
+			connected += k
+			failed += f
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		}
+	}
+	return connected, failed, nil
+}
+
+// owner is the worker holding device i.
+func (d *driver) owner(i int) *proc {
+	for _, p := range d.procs {
+		if i >= p.owner && i < p.owner+p.n {
+			return p
+		}
+	}
+	return nil
+}
+
+// load runs pushes (or sign-ins) for the configured time at the
+// configured rate against the first `connected` devices of each worker.
+func (d *driver) load(ctx context.Context, connected int) *Load {
+	l := &Load{Mode: d.cfg.Mode, TargetRate: d.cfg.Rate}
+	var mu sync.Mutex
+	var rts []float64
+	record := func(rt time.Duration, ok bool, timeout bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case ok:
+			l.Approved++
+			rts = append(rts, float64(rt.Microseconds())/1000)
+		case timeout:
+			l.Timeouts++
+		default:
+			l.Errors++
+		}
+	}
+	// The devices with open sockets: each worker opened its first ones.
+	var live []int
+	total := len(d.devices)
+	for _, p := range d.procs {
+		share := int(math.Round(float64(connected) * float64(p.n) / float64(total)))
+		for j := range min(share, p.n) {
+			live = append(live, p.owner+j)
+		}
+	}
+	if len(live) == 0 {
+		return l
+	}
+	bar := d.cfg.bar(int(d.cfg.Duration.Seconds()), "load")
+	start := time.Now()
+	deadline := start.Add(d.cfg.Duration)
+	var wg sync.WaitGroup
+	one := func() {
+		i := live[rand.IntN(len(live))]
+		mu.Lock()
+		l.Sent++
+		mu.Unlock()
+		rt, err := d.once(ctx, i)
+		if err != nil {
+			d.noteErr(err.Error())
+		}
+		record(rt, err == nil, err == errTimeout)
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	go func() {
+		for range tick.C {
+			bar.Add(1)
+		}
+	}()
+	if d.cfg.Rate > 0 {
+		interval := time.Duration(float64(time.Second) / d.cfg.Rate)
+		next := time.Now()
+		for time.Now().Before(deadline) && ctx.Err() == nil {
+			wg.Go(one)
+			next = next.Add(interval)
+			if wait := time.Until(next); wait > 0 {
+				time.Sleep(wait)
+			}
+		}
+	} else {
+		for range max(d.cfg.Concurrency, 1) {
+			wg.Go(func() {
+				for time.Now().Before(deadline) && ctx.Err() == nil {
+					one()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	bar.Finish()
+	l.Seconds = time.Since(start).Seconds()
+	l.PerSecond = float64(l.Approved) / d.cfg.Duration.Seconds()
+	slices.Sort(rts)
+	l.P50ms, l.P95ms, l.P99ms = pct(rts, .50), pct(rts, .95), pct(rts, .99)
+	if len(rts) > 0 {
+		l.MaxMs = rts[len(rts)-1]
+	}
+	d.mu.Lock()
+	l.FirstError, d.firstErr = d.firstErr, ""
+	d.mu.Unlock()
+	return l
+}
+
+func pct(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(math.Ceil(q*float64(len(sorted))))-1)]
+}
+
+var errTimeout = fmt.Errorf("no answer within 10s")
+
+// once drives one push (or sign-in) to device i and waits for the device's
+// answer to be acknowledged. The round trip runs from asking for the push
+// to the acknowledgement: the challenge made, signed, stored and
+// delivered, and the answer verified and stored.
+func (d *driver) once(ctx context.Context, i int) (time.Duration, error) {
+	dev := &d.devices[i]
+	p := d.owner(i)
+	start := time.Now()
+	var id string
+	var number int
+	var tx *sdk.Transaction
+	if d.cfg.Mode == "signin" {
+		c := sdk.New(d.cfg.Server)
+		c.HTTP = d.admin.HTTP
+		c.Device = "load-" + dev.Login
+		var err error
+		if tx, err = c.Interact(ctx, "load"); err == nil {
+			_, err = tx.Do(ctx, sdk.RemIdentify, sdk.Request{Login: dev.Login})
+		}
+		if err != nil {
+			return 0, err
+		}
+		start = time.Now()
+		r, err := tx.Do(ctx, sdk.RemSelectAuth, sdk.Request{Authenticator: sdk.AuthPush})
+		if err != nil {
+			return 0, fmt.Errorf("select push: %w (is the server's policy passwordless for the group load? see docs/PERFORMANCE.md)", err)
+		}
+		number = r.Number
+	} else {
+		res, err := d.admin.Push(ctx, dev.Login)
+		if err != nil {
+			return 0, err
+		}
+		if len(res.ChallengeIDs) != 1 {
+			return 0, fmt.Errorf("push to %s made %d challenges", dev.Login, len(res.ChallengeIDs))
+		}
+		id, number = res.ChallengeIDs[0], res.Number
+	}
+	if tx != nil {
+		// The sign-in's challenge id is not in the API's answer; the
+		// device's ack names it. Wait for the transaction instead.
+		fmt.Fprintf(p.in, "answer-login %s %d\n", dev.Login, number)
+		for {
+			r, err := tx.Do(ctx, sdk.RemChallengePoll, sdk.Request{})
+			if err != nil {
+				return 0, err
+			}
+			if r.Status == sdk.StatusSuccess {
+				return time.Since(start), nil
+			}
+			if time.Since(start) > 10*time.Second {
+				return 0, errTimeout
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	done := make(chan string, 1)
+	d.mu.Lock()
+	d.done[id] = done
+	d.mu.Unlock()
+	fmt.Fprintf(p.in, "answer %s %d\n", id, number)
+	select {
+	case ack := <-done:
+		outcome, ts, _ := strings.Cut(ack, " ")
+		ns, _ := strconv.ParseInt(ts, 10, 64)
+		if outcome != "approved" {
+			return 0, fmt.Errorf("push to %s ended %s", dev.Login, outcome)
+		}
+		return time.Unix(0, ns).Sub(start), nil
+	case <-time.After(10 * time.Second):
+		d.mu.Lock()
+		delete(d.done, id)
+		d.mu.Unlock()
+		return 0, errTimeout
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// p256Rate measures this machine's P-256 verification rate with a Go
+// benchmark: the floor under every answer the server checks.
+func p256Rate() float64 {
+	k, _ := crypto.NewDeviceKey()
+	digest := sha256.Sum256([]byte("assent"))
+	sig, _ := k.Sign(crand.Reader, digest[:], gocrypto.SHA256)
+	r := testing.Benchmark(func(b *testing.B) {
+		for b.Loop() {
+			ecdsa.VerifyASN1(&k.PublicKey, digest[:], sig)
+		}
+	})
+	return float64(r.N) / r.T.Seconds()
+}
