@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -116,6 +117,26 @@ func (s *Server) handleGC(w http.ResponseWriter, r *http.Request) {
 	runtime.ReadMemStats(&m)
 	writeJSON(w, http.StatusOK, map[string]uint64{"heapInuse": m.HeapInuse, "stackInuse": m.StackInuse, "sys": m.Sys,
 		"goroutines": uint64(runtime.NumGoroutine()), "connections": uint64(s.hub.count())})
+}
+
+// profiles serves Go's profiles (go tool pprof) to loopback clients.
+func profiles() http.Handler {
+	m := http.NewServeMux()
+	m.HandleFunc("/debug/pprof/", pprof.Index)
+	m.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	m.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return loopbackOnly(m)
+}
+
+// loopbackOnly guards the operator endpoints (profiles).
+func loopbackOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !IsLoopback(clientIP(r)) {
+			writeError(w, apiErr(http.StatusForbidden, "forbidden", "served to loopback clients only"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {

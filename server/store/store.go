@@ -261,6 +261,9 @@ type Store interface {
 
 	// AppendAudit stores an event and returns it with its Seq.
 	AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, error)
+	// AppendAudits stores several events in one transaction, in order:
+	// all of them or none.
+	AppendAudits(ctx context.Context, es []AuditEvent) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 
 	// UseNonce records key as used until expires; ErrReplay if it is

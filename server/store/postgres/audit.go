@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/seed-3a5b824e/assent/server/store"
@@ -37,6 +38,24 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (store.Audi
 		e.Detail = nil
 	}
 	return e, nil
+}
+
+// AppendAudits takes the audit lock once for the whole batch.
+func (s *Store) AppendAudits(ctx context.Context, es []store.AuditEvent) error {
+	if len(es) == 0 {
+		return nil
+	}
+	err := s.write(ctx, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		for _, e := range es {
+			b.Queue(auditInsert, ts(e.Time), e.Type, e.UserID, e.DeviceID, e.TxID, e.ChallengeID, e.ClientIP, encodeMap(e.Detail), lockAudit)
+		}
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: append %d audit events: %w", len(es), err)
+	}
+	return nil
 }
 
 func scanAudit(sc scanner) (store.AuditEvent, error) {

@@ -30,6 +30,22 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (store.Audi
 	return e, nil
 }
 
+func (s *Store) AppendAudits(ctx context.Context, es []store.AuditEvent) error {
+	err := s.write(ctx, func(tx querier) error {
+		for _, e := range es {
+			if _, err := tx.ExecContext(ctx, auditInsert,
+				ms(e.Time), e.Type, e.UserID, e.DeviceID, e.TxID, e.ChallengeID, e.ClientIP, encodeMap(e.Detail)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: append %d audit events: %w", len(es), err)
+	}
+	return nil
+}
+
 func scanAudit(sc scanner) (store.AuditEvent, error) {
 	var (
 		e      store.AuditEvent

@@ -42,7 +42,7 @@ const busyTimeout = 10 * time.Second
 var inTx = []string{
 	userGet, userUpdate, deviceGet, deviceUpdate, challengeGet, challengeUpdate, txGet, txUpdate,
 	tokenGet, deviceInsert, tokenConsume,
-	secretInsert, secretGet,
+	secretInsert, secretGet, auditInsert,
 	gcSelectExpired, gcExpire, gcDeleteNonces, gcDeleteSessions, gcDeleteTokens, gcDeleteTxs,
 }
 

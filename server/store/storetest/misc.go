@@ -53,6 +53,25 @@ var auditTests = []test{
 			same(t, fmt.Sprint("ListAudit event ", i), listed[i], appended[i])
 		}
 	}},
+	{name: "AppendAuditsStoresABatchInOrder", run: func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		var batch []store.AuditEvent
+		for i := range 5 {
+			batch = append(batch, store.AuditEvent{Time: base, Type: fmt.Sprintf("batch.%d", i), UserID: "u1", Detail: map[string]string{"i": fmt.Sprint(i)}})
+		}
+		must(t, "AppendAudits", s.AppendAudits(ctx, batch))
+		must(t, "AppendAudits empty", s.AppendAudits(ctx, nil))
+		got, err := s.ListAudit(ctx, store.AuditFilter{UserID: "u1"})
+		must(t, "ListAudit", err)
+		if len(got) != 5 {
+			t.Fatalf("ListAudit = %d events, want 5", len(got))
+		}
+		for i, e := range got {
+			if e.Type != batch[i].Type || e.Detail["i"] != fmt.Sprint(i) || (i > 0 && e.Seq <= got[i-1].Seq) {
+				t.Fatalf("event %d = %+v", i, e)
+			}
+		}
+	}},
 	{name: "ListAuditFiltersOldestFirst", run: func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		seq := map[string]int64{}
