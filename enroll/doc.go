@@ -37,6 +37,16 @@
 // tell a person what is wrong rather than just "invalid link". [Parse]
 // accepts either kind.
 //
+// # Imports from other authenticators
+//
+// [ParseMigration] reads Google Authenticator's export links
+// (otpauth-migration://offline?data=…, a protobuf payload read with
+// protowire), [ParseAegis] Aegis's plain JSON exports, and [ParseURIList]
+// files of otpauth:// URIs; [ParseImport] tells them apart. Each returns an
+// [Import]: the accounts that passed the same checks as a scanned URI, and
+// the entries that did not, each with why — for the app to show before
+// anything is added. [EncodeMigration] writes the Google format.
+//
 // # QR codes
 //
 // [EncodePNG] and [Terminal] draw a link as a QR code; [Decode],

@@ -162,6 +162,11 @@ func ParseOTPAuth(s string) (*OTPAuth, error) {
 	return o, nil
 }
 
+// DecodeSecret reads a shared key typed by hand: base32 in any case, with
+// or without '=' padding, grouped with spaces. It returns a *FieldError
+// for the "secret" field.
+func DecodeSecret(s string) ([]byte, error) { return decodeSecret(s) }
+
 // decodeSecret accepts base32 the way people and issuers write it: any
 // case, with or without '=' padding, grouped with spaces.
 func decodeSecret(s string) ([]byte, error) {

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # make run: start assentd on embedded SQLite (./data), make a demo user, enroll
-# a headless device for it, and listen for pushes. Start a sign-in from
-# another terminal with: make signin   (password: demo-password)
+# a device for it, and open the Assent app when there is a display (else a
+# headless device that listens for pushes in this terminal). Start a sign-in
+# from another terminal with: make signin   (password: correct horse battery)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${ASSENT_DATA:-data}
 listen=${ASSENT_LISTEN:-127.0.0.1:8080}
 url="http://$listen"
+password="correct horse battery"
 
 mkdir -p "$data"
 bin/assentd serve --data "$data" --listen "$listen" 2>>"$data/assentd.log" &
@@ -21,18 +23,35 @@ done
 # A demo device home; its keys sit in the encrypted file store with a demo
 # passphrase (use the OS keychain for real accounts).
 export ASSENT_HOME="$data/demo-device" ASSENT_KEYSTORE=file ASSENT_PASSPHRASE=${ASSENT_PASSPHRASE:-demo}
-echo demo-password | bin/assentd user add demo --data "$data" --listen "$listen" --email demo@example.com 2>/dev/null || true
-if ! bin/assent accounts | grep -q demo; then
+echo "$password" | bin/assentd user add demo --data "$data" --listen "$listen" --email demo@example.com 2>/dev/null || true
+if ! bin/assent accounts 2>/dev/null | grep -q demo; then
 	link=$(bin/assentd enroll demo --data "$data" --listen "$listen" | tail -n 1)
-	bin/assent enroll "$link"
+	bin/assent enroll "$link" 2>/dev/null
 fi
-cat <<MSG
 
-Assent is running at $url with user "demo" (password "demo-password").
-This terminal is the demo device. Start a sign-in from another terminal:
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+	cat <<MSG
+
+Assent is running at $url with user "demo" (password "$password").
+The Assent app is opening, enrolled as demo (its home: $ASSENT_HOME).
+Start a sign-in from another terminal:
+    make signin
+and tap the number it shows in the app. The server logs to $data/assentd.log.
+Quit the app (tray or window menu) or press Ctrl-C to stop both.
+
+MSG
+	bin/assent app 2>>"$data/app.log"
+else
+	cat <<MSG
+
+Assent is running at $url with user "demo" (password "$password").
+No display (DISPLAY and WAYLAND_DISPLAY are unset), so this terminal is a
+headless demo device instead of the app. Start a sign-in from another
+terminal:
     make signin
 and pick the number it shows here. The server logs to $data/assentd.log.
 Ctrl-C stops both.
 
 MSG
-bin/assent listen
+	bin/assent listen
+fi

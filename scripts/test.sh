@@ -4,24 +4,29 @@
 # a private D-Bus session) for the keychain tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The PostgreSQL store tests fail without a database: use this machine's
-# (CI's .ci/run points at its own) unless one is named.
+# The PostgreSQL and NATS tests fail without the services: use this
+# machine's (CI's .ci/run points at its own) unless others are named.
 export ASSENT_TEST_POSTGRES=${ASSENT_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test}
+export ASSENT_TEST_NATS=${ASSENT_TEST_NATS:-nats://127.0.0.1:4222}
 
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
 	echo "gofmt would change:" $unformatted >&2
 	exit 1
 fi
-go vet ./...
+# -tags ci: Fyne's headless driver, so the app's packages build and test
+# without a display (plain 'go vet ./...' works too, with make deps).
+go vet -tags ci ./...
 # The app's core and everything below it must build for Android, without cgo
 # (android/amd64 always needs cgo, so check the phones' architecture).
 GOOS=android GOARCH=arm64 CGO_ENABLED=0 go vet ./crypto/... ./enroll/... ./push/... ./app/core/... ./sdk/...
 
-# The test keyring lives in a throwaway folder, not in the user's keyrings.
+# The test keyring lives in a throwaway folder, not in the user's keyrings;
+# Fyne's test app keeps its preferences under TMPDIR, a throwaway too.
 keyrings=$(mktemp -d)
-trap 'rm -rf "$keyrings"' EXIT
-XDG_DATA_HOME="$keyrings" dbus-run-session -- sh -c '
+scratch=$(mktemp -d)
+trap 'rm -rf "$keyrings" "$scratch"' EXIT
+XDG_DATA_HOME="$keyrings" TMPDIR="$scratch" dbus-run-session -- sh -c '
 	echo -n assent-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null || exit 1
-	exec go test -race -timeout 20m "$@" ./...
+	exec go test -race -tags ci -timeout 20m "$@" ./...
 ' sh "$@" 2> >(grep -v "Failed to set fd limit" >&2)

@@ -48,7 +48,16 @@ func (c *Core) Code(id string) (Code, error) {
 		}
 		return Code{Account: a, Code: code}, nil
 	}
-	now := c.now()
+	return TOTPCode(a, c.now())
+}
+
+// TOTPCode is the code of a TOTP (or Assent) account at now, without
+// reading the vault: the app redraws every code each second from the list
+// it holds. HOTP codes move a counter and come from Code only.
+func TOTPCode(a Account, now time.Time) (Code, error) {
+	if a.Kind == KindHOTP {
+		return Code{}, fmt.Errorf("%s is an HOTP account: its next code comes from Code, which moves the counter on", a.Label())
+	}
 	code, err := crypto.TOTP(a.OTPParams(), now)
 	if err != nil {
 		return Code{}, err

@@ -33,6 +33,8 @@ type Options struct {
 	// DeviceName is how enrolled devices call themselves; the host name by
 	// default.
 	DeviceName string
+	// LockKDF overrides the Argon2id costs of the app lock's hash (tests).
+	LockKDF crypto.Argon2Params
 }
 
 // DefaultKeyStore is the key store of a new home: the OS keychain, except
@@ -66,6 +68,8 @@ type Core struct {
 	seal  *crypto.Sealer
 	mu    sync.Mutex
 	vault vault
+	// throttle slows down guessing the app lock.
+	throttle throttle
 }
 
 // Open opens (or creates) a home and its key store.

@@ -129,3 +129,14 @@ func (l *homeLock) unlock() {
 	unlockFile(l.f)
 	l.f.Close()
 }
+
+// HomeKeyStore says which key store the home at path keeps its keys in,
+// or "" when the folder is not a home yet (the app asks a new home's
+// passphrase twice).
+func HomeKeyStore(home string) (string, error) {
+	cfg, err := readHomeConfig(home)
+	if err != nil || cfg == nil {
+		return "", err
+	}
+	return cfg.KeyStore, nil
+}

@@ -108,17 +108,65 @@ func (c *Core) findPrompt(ctx context.Context, id string) (Prompt, error) {
 // ErrNotAChoice means a number is not among a challenge's choices.
 var ErrNotAChoice = errors.New("is not one of the choices")
 
+// ErrVerificationRequired means a challenge asks the person to verify
+// themselves (the app lock) before it is approved: use ApproveVerified.
+var ErrVerificationRequired = errors.New("this request asks you to verify it's you: enter the app's PIN or passphrase to approve it")
+
+// WantsVerification says whether approving p asks for the app lock first:
+// always when the challenge requires user verification (ErrNoAppLock when
+// no lock is set, since nothing could verify the person), and when it
+// prefers it and a lock is set.
+func (c *Core) WantsVerification(p Prompt) (bool, error) {
+	switch p.UserVerification {
+	case push.UVRequired:
+		if c.LockKind() == "" {
+			return true, fmt.Errorf("%w: this request asks you to verify it's you, which needs an app lock (PIN or passphrase); set one, then approve", ErrNoAppLock)
+		}
+		return true, nil
+	case push.UVPreferred:
+		return c.LockKind() != "", nil
+	}
+	return false, nil
+}
+
 // Approve approves a challenge with the number the person picked. A number
 // that is not one of the choices is refused here, without answering, so a
-// typo does not burn the push.
+// typo does not burn the push. A challenge that requires user verification
+// is refused with ErrVerificationRequired.
 func (c *Core) Approve(ctx context.Context, p Prompt, number int) (string, error) {
+	if p.UserVerification == push.UVRequired {
+		return "", ErrVerificationRequired
+	}
+	return c.approve(ctx, p, number, false)
+}
+
+// ApproveVerified approves a challenge after checking the app lock, and
+// tells the server the person verified themselves.
+func (c *Core) ApproveVerified(ctx context.Context, p Prompt, number int, secret []byte) (string, error) {
+	if err := c.checkChoice(p, number); err != nil {
+		return "", err
+	}
+	if err := c.CheckUnlock(secret); err != nil {
+		return "", err
+	}
+	return c.approve(ctx, p, number, true)
+}
+
+func (c *Core) checkChoice(p Prompt, number int) error {
 	if len(p.Numbers) > 0 && !slices.Contains(p.Numbers, number) {
-		return "", fmt.Errorf("%d %w %v: pick the number shown on the sign-in page", number, ErrNotAChoice, p.Numbers)
+		return fmt.Errorf("%d %w %v: pick the number shown on the sign-in page", number, ErrNotAChoice, p.Numbers)
+	}
+	return nil
+}
+
+func (c *Core) approve(ctx context.Context, p Prompt, number int, uv bool) (string, error) {
+	if err := c.checkChoice(p, number); err != nil {
+		return "", err
 	}
 	if len(p.Numbers) == 0 {
 		number = 0
 	}
-	return c.answer(ctx, p, push.Answer{Consent: push.ConsentApproved, Number: number})
+	return c.answer(ctx, p, push.Answer{Consent: push.ConsentApproved, Number: number, UV: uv})
 }
 
 // Deny denies a challenge; report says "this wasn't me", which also raises
@@ -146,6 +194,11 @@ func (c *Core) ApproveID(ctx context.Context, id string, number int) (string, er
 		return "", err
 	}
 	return c.Approve(ctx, p, number)
+}
+
+// FindPrompt finds a pending challenge by id on the accounts' servers.
+func (c *Core) FindPrompt(ctx context.Context, id string) (Prompt, error) {
+	return c.findPrompt(ctx, id)
 }
 
 func (c *Core) DenyID(ctx context.Context, id string, report bool) (string, error) {

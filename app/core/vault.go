@@ -62,10 +62,14 @@ func (a Account) checkOTP() error {
 	return a.OTPParams().Check()
 }
 
-// vault is the sealed list of accounts.
+// vault is the sealed list of accounts, with the app lock and the
+// settings: sealed, so that neither can be changed (say, the lock removed)
+// by editing a file.
 type vault struct {
 	Version  int       `json:"version"`
 	Accounts []Account `json:"accounts"`
+	Lock     *appLock  `json:"lock,omitempty"`
+	Settings *Settings `json:"settings,omitempty"`
 }
 
 const vaultKeyName = "vault-key"
@@ -133,7 +137,9 @@ func (c *Core) update(fn func(v *vault) error) error {
 	if err := c.load(); err != nil {
 		return err
 	}
-	v := vault{Version: 1, Accounts: append([]Account(nil), c.vault.Accounts...)}
+	v := c.vault
+	v.Version = 1
+	v.Accounts = append([]Account(nil), c.vault.Accounts...)
 	if err := fn(&v); err != nil {
 		return err
 	}
@@ -165,7 +171,8 @@ func (c *Core) AddOTP(uri string) (Account, error) {
 	return c.addOTPAccount(o)
 }
 
-func (c *Core) addOTPAccount(o *enroll.OTPAuth) (Account, error) {
+// otpAccount makes the account of a third-party otpauth URI.
+func (c *Core) otpAccount(o *enroll.OTPAuth) (Account, error) {
 	a := Account{
 		ID: newAccountID(), Kind: o.Type, Issuer: o.Issuer, Name: o.Account,
 		Secret: o.Secret, Algorithm: o.Algorithm, Digits: o.Digits, Period: o.Period, Counter: o.Counter,
@@ -174,7 +181,15 @@ func (c *Core) addOTPAccount(o *enroll.OTPAuth) (Account, error) {
 	if err := a.checkOTP(); err != nil {
 		return Account{}, err
 	}
-	err := c.update(func(v *vault) error {
+	return a, nil
+}
+
+func (c *Core) addOTPAccount(o *enroll.OTPAuth) (Account, error) {
+	a, err := c.otpAccount(o)
+	if err != nil {
+		return Account{}, err
+	}
+	err = c.update(func(v *vault) error {
 		v.Accounts = append(v.Accounts, a)
 		return nil
 	})

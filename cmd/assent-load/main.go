@@ -37,7 +37,8 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("assent-load", flag.ContinueOnError)
-	server := fs.String("server", "http://127.0.0.1:8080", "assentd URL")
+	server := fs.String("server", "http://127.0.0.1:8080", "assentd URL (its --url)")
+	nodes := fs.String("nodes", "", "comma-separated base URLs of the nodes behind --server, to spread sockets and requests over (default: --server)")
 	token := fs.String("admin-token", os.Getenv("ASSENT_ADMIN_TOKEN"), "admin API token (assentd admin-token; env ASSENT_ADMIN_TOKEN)")
 	state := fs.String("state", "assent-load-state.json", "file that keeps enrolled devices between runs (holds their test keys)")
 	prefix := fs.String("prefix", "load", "login prefix of the load users")
@@ -63,6 +64,11 @@ func run(ctx context.Context, args []string) error {
 		Server: strings.TrimRight(*server, "/"), AdminToken: *token, StatePath: *state, Prefix: *prefix,
 		Devices: *devices, Procs: max(*procs, 1), Rate: *rate, Concurrency: *conc, Duration: *dur, Mode: *mode,
 		Quiet: *asJSON, Self: []string{os.Args[0]},
+	}
+	if *nodes != "" {
+		for _, n := range strings.Split(*nodes, ",") {
+			cfg.Nodes = append(cfg.Nodes, strings.TrimRight(strings.TrimSpace(n), "/"))
+		}
 	}
 	if *sources != "" {
 		cfg.SourceIPs = strings.Split(*sources, ",")
@@ -97,6 +103,7 @@ func run(ctx context.Context, args []string) error {
 func worker(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("assent-load worker", flag.ContinueOnError)
 	server := fs.String("server", "", "")
+	node := fs.String("node", "", "")
 	state := fs.String("state", "", "")
 	from := fs.Int("from", 0, "")
 	count := fs.Int("count", 0, "")
@@ -111,5 +118,5 @@ func worker(ctx context.Context, args []string) error {
 	if *from < 0 || *from+*count > len(st.Devices) {
 		return fmt.Errorf("worker: devices %d..%d are not in %s", *from, *from+*count, *state)
 	}
-	return loadgen.RunWorker(ctx, *server, *src, st.Devices[*from:*from+*count], os.Stdin, os.Stdout)
+	return loadgen.RunWorker(ctx, *server, *node, *src, st.Devices[*from:*from+*count], os.Stdin, os.Stdout)
 }

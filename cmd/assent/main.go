@@ -20,15 +20,21 @@ import (
 	"time"
 
 	"github.com/seed-3a5b824e/assent/app/core"
+	"github.com/seed-3a5b824e/assent/enroll"
 	"github.com/seed-3a5b824e/assent/internal/cli"
 	"github.com/seed-3a5b824e/assent/push"
 )
 
-const usage = `assent — the Assent authenticator, headless
+const usage = `assent — the Assent authenticator
 
 Usage:
+  assent [app] [--hidden]            open the app's window (--hidden: start in the system tray)
   assent enroll LINK|QR.png          enroll with an Assent server, or add an otpauth:// account
   assent add URI|QR.png              the same as enroll
+  assent scan                        read a QR code shown on the screen and add it
+  assent import FILE|URI [--yes]     import a Google Authenticator export (otpauth-migration://,
+                                     or a QR picture of one), an Aegis plain JSON export, or a
+                                     file of otpauth:// URIs; shows what will be imported first
   assent accounts [--json]           list accounts
   assent code [ACCOUNT]              print the current code of an account
   assent challenges [--json]         list pending sign-in and recovery prompts
@@ -36,6 +42,14 @@ Usage:
   assent deny CHALLENGE [--report]   deny a prompt; --report says "this wasn't me"
   assent listen                      stay connected, show each prompt, ask for the number
   assent remove ACCOUNT [--force]    remove an account (an Assent one is revoked on its server first)
+  assent rename ACCOUNT NAME [--issuer ISSUER]
+                                     rename an account
+  assent move ACCOUNT POSITION       move an account in the list (1 is the top)
+  assent lock set [--passphrase]     set or change the app lock (a PIN, or a passphrase)
+  assent lock clear                  remove the app lock
+  assent lock status                 say whether an app lock is set
+  assent settings [--auto-lock 5m] [--lock-when-hidden=true] [--close-to-tray=true] [--start-hidden=false]
+                                     show or change the app's settings
 
 Flags for every subcommand:
   --home DIR          where accounts live (env ASSENT_HOME; default: the user config folder)
@@ -119,29 +133,97 @@ func passphrase() ([]byte, error) {
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stdout, usage)
-		return errors.New("no subcommand")
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") && args[0] != "-h" && args[0] != "--help" {
+		// No subcommand (or only flags): the app.
+		args = append([]string{"app"}, args...)
 	}
 	name, args := args[0], args[1:]
 	c := newCmd(name)
 	switch name {
+	case "app":
+		hidden := c.fs.Bool("hidden", false, "start hidden in the system tray")
+		if err := c.parse(args, 0, 0); err != nil {
+			return err
+		}
+		return runApp(ctx, *c.home, *c.keystore, *hidden)
+	case "scan":
+		app, err := c.setup(args, 0, 0)
+		if err != nil {
+			return err
+		}
+		text, err := core.ScanScreen()
+		if err != nil {
+			return err
+		}
+		in, err := core.ParseInputText(text)
+		if err != nil {
+			return fmt.Errorf("the QR code on the screen: %w", err)
+		}
+		if in.Import != nil {
+			return confirmImport(ctx, app, in.Import, stdin, stdout, false)
+		}
+		return addAndSay(ctx, app, in.Link, stdout)
+	case "import":
+		yes := c.fs.Bool("yes", false, "import without asking")
+		if err := c.parse(args, 1, 1); err != nil {
+			return err
+		}
+		imp, err := core.ReadImport(c.args[0])
+		if err != nil {
+			return err
+		}
+		app, err := c.open()
+		if err != nil {
+			return err
+		}
+		return confirmImport(ctx, app, imp, stdin, stdout, *yes)
+	case "rename":
+		issuer := c.fs.String("issuer", "\x00keep", "the new issuer (default: keep it)")
+		app, err := c.setup(args, 2, 2)
+		if err != nil {
+			return err
+		}
+		a, err := app.Find(c.args[0])
+		if err != nil {
+			return err
+		}
+		if *issuer != "\x00keep" {
+			a.Issuer = *issuer
+		}
+		if err := app.Rename(a.ID, a.Issuer, c.args[1]); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "renamed")
+		return nil
+	case "move":
+		app, err := c.setup(args, 2, 2)
+		if err != nil {
+			return err
+		}
+		pos, err := strconv.Atoi(c.args[1])
+		if err != nil || pos < 1 {
+			return fmt.Errorf("POSITION must be a number from 1 (the top), got %q", c.args[1])
+		}
+		a, err := app.Find(c.args[0])
+		if err != nil {
+			return err
+		}
+		return app.Move(a.ID, pos-1)
+	case "lock":
+		passphrase := c.fs.Bool("passphrase", false, "a passphrase instead of a PIN")
+		app, err := c.setup(args, 1, 1)
+		if err != nil {
+			return err
+		}
+		return lockCommand(app, c.args[0], *passphrase, stdout)
+	case "settings":
+		return settingsCommand(c, args, stdout)
 	case "enroll", "add":
 		app, err := c.setup(args, 1, 1)
 		if err != nil {
 			return err
 		}
-		a, err := app.Add(ctx, c.args[0])
-		if err != nil {
-			return err
-		}
-		if a.Kind == core.KindAssent {
-			fmt.Fprintf(stdout, "Enrolled %s with %s (device %s); its key is in the %s key store.\n", a.Label(), a.Server, a.EnrollmentID, app.KeyStoreKind())
-		} else {
-			fmt.Fprintf(stdout, "Added %s (%s).\n", a.Label(), strings.ToUpper(a.Kind))
-		}
-		fmt.Fprintln(stdout, a.ID)
-		return nil
+		return addAndSay(ctx, app, c.args[0], stdout)
 	case "accounts":
 		asJSON := c.fs.Bool("json", false, "print JSON")
 		app, err := c.setup(args, 0, 0)
@@ -186,7 +268,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		if err != nil {
 			return err
 		}
-		return outcome(stdout, push.OutcomeApproved)(app.ApproveID(ctx, c.args[0], n))
+		p, err := app.FindPrompt(ctx, c.args[0])
+		if err != nil {
+			return err
+		}
+		return outcome(stdout, push.OutcomeApproved)(approve(ctx, app, p, n))
 	case "deny":
 		report := c.fs.Bool("report", false, `report the prompt: "this wasn't me"`)
 		app, err := c.setup(args, 1, 1)
@@ -220,6 +306,173 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		return nil
 	}
 	return fmt.Errorf("unknown subcommand %q\n\n%s", name, usage)
+}
+
+func addAndSay(ctx context.Context, app *core.Core, input string, stdout io.Writer) error {
+	a, err := app.Add(ctx, input)
+	if err != nil {
+		return err
+	}
+	if a.Kind == core.KindAssent {
+		fmt.Fprintf(stdout, "Enrolled %s with %s (device %s); its key is in the %s key store.\n", a.Label(), a.Server, a.EnrollmentID, app.KeyStoreKind())
+	} else {
+		fmt.Fprintf(stdout, "Added %s (%s).\n", a.Label(), strings.ToUpper(a.Kind))
+	}
+	fmt.Fprintln(stdout, a.ID)
+	return nil
+}
+
+// approve approves a prompt, asking for the app lock first when the
+// prompt wants the person verified.
+func approve(ctx context.Context, app *core.Core, p core.Prompt, n int) (string, error) {
+	want, err := app.WantsVerification(p)
+	if err != nil {
+		return "", err
+	}
+	if !want {
+		return app.Approve(ctx, p, n)
+	}
+	secret, err := cli.ReadSecret("This request asks you to verify it's you. App lock: ", false)
+	if err != nil {
+		return "", fmt.Errorf("app lock: %w", err)
+	}
+	return app.ApproveVerified(ctx, p, n, secret)
+}
+
+// confirmImport shows what an export holds and imports it when the person
+// agrees (or --yes said so).
+func confirmImport(ctx context.Context, app *core.Core, imp *enroll.Import, stdin io.Reader, stdout io.Writer, yes bool) error {
+	plan := app.PreviewImport(imp)
+	fmt.Fprintf(stdout, "From %s:\n", imp.Source)
+	if len(plan.Accounts) == 0 {
+		fmt.Fprintln(stdout, "  nothing new to import")
+	}
+	for _, o := range plan.Accounts {
+		fmt.Fprintf(stdout, "  + %s (%s)\n", o.Label(), strings.ToUpper(o.Type))
+	}
+	for _, s := range plan.Skipped {
+		fmt.Fprintf(stdout, "  - %s: %s\n", s.Label, s.Reason)
+	}
+	if plan.BatchSize > 1 {
+		fmt.Fprintf(stdout, "This is QR code %d of %d of the export: import the others too.\n", plan.BatchIndex+1, plan.BatchSize)
+	}
+	if len(plan.Accounts) == 0 {
+		return nil
+	}
+	if !yes {
+		fmt.Fprintf(stdout, "Import %d account(s)? [y/N] ", len(plan.Accounts))
+		line, _ := bufio.NewReader(stdin).ReadString('\n')
+		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+			return errors.New("nothing imported")
+		}
+	}
+	added, err := app.Import(imp)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Imported %d account(s).\n", len(added))
+	return nil
+}
+
+// lockCommand sets, clears or describes the app lock.
+func lockCommand(app *core.Core, what string, passphrase bool, stdout io.Writer) error {
+	kind := app.LockKind()
+	switch what {
+	case "status":
+		if kind == "" {
+			fmt.Fprintln(stdout, "no app lock")
+		} else {
+			fmt.Fprintf(stdout, "locked with a %s\n", kind)
+		}
+		return nil
+	case "set":
+		var current []byte
+		if kind != "" {
+			var err error
+			if current, err = cli.ReadSecret("Current app lock: ", false); err != nil {
+				return err
+			}
+		}
+		newKind := core.LockPIN
+		if passphrase {
+			newKind = core.LockPassphrase
+		}
+		secret, err := cli.ReadSecret(fmt.Sprintf("New %s: ", newKind), true)
+		if err != nil {
+			return err
+		}
+		if err := app.SetLock(newKind, secret, current); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "app lock set (%s)\n", newKind)
+		return nil
+	case "clear":
+		if kind == "" {
+			return core.ErrNoAppLock
+		}
+		current, err := cli.ReadSecret("Current app lock: ", false)
+		if err != nil {
+			return err
+		}
+		if err := app.ClearLock(current); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "app lock removed")
+		return nil
+	}
+	return fmt.Errorf("lock %q: want set, clear or status", what)
+}
+
+// settingsCommand shows the settings, changing those given as flags.
+func settingsCommand(c *cmd, args []string, stdout io.Writer) error {
+	autoLock := c.fs.Duration("auto-lock", -1, "lock after this long unused (0 never)")
+	var bools = map[string]*string{}
+	for _, name := range []string{"lock-when-hidden", "close-to-tray", "start-hidden"} {
+		bools[name] = c.fs.String(name, "", "true or false")
+	}
+	app, err := c.setup(args, 0, 0)
+	if err != nil {
+		return err
+	}
+	s := app.Settings()
+	changed := false
+	if *autoLock >= 0 {
+		s.AutoLock, changed = *autoLock, true
+	}
+	for name, v := range bools {
+		if *v == "" {
+			continue
+		}
+		b, err := strconv.ParseBool(*v)
+		if err != nil {
+			return fmt.Errorf("--%s: want true or false, got %q", name, *v)
+		}
+		switch name {
+		case "lock-when-hidden":
+			s.LockWhenHidden = b
+		case "close-to-tray":
+			s.CloseToTray = b
+		case "start-hidden":
+			s.StartHidden = b
+		}
+		changed = true
+	}
+	if changed {
+		if err := app.SetSettings(s); err != nil {
+			return err
+		}
+	}
+	autoText := "never"
+	if s.AutoLock > 0 {
+		autoText = s.AutoLock.String()
+	}
+	lock := app.LockKind()
+	if lock == "" {
+		lock = "none"
+	}
+	fmt.Fprintf(stdout, "app lock:         %s\nauto-lock:        %s\nlock-when-hidden: %t\nclose-to-tray:    %t\nstart-hidden:     %t\n",
+		lock, autoText, s.LockWhenHidden, s.CloseToTray, s.StartHidden)
+	return nil
 }
 
 // outcome prints what the server recorded and fails unless it is want.
@@ -422,14 +675,14 @@ func listen(ctx context.Context, app *core.Core, stdin io.Reader, stdout io.Writ
 			case line == "r":
 				got, err = app.Deny(ctx, p, true)
 			case line == "a" && len(p.Numbers) == 0:
-				got, err = app.Approve(ctx, p, 0)
+				got, err = approveFromListen(ctx, app, p, 0, lines)
 			default:
 				n, perr := strconv.Atoi(line)
 				if perr != nil {
 					say("%q is not a choice.\n", line)
 					continue
 				}
-				got, err = app.Approve(ctx, p, n)
+				got, err = approveFromListen(ctx, app, p, n, lines)
 				if errors.Is(err, core.ErrNotAChoice) {
 					say("%v\n", err)
 					continue
@@ -442,5 +695,28 @@ func listen(ctx context.Context, app *core.Core, stdin io.Reader, stdout io.Writ
 			}
 			break
 		}
+	}
+}
+
+// approveFromListen approves from the listen loop, where stdin is already
+// read line by line: the app lock, when the prompt wants it, is the next
+// line (not echoed only when stdin is a terminal).
+func approveFromListen(ctx context.Context, app *core.Core, p core.Prompt, n int, lines <-chan string) (string, error) {
+	want, err := app.WantsVerification(p)
+	if err != nil {
+		return "", err
+	}
+	if !want {
+		return app.Approve(ctx, p, n)
+	}
+	fmt.Fprint(os.Stderr, "This request asks you to verify it's you. App lock: ")
+	select {
+	case <-ctx.Done():
+		return "", ctx.Err()
+	case secret, ok := <-lines:
+		if !ok {
+			return "", errors.New("no app lock given")
+		}
+		return app.ApproveVerified(ctx, p, n, []byte(secret))
 	}
 }

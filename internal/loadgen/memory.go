@@ -10,6 +10,18 @@ import (
 	"github.com/prometheus/common/model"
 )
 
+// nodesMemory adds up the memory of every node.
+func nodesMemory(ctx context.Context, httpc *http.Client, nodes []string) (heapStack, rss float64, err error) {
+	for _, n := range nodes {
+		hs, r, err := serverMemory(ctx, httpc, n)
+		if err != nil {
+			return 0, 0, err
+		}
+		heapStack, rss = heapStack+hs, rss+r
+	}
+	return heapStack, rss, nil
+}
+
 // serverMemory has the server collect its garbage and then reads its
 // memory: the Go heap and stacks in use (what connections cost) and the
 // resident set from /metrics.

@@ -30,7 +30,12 @@ import (
 
 // Config is one assent-load run.
 type Config struct {
-	Server      string
+	// Server is the URL the server calls itself (its --url).
+	Server string
+	// Nodes are the nodes' own addresses (base URLs) when several serve
+	// one Server: sockets and requests are spread over them, as a load
+	// balancer would. Empty means Server alone.
+	Nodes       []string
 	AdminToken  string
 	StatePath   string
 	Prefix      string
@@ -77,11 +82,12 @@ type Load struct {
 
 // Report is a whole run.
 type Report struct {
-	Server            string  `json:"server"`
-	P256VerifyPerSec  float64 `json:"p256VerificationsPerSecond"`
-	BaselineHeapStack float64 `json:"serverBaselineHeapAndStackBytes"`
-	BaselineRSS       float64 `json:"serverBaselineRSSBytes"`
-	Steps             []Step  `json:"steps"`
+	Server            string   `json:"server"`
+	Nodes             []string `json:"nodes"`
+	P256VerifyPerSec  float64  `json:"p256VerificationsPerSecond"`
+	BaselineHeapStack float64  `json:"serverBaselineHeapAndStackBytes"`
+	BaselineRSS       float64  `json:"serverBaselineRSSBytes"`
+	Steps             []Step   `json:"steps"`
 }
 
 type proc struct {
@@ -99,7 +105,10 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Server: cfg.Server, P256VerifyPerSec: p256Rate()}
+	if len(cfg.Nodes) == 0 {
+		cfg.Nodes = []string{cfg.Server}
+	}
+	rep := &Report{Server: cfg.Server, Nodes: cfg.Nodes, P256VerifyPerSec: p256Rate()}
 	fmt.Fprintf(log, "P-256 verifications per second on this machine (one core): %.0f\n", rep.P256VerifyPerSec)
 
 	if len(st.Devices) < cfg.Devices {
@@ -114,7 +123,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 		}
 	}
 	devices := st.Devices[:cfg.Devices]
-	if rep.BaselineHeapStack, rep.BaselineRSS, err = serverMemory(ctx, httpc, cfg.Server); err != nil {
+	if rep.BaselineHeapStack, rep.BaselineRSS, err = nodesMemory(ctx, httpc, cfg.Nodes); err != nil {
 		return nil, err
 	}
 
@@ -130,7 +139,11 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 		defer func() { p.in.Close(); p.cmd.Wait() }()
 		procs = append(procs, p)
 	}
-	d := &driver{cfg: cfg, admin: admin, devices: devices, procs: procs, started: map[string]time.Time{}, done: map[string]chan string{}}
+	var admins []*Admin
+	for _, n := range cfg.Nodes {
+		admins = append(admins, &Admin{URL: n, Token: cfg.AdminToken, HTTP: httpc})
+	}
+	d := &driver{cfg: cfg, admin: admin, admins: admins, devices: devices, procs: procs, started: map[string]time.Time{}, done: map[string]chan string{}}
 	go d.route(events)
 
 	for _, target := range cfg.Steps {
@@ -140,7 +153,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 			return nil, err
 		}
 		step.Devices, step.ConnectFailures = connected, failed
-		if step.HeapStackBytes, step.RSSBytes, err = serverMemory(ctx, httpc, cfg.Server); err != nil {
+		if step.HeapStackBytes, step.RSSBytes, err = nodesMemory(ctx, httpc, cfg.Nodes); err != nil {
 			return nil, err
 		}
 		if connected > 0 {
@@ -184,7 +197,8 @@ func startWorker(cfg Config, from, n int, events chan<- string) (*proc, error) {
 	if len(cfg.SourceIPs) > 0 {
 		src = cfg.SourceIPs[(from/max(n, 1))%len(cfg.SourceIPs)]
 	}
-	args := append(slices.Clone(cfg.Self[1:]), "worker", "--server", cfg.Server, "--state", cfg.StatePath,
+	node := cfg.Nodes[(from/max(n, 1))%len(cfg.Nodes)]
+	args := append(slices.Clone(cfg.Self[1:]), "worker", "--server", cfg.Server, "--node", node, "--state", cfg.StatePath,
 		"--from", strconv.Itoa(from), "--count", strconv.Itoa(n), "--source-ip", src)
 	cmd := exec.Command(cfg.Self[0], args...)
 	cmd.Stderr = os.Stderr
@@ -212,6 +226,7 @@ func startWorker(cfg Config, from, n int, events chan<- string) (*proc, error) {
 type driver struct {
 	cfg     Config
 	admin   *Admin
+	admins  []*Admin // one per node
 	devices []Device
 	procs   []*proc
 
@@ -399,7 +414,7 @@ func (d *driver) once(ctx context.Context, i int) (time.Duration, error) {
 	var number int
 	var tx *sdk.Transaction
 	if d.cfg.Mode == "signin" {
-		c := sdk.New(d.cfg.Server)
+		c := sdk.New(d.cfg.Nodes[i%len(d.cfg.Nodes)])
 		c.HTTP = d.admin.HTTP
 		c.Device = "load-" + dev.Login
 		var err error
@@ -416,7 +431,7 @@ func (d *driver) once(ctx context.Context, i int) (time.Duration, error) {
 		}
 		number = r.Number
 	} else {
-		res, err := d.admin.Push(ctx, dev.Login)
+		res, err := d.admins[i%len(d.admins)].Push(ctx, dev.Login)
 		if err != nil {
 			return 0, err
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ import (
 //	worker → coordinator: "connected K FAILED", "ack ID OUTCOME UNIXNANO", "err TEXT"
 type worker struct {
 	server   string
+	node     string // where sockets go: the base URL of one node
 	devices  []Device
 	sourceIP string
 	out      *bufio.Writer
@@ -55,8 +57,8 @@ type pendingAnswer struct {
 }
 
 // RunWorker serves one shard until in closes.
-func RunWorker(ctx context.Context, server, sourceIP string, devices []Device, in io.Reader, out io.Writer) error {
-	w := &worker{server: server, devices: devices, sourceIP: sourceIP, out: bufio.NewWriter(out), pending: map[string]*pendingAnswer{}}
+func RunWorker(ctx context.Context, server, node, sourceIP string, devices []Device, in io.Reader, out io.Writer) error {
+	w := &worker{server: server, node: node, devices: devices, sourceIP: sourceIP, out: bufio.NewWriter(out), pending: map[string]*pendingAnswer{}}
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -136,7 +138,7 @@ func (w *worker) dial(ctx context.Context, d *Device) (*devConn, error) {
 		nd.LocalAddr = &net.TCPAddr{IP: net.ParseIP(w.sourceIP)}
 	}
 	dialer := websocket.Dialer{NetDialContext: nd.DialContext, HandshakeTimeout: 30 * time.Second, ReadBufferSize: 512, WriteBufferSize: 512}
-	ws, _, err := dialer.DialContext(ctx, d.PushURL, http.Header{"Authorization": {push.AuthScheme + " " + tok}})
+	ws, _, err := dialer.DialContext(ctx, w.pushURL(d), http.Header{"Authorization": {push.AuthScheme + " " + tok}})
 	if err != nil {
 		return nil, err
 	}
@@ -216,4 +218,22 @@ func (w *worker) answer(c *devConn, ch *push.Challenge, number int) {
 	if err != nil {
 		w.say("err send answer: %v", err)
 	}
+}
+
+// pushURL is the device's push URL on the worker's node: the same path,
+// the node's own address, as behind a load balancer.
+func (w *worker) pushURL(d *Device) string {
+	if w.node == "" || w.node == w.server {
+		return d.PushURL
+	}
+	u, err := url.Parse(d.PushURL)
+	if err != nil {
+		return d.PushURL
+	}
+	n, err := url.Parse(w.node)
+	if err != nil {
+		return d.PushURL
+	}
+	u.Host = n.Host
+	return u.String()
 }

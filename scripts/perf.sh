@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Reproduces the figures of docs/PERFORMANCE.md on this machine: one assentd on
+# SQLite, then three on PostgreSQL and NATS, each measured by assent-load at
+# several numbers of connected devices, plus the Go benchmarks of the push path.
+# Results (JSON and text) go to the folder given as $1 (default perf-results).
+#
+#   DEVICES=19000 STEPS=1000,5000,10000,19000 RATE=1000 DURATION=20s scripts/perf.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-perf-results}
+DEVICES=${DEVICES:-19000}
+STEPS=${STEPS:-1000,5000,10000,19000}
+RATE=${RATE:-1000}
+DURATION=${DURATION:-20s}
+PG=${ASSENT_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test}
+NATS=${ASSENT_TEST_NATS:-nats://127.0.0.1:4222}
+mkdir -p "$out" bin
+go build -o bin/ ./cmd/assentd ./cmd/assent-load
+work=$(mktemp -d)
+schema=assent_perf_$$
+cleanup() {
+	kill $(jobs -p) 2>/dev/null || true
+	wait 2>/dev/null || true
+	psql -q "$PG" -c "DROP SCHEMA IF EXISTS $schema CASCADE" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+up() {
+	for _ in $(seq 100); do
+		curl -fsS "$1/readyz" >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	echo "no assentd at $1" >&2
+	exit 1
+}
+
+load() { # name, then assent-load flags
+	local name=$1
+	shift
+	echo "== $name"
+	bin/assent-load --json "$@" >"$out/$name.json" 2>"$out/$name.log"
+	grep -v '^\s*$' "$out/$name.log" | grep -v 'it/s' || true
+}
+
+echo "== Go benchmarks (the push path and the P-256 floor)"
+go test -run '^$' -bench 'ECDSAVerifyP256|VerifyJWS|SignJWS' -benchtime 2s ./crypto | tee "$out/bench-crypto.txt"
+go test -run '^$' -bench 'PushRoundTrip' -benchtime 3s ./e2e | tee "$out/bench-e2e.txt"
+
+# One node on SQLite.
+export ASSENT_SEAL_KEY=$(head -c 32 /dev/urandom | base64)
+bin/assentd serve --data "$work/one" --listen 127.0.0.1:9200 --log-level warn 2>"$work/one.log" &
+up http://127.0.0.1:9200
+tok=$(bin/assentd admin-token --name perf --data "$work/one" --listen 127.0.0.1:9200 2>/dev/null)
+common=(--admin-token "$tok" --devices "$DEVICES" --procs 4)
+load sqlite-steps --server http://127.0.0.1:9200 --state "$work/one.json" "${common[@]}" --steps "$STEPS" --rate "$RATE" --duration "$DURATION"
+load sqlite-fullspeed --server http://127.0.0.1:9200 --state "$work/one.json" "${common[@]}" --steps 10000 --rate 0 --concurrency 64 --duration "$DURATION"
+kill %1
+wait %1 2>/dev/null || true
+
+# Three nodes on PostgreSQL and NATS, behind one URL.
+psql -q "$PG" -c "CREATE SCHEMA $schema"
+sep='?'
+[[ $PG == *\?* ]] && sep='&'
+export ASSENT_DATABASE="$PG${sep}search_path=$schema" ASSENT_NATS="$NATS" ASSENT_URL=http://127.0.0.1:9301
+for i in 1 2 3; do
+	bin/assentd serve --data "$work/n$i" --listen 127.0.0.1:930$i --log-level warn 2>"$work/n$i.log" &
+done
+for i in 1 2 3; do up http://127.0.0.1:930$i; done
+tok=$(bin/assentd admin-token --name perf --data "$work/n1" --listen 127.0.0.1:9301 2>/dev/null)
+nodes=http://127.0.0.1:9301,http://127.0.0.1:9302,http://127.0.0.1:9303
+common=(--admin-token "$tok" --devices "$DEVICES" --procs 6)
+load cluster-steps --server http://127.0.0.1:9301 --nodes "$nodes" --state "$work/three.json" "${common[@]}" --steps "$STEPS" --rate "$RATE" --duration "$DURATION"
+load cluster-fullspeed --server http://127.0.0.1:9301 --nodes "$nodes" --state "$work/three.json" "${common[@]}" --steps 10000 --rate 0 --concurrency 64 --duration "$DURATION"
+echo "results in $out/"
