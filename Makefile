@@ -1,10 +1,11 @@
 # Assent — see README.md. Two commands on a fresh Debian/Ubuntu machine:
-#   make run    the server on embedded SQLite and a headless device listening for pushes
+#   make run    the server on embedded SQLite and the app (a headless device without a display)
 #   make test   every check CI runs
-.PHONY: deps build run signin test bench fuzz clean
+# and: make screenshot (the app under Xvfb, the hosted pages in Chromium), make package (a Linux archive).
+.PHONY: deps build run signin test bench perf fuzz clean screenshot screenshot-web package package-windows package-macos package-android
 
 GO ?= go
-PACKAGES := gcc libgl1-mesa-dev xorg-dev libxkbcommon-dev xvfb gnome-keyring dbus dbus-x11 chromium ca-certificates curl
+PACKAGES := gcc libgl1-mesa-dev xorg-dev libxkbcommon-dev xvfb feh gnome-keyring dbus dbus-x11 chromium ca-certificates curl
 
 # deps installs the system packages Assent's build and tests need; it does
 # nothing when they are all present.
@@ -32,10 +33,50 @@ test: deps
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# perf reproduces docs/PERFORMANCE.md (takes a while; see the script).
+perf:
+	scripts/perf.sh
+
 # fuzz runs every fuzz target for FUZZTIME each.
 FUZZTIME ?= 30s
 fuzz:
 	scripts/fuzz.sh $(FUZZTIME)
 
+# screenshot photographs the real app under Xvfb (a demo server, a push)
+# into docs/screenshots/.
+screenshot: deps build screenshot-web
+	scripts/screenshot.sh
+
+# screenshot-web photographs the hosted pages in headless Chromium (a demo
+# assentd --dev, real devices approving its pushes) into
+# docs/screenshots/web-*.png.
+screenshot-web: deps
+	scripts/screenshot-web.sh
+
+# package makes dist/Assent.tar.xz, the Linux archive of the app, with the
+# fyne tool (fyne.io/tools) from the Go module proxy.
+FYNE_TOOLS ?= v1.7.4
+# fyne package counts the build number up in FyneApp.toml; the copy put
+# back keeps the tree as it was (raise Build there for a release).
+package: deps
+	mkdir -p dist
+	cp cmd/assent/FyneApp.toml dist/FyneApp.toml.orig
+	cd dist && $(GO) run fyne.io/tools/cmd/fyne@$(FYNE_TOOLS) package --target linux --source-dir ../cmd/assent --release; \
+		status=$$?; mv FyneApp.toml.orig ../cmd/assent/FyneApp.toml; exit $$status
+	@echo "dist/Assent.tar.xz: unpack it and run 'sudo make install' inside, or run usr/local/bin/assent"
+
+# The other platforms build in fyne-cross's Docker images (install Docker
+# and: go install github.com/fyne-io/fyne-cross@latest); the packages land
+# in fyne-cross/dist/.
+FYNE_CROSS ?= fyne-cross
+APP_ID := io.github.seed_3a5b824e.assent
+CROSS_FLAGS = -app-id $(APP_ID) -icon cmd/assent/Icon.png -name Assent -release
+package-windows:
+	$(FYNE_CROSS) windows -arch=amd64,arm64 $(CROSS_FLAGS) ./cmd/assent
+package-macos:
+	$(FYNE_CROSS) darwin -arch=amd64,arm64 $(CROSS_FLAGS) $(if $(MACOSX_SDK),-macosx-sdk-path $(MACOSX_SDK)) ./cmd/assent
+package-android:
+	$(FYNE_CROSS) android -arch=arm64,arm $(CROSS_FLAGS) ./cmd/assent
+
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -1,13 +1,14 @@
-// Package assets holds what Assent ships besides code — the icon now; web
-// templates and CSS as the hosted pages arrive — embedded with go:embed so
-// that every binary is self-contained.
+// Package assets holds what Assent ships besides code — the icon, and the
+// hosted pages' templates, stylesheet and script under web/ — embedded
+// with go:embed so that every binary is self-contained.
 package assets
 
 import "embed"
 
-// FS is every asset, by its file name.
+// FS is every asset, by its file name; web/*.html are the hosted pages'
+// templates, web/style.css and web/app.js their one stylesheet and script.
 //
-//go:embed icon.svg icon.png
+//go:embed icon.svg icon.png web/*.html web/style.css web/app.js
 var FS embed.FS
 
 // Icon is the app icon, 512×512 PNG (rendered from icon.svg with

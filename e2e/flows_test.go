@@ -532,3 +532,55 @@ func TestAddingADeviceNeedsTheExistingOneAndTellsIt(t *testing.T) {
 		t.Fatal("audit log lacks enroll.self_service")
 	}
 }
+
+func TestSignOutEndsTheSession(t *testing.T) {
+	e := newEnv(t)
+	_, d, _ := e.enrolled("mona")
+	s := e.pushAndApprove(e.signIn("mona", "correct horse battery"), d).Session
+	if err := e.api().SignOut(e.ctx, s.Token); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.api().Session(e.ctx, s.Token); sdk.Code(err) != "invalid_session" {
+		t.Fatalf("the session works after sign-out: %v", err)
+	}
+	if err := e.api().SignOut(e.ctx, s.Token); sdk.Code(err) != "invalid_session" {
+		t.Fatalf("signing out twice: %v", err)
+	}
+}
+
+func TestRecentSessionSkipsTheFactorsWithinTheRulesWindow(t *testing.T) {
+	e := newEnv(t, withPolicy(t, `
+signOn:
+  - name: Default
+    action: {factors: 2, reauthenticate: 1h}
+`))
+	u, d, _ := e.enrolled("nora")
+	s := e.pushAndApprove(e.signIn("nora", "correct horse battery"), d).Session
+	again := func() *sdk.Response {
+		tx, err := e.api().Start(e.ctx, sdk.Request{App: "wiki", SessionToken: s.Token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := tx.Do(e.ctx, sdk.RemIdentify, sdk.Request{Login: "nora"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := again(); r.Status != sdk.StatusSuccess || r.Session == nil {
+		t.Fatalf("within the hour = %+v; want success without factors", r)
+	}
+	if !slices.Contains(e.auditTypes(u.ID), "signin.session_reused") {
+		t.Fatal("audit log lacks signin.session_reused")
+	}
+	// Someone else's session does not help.
+	tx, _ := e.api().Start(e.ctx, sdk.Request{App: "wiki", SessionToken: s.Token})
+	e.addUser("olive", "correct horse battery")
+	if r, _ := tx.Do(e.ctx, sdk.RemIdentify, sdk.Request{Login: "olive"}); r.Status == sdk.StatusSuccess {
+		t.Fatal("another user's session signed olive in")
+	}
+	e.clock.Advance(61 * time.Minute)
+	if r := again(); !r.Has(sdk.RemChallengeAuth) {
+		t.Fatalf("after the hour = %+v; want the password asked again", r)
+	}
+}

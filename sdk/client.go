@@ -99,6 +99,16 @@ func (c *Client) Session(ctx context.Context, token string) (*SessionUser, error
 	return &su, c.do(req, &su)
 }
 
+// SignOut ends a session.
+func (c *Client) SignOut(ctx context.Context, token string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, c.BaseURL+"/v1/session", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	return c.do(req, nil)
+}
+
 func (c *Client) post(ctx context.Context, remediation string, body any, out any) error {
 	data, err := json.Marshal(body)
 	if err != nil {
@@ -135,6 +145,9 @@ func (c *Client) do(req *http.Request, out any) error {
 			return fmt.Errorf("%s answered HTTP %d", c.BaseURL, resp.StatusCode)
 		}
 		return e
+	}
+	if out == nil {
+		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("unexpected answer from %s: %w", c.BaseURL, err)

@@ -70,7 +70,7 @@ func (f *flow) user() (store.User, bool, error) {
 
 // move stores next as the transaction's state and answers with it.
 func (f *flow) move(next txState, userID string) (*sdk.Response, error) {
-	tx, err := f.s.advance(f.ctx, f.tx, f.st.Step, next, store.TxActive, userID)
+	tx, err := f.s.advance(f.ctx, f.tx, f.st.Gen, next, store.TxActive, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,8 @@ func (f *flow) identify(login, kind string) (*sdk.Response, error) {
 		return nil, f.s.internal("identify: load user", err)
 	}
 	known := err == nil && u.Status == store.UserActive
-	next := txState{Kind: kind, Login: login, Device: f.st.Device, Known: known, Risk: Risk{Level: policy.RiskLow}}
+	next := txState{Kind: kind, Gen: f.st.Gen, Login: login, Device: f.st.Device, Known: known, Risk: Risk{Level: policy.RiskLow},
+		Session: f.st.Session, SessionUser: f.st.SessionUser, SessionAt: f.st.SessionAt}
 	if known {
 		next.Risk = f.s.assessRisk(f.ctx, u, f.meta.ip, f.st.Device)
 		f.s.audit(f.ctx, store.AuditEvent{Type: "risk.assessed", UserID: u.ID, TxID: f.tx.ID, ClientIP: f.meta.ip,
@@ -110,6 +111,13 @@ func (f *flow) identify(login, kind string) (*sdk.Response, error) {
 		next.Step = stepPassword
 		if known && d.Passwordless() && f.s.hasDevice(f.ctx, u.ID) {
 			next.Step = stepSelect
+		}
+		if known && !d.Deny && d.Reauthenticate > 0 && next.SessionUser == u.ID && f.s.now().Sub(next.SessionAt) < d.Reauthenticate {
+			// Signed in recently enough for this rule: no factors asked.
+			next.Done = []string{"session"}
+			f.tx.UserID = u.ID
+			f.audit("signin.session_reused", map[string]string{"rule": d.Rule})
+			return f.succeed(next, u)
 		}
 	case sdk.KindRecovery:
 		next.Step = stepSelect
@@ -730,7 +738,7 @@ func (f *flow) succeed(st txState, u store.User) (*sdk.Response, error) {
 	now := f.s.now()
 	done := st
 	done.Step = stepDone
-	if _, err := f.s.advance(f.ctx, f.tx, f.st.Step, done, store.TxSuccess, ""); err != nil {
+	if _, err := f.s.advance(f.ctx, f.tx, f.st.Gen, done, store.TxSuccess, ""); err != nil {
 		return nil, err
 	}
 	u, err := f.s.st.UpdateUser(f.ctx, u.ID, func(u *store.User) error { u.FailedAttempts = 0; return nil })
@@ -760,7 +768,7 @@ func (f *flow) succeed(st txState, u store.User) (*sdk.Response, error) {
 func (f *flow) end(status, reason string, err error) (*sdk.Response, error) {
 	done := f.st
 	done.Step, done.Reason = stepDone, reason
-	if _, aerr := f.s.advance(f.ctx, f.tx, f.st.Step, done, status, ""); aerr != nil {
+	if _, aerr := f.s.advance(f.ctx, f.tx, f.st.Gen, done, status, ""); aerr != nil {
 		return nil, aerr
 	}
 	f.cancelPush(f.st, reason)

@@ -38,8 +38,12 @@ const (
 // txState is the engine's state of a transaction, kept as JSON in the store
 // so that any node can continue it.
 type txState struct {
-	Kind  string `json:"kind"`
-	Step  string `json:"step"`
+	Kind string `json:"kind"`
+	Step string `json:"step"`
+	// Gen counts the changes of the state: a change is stored only over
+	// the state it was made from, so two requests racing on one
+	// transaction cannot both move it, even to the same step.
+	Gen   int    `json:"gen"`
 	Login string `json:"login,omitempty"`
 	// Device is the hashed id of the browser or app install.
 	Device string `json:"device,omitempty"`
@@ -55,8 +59,11 @@ type txState struct {
 	Enroll *enrollState `json:"enroll,omitempty"`
 	Reason string       `json:"reason,omitempty"`
 	// Session is the hash of the session that started an enroll
-	// transaction.
-	Session string `json:"session,omitempty"`
+	// transaction, or that a sign-in may reuse (re-authentication
+	// frequency); SessionUser and SessionAt say whose and since when.
+	Session     string    `json:"session,omitempty"`
+	SessionUser string    `json:"sessionUser,omitempty"`
+	SessionAt   time.Time `json:"sessionAt,omitempty"`
 }
 
 type pushState struct {
@@ -129,7 +136,16 @@ func (s *Server) interact(ctx context.Context, req sdk.Request, meta reqMeta) (*
 	st := txState{Kind: kind, Step: stepIdentify, Device: deviceHash(req.Device)}
 	var userID string
 	switch kind {
-	case sdk.KindSignIn, sdk.KindRecovery:
+	case sdk.KindSignIn:
+		// A signed-in browser or app may skip the factors while its
+		// session is younger than the matching rule's re-authentication
+		// frequency.
+		if req.SessionToken != "" {
+			if sess, u, err := s.sessionUser(ctx, req.SessionToken); err == nil {
+				st.Session, st.SessionUser, st.SessionAt = sess.ID, u.ID, sess.CreatedAt
+			}
+		}
+	case sdk.KindRecovery:
 	case sdk.KindEnroll:
 		sess, u, err := s.sessionUser(ctx, req.SessionToken)
 		if err != nil {
@@ -226,14 +242,16 @@ func (s *Server) loadTx(ctx context.Context, handle string) (store.Transaction, 
 // errStepMoved means a concurrent request moved the transaction on.
 var errStepMoved = apiErr(http.StatusConflict, "state_changed", "this transaction moved on in another request; continue from its latest answer")
 
-// advance stores a new state if the transaction is still at step from. A
-// non-empty userID records whom the transaction is about.
-func (s *Server) advance(ctx context.Context, tx store.Transaction, from string, st txState, status, userID string) (store.Transaction, error) {
+// advance stores st as the state that follows generation from, if the
+// transaction is still there. A non-empty userID records whom the
+// transaction is about.
+func (s *Server) advance(ctx context.Context, tx store.Transaction, from int, st txState, status, userID string) (store.Transaction, error) {
+	st.Gen = from + 1
 	data, _ := json.Marshal(st)
 	now := s.now()
 	tx, err := s.st.UpdateTransaction(ctx, tx.ID, func(t *store.Transaction) error {
 		var cur txState
-		if err := json.Unmarshal(t.Data, &cur); err != nil || cur.Step != from || t.Status != store.TxActive {
+		if err := json.Unmarshal(t.Data, &cur); err != nil || cur.Gen != from || t.Status != store.TxActive {
 			return errStepMoved
 		}
 		t.Data, t.UpdatedAt, t.Status = data, now, status
@@ -288,15 +306,34 @@ func (s *Server) sessionUser(ctx context.Context, token string) (store.Session, 
 	return sess, u, nil
 }
 
-func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
+func bearer(r *http.Request) string {
 	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !strings.EqualFold(scheme, "Bearer") {
-		tok = ""
+		return ""
 	}
-	sess, u, err := s.sessionUser(r.Context(), strings.TrimSpace(tok))
+	return strings.TrimSpace(tok)
+}
+
+func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
+	sess, u, err := s.sessionUser(r.Context(), bearer(r))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, sdk.SessionUser{User: u.Login, ExpiresAt: sess.ExpiresAt})
+}
+
+// handleSignOut ends a session (DELETE /v1/session).
+func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
+	sess, u, err := s.sessionUser(r.Context(), bearer(r))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := s.st.RevokeSession(r.Context(), sess.ID, s.now()); err != nil {
+		writeError(w, s.internal("sign out: revoke session", err))
+		return
+	}
+	s.audit(r.Context(), store.AuditEvent{Type: "session.revoked", UserID: u.ID, ClientIP: clientIP(r)})
+	w.WriteHeader(http.StatusNoContent)
 }

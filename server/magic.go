@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"net/http"
 	"net/url"
 	"time"
@@ -78,24 +77,13 @@ func (s *Server) mailUser(ctx context.Context, u store.User, subject, text strin
 	}
 }
 
-var magicPage = template.Must(template.New("magic").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Title}} — Assent</title></head>
-<body><main><h1>{{.Title}}</h1><p>{{.Text}}</p></main></body></html>
-`))
-
 func (s *Server) handleMagic(w http.ResponseWriter, r *http.Request) {
 	title, text, status := "Link accepted", "You can close this page and go back to the window where you started; it goes on by itself.", http.StatusOK
 	if err := s.useMagicLink(r.Context(), r.URL.Query().Get("token")); err != nil {
 		title, status = "This link does not work", http.StatusBadRequest
 		text = err.Error()
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-	w.Header().Set("Referrer-Policy", "no-referrer")
-	w.WriteHeader(status)
-	_ = magicPage.Execute(w, struct{ Title, Text string }{title, text})
+	s.web.renderMagic(w, status, title, text)
 }
 
 var (
@@ -130,6 +118,7 @@ func (s *Server) useMagicLink(ctx context.Context, tok string) error {
 			return errMagicStale
 		}
 		st.Email.Clicked = true
+		st.Gen++
 		t.Data, _ = json.Marshal(st)
 		userID = t.UserID
 		return nil

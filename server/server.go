@@ -195,6 +195,7 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE "+push.PathDevice, s.handleRevoke)
 	m.HandleFunc("POST /v1/idx/{remediation}", s.handleIDX)
 	m.HandleFunc("GET /v1/session", s.handleSession)
+	m.HandleFunc("DELETE /v1/session", s.handleSignOut)
 	m.HandleFunc("GET "+PathMagic, s.handleMagic)
 	m.HandleFunc("POST /v1/admin/users", s.handleAdminAddUser)
 	m.HandleFunc("POST /v1/admin/users/{login}/enroll", s.handleAdminEnroll)

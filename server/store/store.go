@@ -255,6 +255,9 @@ type Store interface {
 
 	CreateSession(ctx context.Context, s Session) error
 	GetSession(ctx context.Context, id string) (Session, error)
+	// RevokeSession revokes one session (sign-out); revoking a revoked one
+	// keeps its first RevokedAt. ErrNotFound for an unknown id.
+	RevokeSession(ctx context.Context, id string, now time.Time) error
 	// RevokeSessions revokes every unrevoked session of a user and says how
 	// many.
 	RevokeSessions(ctx context.Context, userID string, now time.Time) (int, error)

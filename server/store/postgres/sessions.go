@@ -26,9 +26,10 @@ var (
 	txLock   = transactions.lockSQL()
 	txUpdate = transactions.updateSQL()
 
-	sessionInsert = sessions.insertSQL()
-	sessionGet    = sessions.getSQL()
-	sessionRevoke = "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL"
+	sessionInsert    = sessions.insertSQL()
+	sessionGet       = sessions.getSQL()
+	sessionRevoke    = "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL"
+	sessionRevokeOne = "UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1"
 )
 
 func txArgs(t store.Transaction) []any {
@@ -93,6 +94,17 @@ func (s *Store) GetSession(ctx context.Context, id string) (store.Session, error
 	}
 	se.CreatedAt, se.ExpiresAt, se.RevokedAt = fromTS(created), fromTS(expires), fromTS(revoked)
 	return se, nil
+}
+
+func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) error {
+	tag, err := s.pool.Exec(ctx, sessionRevokeOne, id, ts(now))
+	if err == nil && tag.RowsAffected() == 0 {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: revoke session: %w", err)
+	}
+	return nil
 }
 
 // RevokeSessions runs in a retried transaction: its row locks, taken in

@@ -22,9 +22,10 @@ var (
 	txGet    = transactions.getSQL()
 	txUpdate = transactions.updateSQL()
 
-	sessionInsert = sessions.insertSQL()
-	sessionGet    = sessions.getSQL()
-	sessionRevoke = "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at = 0"
+	sessionInsert    = sessions.insertSQL()
+	sessionGet       = sessions.getSQL()
+	sessionRevoke    = "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at = 0"
+	sessionRevokeOne = "UPDATE sessions SET revoked_at = CASE WHEN revoked_at = 0 THEN ? ELSE revoked_at END WHERE id = ?"
 )
 
 func txArgs(t store.Transaction) []any {
@@ -98,6 +99,20 @@ func (s *Store) GetSession(ctx context.Context, id string) (store.Session, error
 	}
 	se.CreatedAt, se.ExpiresAt, se.RevokedAt = fromMS(created), fromMS(expires), fromMS(revoked)
 	return se, nil
+}
+
+func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) error {
+	res, err := s.w.ExecContext(ctx, sessionRevokeOne, ms(now), id)
+	if err == nil {
+		var n int64
+		if n, err = res.RowsAffected(); err == nil && n == 0 {
+			err = store.ErrNotFound
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: revoke session: %w", err)
+	}
+	return nil
 }
 
 func (s *Store) RevokeSessions(ctx context.Context, userID string, now time.Time) (int, error) {

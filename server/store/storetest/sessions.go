@@ -109,6 +109,26 @@ var sessionTests = []test{
 		_, err := s.GetSession(t.Context(), "nope")
 		wantErr(t, "GetSession", err, store.ErrNotFound)
 	}},
+	{name: "RevokeSessionRevokesOneSessionOnce", run: func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		createUser(t, s, "u1")
+		must(t, "CreateSession s1", s.CreateSession(ctx, newSession("s1", "u1")))
+		must(t, "CreateSession s2", s.CreateSession(ctx, newSession("s2", "u1")))
+		first := base.Add(time.Hour)
+		must(t, "RevokeSession", s.RevokeSession(ctx, "s1", first))
+		must(t, "RevokeSession again", s.RevokeSession(ctx, "s1", first.Add(time.Hour)))
+		wantErr(t, "RevokeSession unknown", s.RevokeSession(ctx, "nope", first), store.ErrNotFound)
+		got, err := s.GetSession(ctx, "s1")
+		must(t, "GetSession s1", err)
+		if !got.RevokedAt.Equal(norm(store.Session{RevokedAt: first}).RevokedAt) {
+			t.Errorf("s1 RevokedAt = %v, want the first revocation %v", got.RevokedAt, first)
+		}
+		other, err := s.GetSession(ctx, "s2")
+		must(t, "GetSession s2", err)
+		if !other.RevokedAt.IsZero() {
+			t.Errorf("s2 was revoked too")
+		}
+	}},
 	{name: "RevokeSessionsRevokesOnlyTheUsersUnrevokedSessions", run: func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		createUser(t, s, "u1")

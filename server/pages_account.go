@@ -1,0 +1,331 @@
+package server
+
+import (
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/seed-3a5b824e/assent/sdk"
+	"github.com/seed-3a5b824e/assent/server/store"
+)
+
+// The signed-in pages: the account (devices, adding one), signing out, the
+// admin area, and the development mail sink.
+
+// signedIn is the browser's session, if it has a valid one.
+func (p *pages) signedIn(r *http.Request) (store.Session, store.User, string, bool) {
+	tok := p.cookie(r, "session")
+	if tok == "" {
+		return store.Session{}, store.User{}, "", false
+	}
+	sess, u, err := p.s.sessionUser(r.Context(), tok)
+	if err != nil {
+		return store.Session{}, store.User{}, "", false
+	}
+	return sess, u, tok, true
+}
+
+func isAdmin(u store.User) bool { return slices.Contains(u.Groups, AdminGroup) }
+
+func signInFor(path string) string {
+	return PathSignIn + "?return=" + url.QueryEscape(path)
+}
+
+type accountView struct {
+	Login     string
+	Email     string
+	Groups    []string
+	Profile   [][2]string
+	Devices   []store.Device
+	ExpiresAt string
+}
+
+// Account errors shown from a redirect's query: only known codes, so the
+// address cannot put words on the page.
+var accountErrors = map[string]bool{"enrollment_disabled": true, "invalid_session": true}
+
+func (p *pages) handleAccount(w http.ResponseWriter, r *http.Request) {
+	sess, u, tok, ok := p.signedIn(r)
+	if !ok {
+		http.Redirect(w, r, signInFor(PathAccount), http.StatusSeeOther)
+		return
+	}
+	a := &accountView{Login: u.Login, Email: u.Email, Groups: u.Groups, Devices: p.s.activeDevices(r.Context(), u.ID),
+		ExpiresAt: formatWhen(sess.ExpiresAt)}
+	keys := make([]string, 0, len(u.Profile))
+	for k := range u.Profile {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		a.Profile = append(a.Profile, [2]string{attrLabel(k), u.Profile[k]})
+	}
+	v := &view{User: u.Login, Admin: isAdmin(u), Wide: true, CSRF: p.csrfFor(sessionBinding(tok)), Account: a}
+	q := r.URL.Query()
+	if q.Get("added") == "1" {
+		v.Notice = "Your new device was added. It gets sign-in requests from now on."
+	}
+	if code := q.Get("error"); accountErrors[code] {
+		v.Error = (&flash{Code: code}).show()
+	}
+	p.render(w, http.StatusOK, "account", v)
+}
+
+// handleAddDevice starts a self-service enrollment: the engine asks the
+// existing device first (push or code), then offers the QR code.
+func (p *pages) handleAddDevice(w http.ResponseWriter, r *http.Request) {
+	_, _, tok, ok := p.signedIn(r)
+	if !ok {
+		http.Redirect(w, r, signInFor(PathAccount), http.StatusSeeOther)
+		return
+	}
+	if !p.checkPost(w, r, sessionBinding(tok)) {
+		p.csrfRefused(w)
+		return
+	}
+	dev := p.deviceID(w, r)
+	resp, err := p.s.Step(r.Context(), "interact", sdk.Request{App: "account", Kind: sdk.KindEnroll, SessionToken: tok, Device: dev}, p.meta(r, dev))
+	if err != nil {
+		http.Redirect(w, r, PathAccount+"?error="+url.QueryEscape(flashOf(err).Code), http.StatusSeeOther)
+		return
+	}
+	t := &pageTx{Handle: resp.StateHandle, Kind: sdk.KindEnroll, App: "account", Return: PathAccount + "?added=1"}
+	http.Redirect(w, r, p.settle(w, r, t, resp, nil), http.StatusSeeOther)
+}
+
+func (p *pages) handleSignOutPage(w http.ResponseWriter, r *http.Request) {
+	_, u, tok, ok := p.signedIn(r)
+	if !ok {
+		p.message(w, http.StatusOK, "You are signed out", "Nothing here is signed in.", PathSignIn, "Sign in")
+		return
+	}
+	p.render(w, http.StatusOK, "signout", &view{User: u.Login, Admin: isAdmin(u), CSRF: p.csrfFor(sessionBinding(tok))})
+}
+
+// handleSignOut ends this browser's session.
+func (p *pages) handleSignOut(w http.ResponseWriter, r *http.Request) {
+	sess, u, tok, ok := p.signedIn(r)
+	if ok && !p.checkPost(w, r, sessionBinding(tok)) {
+		p.csrfRefused(w)
+		return
+	}
+	if ok {
+		if err := p.s.st.RevokeSession(r.Context(), sess.ID, p.s.now()); err != nil {
+			p.s.log.Error("hosted pages: revoke session", "err", err)
+			p.message(w, http.StatusInternalServerError, "Something went wrong", "The session could not be signed out. Try again.", PathAccount, "Back to your account")
+			return
+		}
+		p.s.audit(r.Context(), store.AuditEvent{Type: "session.revoked", UserID: u.ID, ClientIP: clientIP(r)})
+	}
+	p.setCookie(w, "session", "", -1)
+	p.setCookie(w, "tx", "", -1)
+	p.message(w, http.StatusOK, "You are signed out", "You signed out of this browser.", PathSignIn, "Sign in again")
+}
+
+// handleSignOutEverywhere revokes every session of the user.
+func (p *pages) handleSignOutEverywhere(w http.ResponseWriter, r *http.Request) {
+	_, u, tok, ok := p.signedIn(r)
+	if !ok {
+		http.Redirect(w, r, signInFor(PathAccount), http.StatusSeeOther)
+		return
+	}
+	if !p.checkPost(w, r, sessionBinding(tok)) {
+		p.csrfRefused(w)
+		return
+	}
+	n, err := p.s.st.RevokeSessions(r.Context(), u.ID, p.s.now())
+	if err != nil {
+		p.s.log.Error("hosted pages: revoke sessions", "err", err)
+		p.message(w, http.StatusInternalServerError, "Something went wrong", "The sessions could not be signed out. Try again.", PathAccount, "Back to your account")
+		return
+	}
+	p.s.audit(r.Context(), store.AuditEvent{Type: "session.revoked_all", UserID: u.ID, ClientIP: clientIP(r), Detail: map[string]string{"sessions": strconv.Itoa(n)}})
+	p.setCookie(w, "session", "", -1)
+	p.message(w, http.StatusOK, "You are signed out everywhere",
+		fmt.Sprintf("%d session(s) of %s were signed out, this one too.", n, u.Login), PathSignIn, "Sign in again")
+}
+
+// Admin.
+
+type adminUser struct {
+	store.User
+	Locked  bool
+	Devices []store.Device
+}
+
+type auditRow struct {
+	store.AuditEvent
+	Login  string
+	Detail string
+}
+
+// admin checks for a signed-in administrator; it answers the request
+// itself when there is none.
+func (p *pages) admin(w http.ResponseWriter, r *http.Request) (store.User, string, bool) {
+	_, u, tok, ok := p.signedIn(r)
+	if !ok {
+		http.Redirect(w, r, signInFor(r.URL.Path), http.StatusSeeOther)
+		return u, "", false
+	}
+	if !isAdmin(u) {
+		p.render(w, http.StatusForbidden, "message", &view{User: u.Login, Title: "Not allowed",
+			Text: "Only members of the group \"" + AdminGroup + "\" may use the admin pages.", Back: PathAccount, BackText: "Back to your account"})
+		return u, "", false
+	}
+	return u, tok, true
+}
+
+func (p *pages) handleAdminUsers(w http.ResponseWriter, r *http.Request) {
+	me, tok, ok := p.admin(w, r)
+	if !ok {
+		return
+	}
+	users, err := p.s.st.ListUsers(r.Context())
+	if err != nil {
+		p.s.log.Error("hosted pages: list users", "err", err)
+		p.message(w, http.StatusInternalServerError, "Something went wrong", "The users could not be read. Try again.", PathAdmin, "Reload")
+		return
+	}
+	now := p.s.now()
+	v := &view{User: me.Login, Admin: true, Wide: true, CSRF: p.csrfFor(sessionBinding(tok))}
+	for _, u := range users {
+		devs, err := p.s.st.ListDevices(r.Context(), u.ID)
+		if err != nil {
+			p.s.log.Error("hosted pages: list devices", "err", err)
+		}
+		v.Users = append(v.Users, adminUser{User: u, Locked: now.Before(u.LockedUntil), Devices: devs})
+	}
+	if id := r.URL.Query().Get("revoked"); id != "" {
+		if d, err := p.s.st.GetDevice(r.Context(), id); err == nil && !d.RevokedAt.IsZero() {
+			v.Notice = fmt.Sprintf("The device %q was revoked: it gets no more requests and its codes no longer work.", d.Name)
+		}
+	}
+	p.render(w, http.StatusOK, "admin", v)
+}
+
+func (p *pages) handleAdminRevoke(w http.ResponseWriter, r *http.Request) {
+	me, tok, ok := p.admin(w, r)
+	if !ok {
+		return
+	}
+	if !p.checkPost(w, r, sessionBinding(tok)) {
+		p.csrfRefused(w)
+		return
+	}
+	id := r.PathValue("id")
+	if _, err := p.s.st.GetDevice(r.Context(), id); err != nil {
+		p.notFound(w)
+		return
+	}
+	if err := p.s.RevokeDevice(r.Context(), id, "admin "+me.Login); err != nil {
+		p.s.log.Error("hosted pages: revoke device", "err", err)
+		p.message(w, http.StatusInternalServerError, "Something went wrong", "The device could not be revoked. Try again.", PathAdmin, "Back to users")
+		return
+	}
+	http.Redirect(w, r, PathAdmin+"?revoked="+url.QueryEscape(id), http.StatusSeeOther)
+}
+
+// auditPage is how many audit events one page shows.
+const auditPage = 50
+
+func (p *pages) handleAdminAudit(w http.ResponseWriter, r *http.Request) {
+	me, _, ok := p.admin(w, r)
+	if !ok {
+		return
+	}
+	before, _ := strconv.ParseInt(r.URL.Query().Get("before"), 10, 64)
+	if before < 0 {
+		before = 0
+	}
+	evs, err := p.s.st.ListAudit(r.Context(), store.AuditFilter{Newest: true, BeforeSeq: before, Limit: auditPage})
+	if err != nil {
+		p.s.log.Error("hosted pages: list audit", "err", err)
+		p.message(w, http.StatusInternalServerError, "Something went wrong", "The audit log could not be read. Try again.", PathAdmin+"/audit", "Reload")
+		return
+	}
+	logins := map[string]string{}
+	if users, err := p.s.st.ListUsers(r.Context()); err == nil {
+		for _, u := range users {
+			logins[u.ID] = u.Login
+		}
+	}
+	v := &view{User: me.Login, Admin: true, Wide: true}
+	for _, e := range evs {
+		keys := make([]string, 0, len(e.Detail))
+		for k := range e.Detail {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, 0, len(keys))
+		for _, k := range keys {
+			parts = append(parts, k+"="+e.Detail[k])
+		}
+		v.Audit = append(v.Audit, auditRow{AuditEvent: e, Login: logins[e.UserID], Detail: strings.Join(parts, " · ")})
+	}
+	if len(evs) == auditPage {
+		v.Older = PathAdmin + "/audit?before=" + strconv.FormatInt(evs[len(evs)-1].Seq, 10)
+	}
+	if before > 0 {
+		v.Newer = PathAdmin + "/audit"
+	}
+	p.render(w, http.StatusOK, "audit", v)
+}
+
+// Development mail sink.
+
+type mailView struct {
+	Mail
+	Parts []mailPart
+}
+
+// mailPart is a run of a mail's text, or a link in it.
+type mailPart struct {
+	Text string
+	URL  template.URL
+}
+
+var urlRE = regexp.MustCompile(`https?://[^\s<>"]+`)
+
+func linkify(text string) []mailPart {
+	var out []mailPart
+	last := 0
+	for _, m := range urlRE.FindAllStringIndex(text, -1) {
+		if m[0] > last {
+			out = append(out, mailPart{Text: text[last:m[0]]})
+		}
+		link := text[m[0]:m[1]]
+		// Only http(s) links are matched, so the URL is safe to use as is.
+		out = append(out, mailPart{Text: link, URL: template.URL(link)})
+		last = m[1]
+	}
+	if last < len(text) {
+		out = append(out, mailPart{Text: text[last:]})
+	}
+	return out
+}
+
+func (p *pages) handleDevMail(w http.ResponseWriter, r *http.Request) {
+	if !p.s.opts.Dev || p.mail == nil {
+		p.notFound(w)
+		return
+	}
+	v := &view{Wide: true, MailOn: true}
+	if _, u, _, ok := p.signedIn(r); ok {
+		v.User, v.Admin = u.Login, isAdmin(u)
+	}
+	for _, m := range p.mail.Messages() {
+		v.Mail = append(v.Mail, mailView{Mail: m, Parts: linkify(m.Text)})
+	}
+	p.render(w, http.StatusOK, "devmail", v)
+}
+
+// renderMagic is the page a magic link lands on.
+func (p *pages) renderMagic(w http.ResponseWriter, status int, title, text string) {
+	p.render(w, status, "magic", &view{Title: title, Text: sentence(text)})
+}
