@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/seed-3a5b824e/assent/crypto"
@@ -37,7 +38,11 @@ func (s *Server) requireAdmin(w http.ResponseWriter, r *http.Request) bool {
 		writeError(w, errAdminAuth)
 		return false
 	}
-	if _, err := s.st.GetSecret(r.Context(), adminTokenPrefix+crypto.HashToken(tok)); err != nil {
+	key := adminTokenPrefix + crypto.HashToken(tok)
+	if s.adminTokens.known(key, s.now()) {
+		return true
+	}
+	if _, err := s.st.GetSecret(r.Context(), key); err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			writeError(w, s.internal("admin: check token", err))
 			return false
@@ -45,7 +50,33 @@ func (s *Server) requireAdmin(w http.ResponseWriter, r *http.Request) bool {
 		writeError(w, errAdminAuth)
 		return false
 	}
+	s.adminTokens.remember(key, s.now())
 	return true
+}
+
+// tokenCache remembers admin tokens found in the store for a little while,
+// so that a busy admin client does not cost a read per request.
+type tokenCache struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+const tokenCacheTTL = 30 * time.Second
+
+func (c *tokenCache) known(key string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at, ok := c.seen[key]
+	return ok && now.Sub(at) < tokenCacheTTL
+}
+
+func (c *tokenCache) remember(key string, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen == nil || len(c.seen) > 1000 {
+		c.seen = map[string]time.Time{}
+	}
+	c.seen[key] = now
 }
 
 // AdminUser is the body of POST /v1/admin/users.

@@ -128,6 +128,7 @@ var (
 	errNotPending       = apiErr(http.StatusConflict, "already_answered", "this challenge was answered already or cancelled; a response is accepted once")
 	errChallengeExpired = apiErr(http.StatusGone, "challenge_expired", "this challenge has expired; start the sign-in again")
 	errBadNonce         = apiErr(http.StatusBadRequest, "bad_nonce", "response nonce does not match the challenge")
+	errNotThisDevice    = errors.New("challenge not sent to this device")
 )
 
 // answer verifies a device's signed response and settles its challenge:
@@ -179,17 +180,14 @@ func (s *Server) answer(ctx context.Context, tok, pathID, ip string) (store.Chal
 	default:
 		return fail(apiErr(http.StatusBadRequest, "bad_request", "consent must be approved, denied or reported, not %q", truncate(rc.Consent, 32)), "bad consent")
 	}
-	cur, err := s.st.GetChallenge(ctx, rc.ID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && cur.DeviceID != d.ID) {
-		// A response by another device for someone else's challenge is
-		// refused exactly like an unknown one.
-		return fail(errResponseRejected, "challenge not sent to this device")
-	} else if err != nil {
-		return store.Challenge{}, s.internal("answer: load challenge", err)
-	}
 	now := s.now()
 	expired := false
 	c, err := s.st.UpdateChallenge(ctx, rc.ID, func(c *store.Challenge) error {
+		if c.DeviceID != d.ID {
+			// A response by another device for someone else's challenge
+			// is refused exactly like an unknown one.
+			return errNotThisDevice
+		}
 		if c.Status != store.ChallengePending {
 			return errNotPending
 		}
@@ -221,7 +219,9 @@ func (s *Server) answer(ctx context.Context, tok, pathID, ip string) (store.Chal
 		}
 		return nil
 	})
-	if err != nil {
+	if errors.Is(err, errNotThisDevice) || errors.Is(err, store.ErrNotFound) {
+		return fail(errResponseRejected, "challenge not sent to this device")
+	} else if err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) {
 			return fail(err, ae.Code)

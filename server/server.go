@@ -74,6 +74,8 @@ type Server struct {
 	web     *pages
 	handler http.Handler
 	metrics *metrics
+	// adminTokens remembers admin API tokens recently found in the store.
+	adminTokens tokenCache
 	// dummyHash is verified against when a login is unknown, so that the
 	// answer takes as long as for a real user.
 	dummyHash string
@@ -357,6 +359,9 @@ func (s *Server) audit(ctx context.Context, e store.AuditEvent) {
 			s.log.Error("audit log write failed", "event", e.Type, "err", err)
 			return
 		}
+	}
+	if !s.log.Enabled(ctx, slog.LevelInfo) {
+		return
 	}
 	attrs := []any{"event", e.Type}
 	if e.UserID != "" {
