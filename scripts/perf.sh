@@ -4,13 +4,18 @@
 # several numbers of connected devices, plus the Go benchmarks of the push path.
 # Results (JSON and text) go to the folder given as $1 (default perf-results).
 #
-#   DEVICES=19000 STEPS=1000,5000,10000,19000 RATE=1000 DURATION=20s scripts/perf.sh
+#   DEVICES=19000 STEPS=1000,5000,10000,19000 RATE=500 CLUSTER_RATE=250 DURATION=20s scripts/perf.sh
+#
+# At each step the devices connect, the server's memory is read, and pushes
+# run at RATE (a pace one node sustains here). Then 1,000 pushes/s with 10,000
+# devices (the target) and as fast as 64 pushes in flight allow.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-perf-results}
 DEVICES=${DEVICES:-19000}
 STEPS=${STEPS:-1000,5000,10000,19000}
-RATE=${RATE:-1000}
+RATE=${RATE:-500}
+CLUSTER_RATE=${CLUSTER_RATE:-250}
 DURATION=${DURATION:-20s}
 PG=${ASSENT_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test}
 NATS=${ASSENT_TEST_NATS:-nats://127.0.0.1:4222}
@@ -54,6 +59,7 @@ up http://127.0.0.1:9200
 tok=$(bin/assentd admin-token --name perf --data "$work/one" --listen 127.0.0.1:9200 2>/dev/null)
 common=(--admin-token "$tok" --devices "$DEVICES" --procs 4)
 load sqlite-steps --server http://127.0.0.1:9200 --state "$work/one.json" "${common[@]}" --steps "$STEPS" --rate "$RATE" --duration "$DURATION"
+load sqlite-target --server http://127.0.0.1:9200 --state "$work/one.json" "${common[@]}" --steps 10000 --rate 1000 --duration "$DURATION"
 load sqlite-fullspeed --server http://127.0.0.1:9200 --state "$work/one.json" "${common[@]}" --steps 10000 --rate 0 --concurrency 64 --duration "$DURATION"
 kill %1
 wait %1 2>/dev/null || true
@@ -70,6 +76,7 @@ for i in 1 2 3; do up http://127.0.0.1:930$i; done
 tok=$(bin/assentd admin-token --name perf --data "$work/n1" --listen 127.0.0.1:9301 2>/dev/null)
 nodes=http://127.0.0.1:9301,http://127.0.0.1:9302,http://127.0.0.1:9303
 common=(--admin-token "$tok" --devices "$DEVICES" --procs 6)
-load cluster-steps --server http://127.0.0.1:9301 --nodes "$nodes" --state "$work/three.json" "${common[@]}" --steps "$STEPS" --rate "$RATE" --duration "$DURATION"
+load cluster-steps --server http://127.0.0.1:9301 --nodes "$nodes" --state "$work/three.json" "${common[@]}" --steps "$STEPS" --rate "$CLUSTER_RATE" --duration "$DURATION"
+load cluster-target --server http://127.0.0.1:9301 --nodes "$nodes" --state "$work/three.json" "${common[@]}" --steps 10000 --rate 1000 --duration "$DURATION"
 load cluster-fullspeed --server http://127.0.0.1:9301 --nodes "$nodes" --state "$work/three.json" "${common[@]}" --steps 10000 --rate 0 --concurrency 64 --duration "$DURATION"
 echo "results in $out/"

@@ -423,16 +423,16 @@ func (s *Server) readLoop(ctx context.Context, c *conn, ip string) {
 		if err == nil {
 			switch m.Type {
 			case push.MsgResponse:
-				ch, aerr := s.answer(ctx, m.JWS, "", ip)
-				if aerr != nil {
-					var ae *apiError
-					if !errors.As(aerr, &ae) {
-						ae = errInternal
-					}
-					c.enqueue(&push.Message{Type: push.MsgError, Error: ae.Code, Message: ae.Message, ID: ch.ID})
-				} else {
-					c.enqueue(&push.Message{Type: push.MsgAck, ID: ch.ID, Outcome: ch.Status})
-				}
+				// The answer is worked out on a goroutine of its own, which
+				// the reader waits for: the database calls grow that
+				// goroutine's stack, not the reader's, which an idle
+				// connection keeps.
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					s.answerOnSocket(ctx, c, m.JWS, ip)
+				}()
+				<-done
 				continue
 			case push.MsgHello:
 				continue // already authenticated; harmless
@@ -459,4 +459,19 @@ func decodeFrame(typ int, data []byte) (push.Message, error) {
 		return m, fmt.Errorf("frame is not a JSON message object: %v", err)
 	}
 	return m, nil
+}
+
+// answerOnSocket settles a response that came over the socket and answers
+// with an ack or an error.
+func (s *Server) answerOnSocket(ctx context.Context, c *conn, jws, ip string) {
+	ch, err := s.answer(ctx, jws, "", ip)
+	if err != nil {
+		var ae *apiError
+		if !errors.As(err, &ae) {
+			ae = errInternal
+		}
+		c.enqueue(&push.Message{Type: push.MsgError, Error: ae.Code, Message: ae.Message, ID: ch.ID})
+		return
+	}
+	c.enqueue(&push.Message{Type: push.MsgAck, ID: ch.ID, Outcome: ch.Status})
 }
