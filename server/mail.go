@@ -33,6 +33,9 @@ type SMTPMailer struct {
 	User     string
 	Password string
 	From     string
+	// TLS, when set, is used for STARTTLS (a private CA, say); by default
+	// the system's roots check the server's name.
+	TLS *tls.Config
 }
 
 // Send delivers one plain-text message.
@@ -66,7 +69,12 @@ func (m *SMTPMailer) Send(ctx context.Context, msg Mail) error {
 	}
 	defer c.Close()
 	if ok, _ := c.Extension("STARTTLS"); ok {
-		if err := c.StartTLS(&tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}); err != nil {
+		tc := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+		if m.TLS != nil {
+			tc = m.TLS.Clone()
+			tc.ServerName = host
+		}
+		if err := c.StartTLS(tc); err != nil {
 			return fmt.Errorf("smtp: STARTTLS: %w", err)
 		}
 	}
