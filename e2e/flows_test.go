@@ -584,3 +584,27 @@ signOn:
 		t.Fatalf("after the hour = %+v; want the password asked again", r)
 	}
 }
+
+func TestRecoveryCanAskForASecondAuthenticator(t *testing.T) {
+	e := newEnv(t, withPolicy(t, "recovery:\n  authenticators: [push, totp]\n  secondAuthenticator: true\n"))
+	_, d, a := e.enrolled("pam")
+	tx, _ := e.api().Interact(e.ctx, "intranet")
+	if _, err := tx.Do(e.ctx, sdk.RemIdentifyRecovery, sdk.Request{Login: "pam"}); err != nil {
+		t.Fatal(err)
+	}
+	r := e.pushAndApprove(tx, d)
+	if r.Has(sdk.RemResetAuth) || !r.Has(sdk.RemSelectAuth) {
+		t.Fatalf("after one authenticator = %+v; want a second one asked", r)
+	}
+	if opts := r.Remediation[0].Fields[0].Options; !slices.Equal(opts, []string{sdk.AuthTOTP}) {
+		t.Fatalf("second authenticator options = %v; want the one not used yet", opts)
+	}
+	if _, err := tx.Do(e.ctx, sdk.RemSelectAuth, sdk.Request{Authenticator: sdk.AuthTOTP}); err != nil {
+		t.Fatal(err)
+	}
+	code, _ := d.Code(a.ID)
+	r, err := tx.Do(e.ctx, sdk.RemChallengeAuth, sdk.Request{Authenticator: sdk.AuthTOTP, Passcode: code.Code})
+	if err != nil || !r.Has(sdk.RemResetAuth) {
+		t.Fatalf("after two authenticators = %+v, %v; want the reset", r, err)
+	}
+}
