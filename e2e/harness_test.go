@@ -9,38 +9,19 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/seed-3a5b824e/assent/app/core"
 	"github.com/seed-3a5b824e/assent/crypto"
 	"github.com/seed-3a5b824e/assent/enroll"
+	"github.com/seed-3a5b824e/assent/internal/fakeclock"
 	"github.com/seed-3a5b824e/assent/push"
 	"github.com/seed-3a5b824e/assent/sdk"
 	"github.com/seed-3a5b824e/assent/server"
 	"github.com/seed-3a5b824e/assent/server/store"
 	"github.com/seed-3a5b824e/assent/server/store/sqlite"
 )
-
-// clock is the fake clock the server and devices share; tests move it
-// instead of sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // cheap Argon2 costs keep tests fast under the race detector; production
 // uses crypto.DefaultArgon2 and the file store's defaults.
@@ -52,7 +33,7 @@ type env struct {
 	srv   *server.Server
 	st    store.Store
 	url   string
-	clock *clock
+	clock *fakeclock.Clock
 	dir   string
 }
 
@@ -67,7 +48,7 @@ func newEnv(t testing.TB, opts ...func(*server.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ctx: context.Background(), st: st, url: "http://" + ln.Addr().String(), clock: &clock{t: time.Now()}, dir: dir}
+	e := &env{t: t, ctx: context.Background(), st: st, url: "http://" + ln.Addr().String(), clock: fakeclock.New(time.Now()), dir: dir}
 	o := server.Options{
 		URL: e.url, Org: "Example Org", Store: st, SealKey: crypto.RandomBytes(32), Now: e.clock.Now,
 		PasswordParams: cheapArgon2,

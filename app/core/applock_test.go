@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-3a5b824e/assent/internal/fakeclock"
 	"github.com/seed-3a5b824e/assent/push"
 )
 
@@ -92,7 +93,7 @@ func TestAppLockIsSetCheckedChangedAndCleared(t *testing.T) {
 }
 
 func TestRepeatedWrongUnlocksMakeTheNextTryWait(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	clk := fakeclock.New(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
 	c, _ := newHome(t, withCheapLock, withClock(clk))
 	if err := c.SetLock(LockPIN, []byte("2468"), nil); err != nil {
 		t.Fatal(err)
@@ -150,7 +151,7 @@ func TestSettingsDefaultAndPersist(t *testing.T) {
 }
 
 func TestGuardLocksWhenIdleOrHiddenAndUnlocksWithTheSecret(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	clk := fakeclock.New(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
 	c, _ := newHome(t, withCheapLock, withClock(clk))
 
 	// Without a lock nothing ever locks.

@@ -8,11 +8,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/seed-3a5b824e/assent/crypto"
+	"github.com/seed-3a5b824e/assent/internal/fakeclock"
 )
 
 // cheapArgon2 keeps the file key store fast under the race detector;
@@ -20,24 +19,6 @@ import (
 var cheapArgon2 = crypto.Argon2Params{Time: 1, Memory: 64, Threads: 1}
 
 const testPassphrase = "correct horse battery staple"
-
-// clock is a fake clock tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 // openHome opens home with the file key store; change adjusts the options.
 func openHome(home string, change ...func(*Options)) (*Core, error) {
@@ -67,7 +48,7 @@ func newHome(t *testing.T, change ...func(*Options)) (*Core, string) {
 	return mustOpen(t, home, change...), home
 }
 
-func withClock(c *clock) func(*Options) { return func(o *Options) { o.Now = c.Now } }
+func withClock(c *fakeclock.Clock) func(*Options) { return func(o *Options) { o.Now = c.Now } }
 
 func withKeyStore(kind string) func(*Options) { return func(o *Options) { o.KeyStore = kind } }
 

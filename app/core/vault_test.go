@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/seed-3a5b824e/assent/crypto"
+	"github.com/seed-3a5b824e/assent/internal/fakeclock"
 )
 
 // rfcSecret is the key of the RFC 4226 and RFC 6238 test vectors.
@@ -43,7 +44,7 @@ func TestAddOTPTakesTOTPAndHOTPURIs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := &clock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+			clk := fakeclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 			c, home := newHome(t, withClock(clk))
 			a, err := c.AddOTP(tt.uri)
 			if err != nil {
@@ -102,7 +103,7 @@ func TestTOTPCodeMatchesCryptoAndCountsDownToTheStepBoundary(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := &clock{t: tt.at}
+			clk := fakeclock.New(tt.at)
 			c, _ := newHome(t, withClock(clk))
 			a := mustAdd(t, c, "otpauth://totp/Example:alice?secret=JBSWY3DPEHPK3PXP&period="+tt.period)
 			got, err := c.Code(a.ID)
@@ -118,7 +119,7 @@ func TestTOTPCodeMatchesCryptoAndCountsDownToTheStepBoundary(t *testing.T) {
 }
 
 func TestTOTPCodeFollowsTheClockAndRFC6238(t *testing.T) {
-	clk := &clock{t: time.Unix(59, 0)}
+	clk := fakeclock.New(time.Unix(59, 0))
 	c, _ := newHome(t, withClock(clk))
 	mustAdd(t, c, "otpauth://totp/RFC:6238?secret="+rfcSecretB32+"&digits=8")
 	// RFC 6238 appendix B, SHA1.

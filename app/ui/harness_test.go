@@ -11,18 +11,19 @@ import (
 	"testing"
 	"time"
 
-	"fyne.io/fyne/v2"
-	"fyne.io/fyne/v2/canvas"
-	"fyne.io/fyne/v2/test"
-	"fyne.io/fyne/v2/widget"
-
 	"github.com/seed-3a5b824e/assent/app/core"
 	"github.com/seed-3a5b824e/assent/crypto"
 	"github.com/seed-3a5b824e/assent/enroll"
+	"github.com/seed-3a5b824e/assent/internal/fakeclock"
 	"github.com/seed-3a5b824e/assent/sdk"
 	"github.com/seed-3a5b824e/assent/server"
 	"github.com/seed-3a5b824e/assent/server/store"
 	"github.com/seed-3a5b824e/assent/server/store/sqlite"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
 )
 
 // The UI tests drive the real app: Fyne's test driver for the window, a
@@ -36,30 +37,13 @@ import (
 // detector.
 var cheapArgon2 = crypto.Argon2Params{Time: 1, Memory: 64, Threads: 1}
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type harness struct {
 	t     *testing.T
 	ctx   context.Context
 	srv   *server.Server
 	st    store.Store
 	url   string
-	clock *clock
+	clock *fakeclock.Clock
 	skew  time.Duration // the device clock minus the server's
 	core  *core.Core
 	app   fyne.App
@@ -92,7 +76,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
 	t.Setenv("TMPDIR", t.TempDir()) // Fyne keeps preferences there
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, ctx: ctx, clock: &clock{t: time.Now()}, wake: make(chan struct{}, 1)}
+	h := &harness{t: t, ctx: ctx, clock: fakeclock.New(time.Now()), wake: make(chan struct{}, 1)}
 	h.scan = func() (string, error) { return "", core.ErrNoQRCodeOnScreen }
 	for _, o := range opts {
 		o(h)
