@@ -125,3 +125,29 @@ func TestEmptyConfigFileIsNoSettings(t *testing.T) {
 		t.Fatalf("empty file: %+v, %v", cfg, err)
 	}
 }
+
+func FuzzConfigFile(f *testing.F) {
+	f.Add("listen: 127.0.0.1:9000\norg: Acme\nenroll-ttl: 5m\ndev: true\n")
+	f.Add("nats: nats://127.0.0.1:4222\nsmtp: mail:587\nsmtp-from: a@b\n")
+	f.Add("- not: a mapping\n")
+	f.Add("listen: [1, 2]\n")
+	f.Fuzz(func(t *testing.T, body string) {
+		p := filepath.Join(t.TempDir(), "assentd.yaml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fs := flag.NewFlagSet("fuzz", flag.ContinueOnError)
+		fs.SetOutput(new(strings.Builder))
+		cfg, _, err := LoadConfig(fs, nil, func(k string) string {
+			if k == "ASSENT_CONFIG" {
+				return p
+			}
+			return ""
+		})
+		if err == nil {
+			if err := cfg.Check(); err != nil {
+				t.Fatalf("LoadConfig accepted a config that Check refuses: %v", err)
+			}
+		}
+	})
+}
