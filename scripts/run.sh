@@ -5,6 +5,9 @@
 # from another terminal with: make signin   (password: correct horse battery)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Fyne cannot parse the C locale and says so on every start; a fresh machine
+# often has no other.
+case "${LC_ALL:-${LANG:-C}}" in C | C.* | POSIX) export LANG=en_US.UTF-8 LC_ALL= ;; esac
 data=${ASSENT_DATA:-data}
 listen=${ASSENT_LISTEN:-127.0.0.1:8080}
 url="http://$listen"
