@@ -341,11 +341,27 @@ func (d *driver) load(ctx context.Context, connected int) *Load {
 	start := time.Now()
 	deadline := start.Add(d.cfg.Duration)
 	var wg sync.WaitGroup
+	// A person answers one prompt at a time: a device with a push in
+	// flight is not picked again until it has answered.
+	busy := map[int]bool{}
 	one := func() {
-		i := live[rand.IntN(len(live))]
 		mu.Lock()
+		i := live[rand.IntN(len(live))]
+		for tries := 0; busy[i] && tries < 16; tries++ {
+			i = live[rand.IntN(len(live))]
+		}
+		if busy[i] {
+			mu.Unlock()
+			return
+		}
+		busy[i] = true
 		l.Sent++
 		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			delete(busy, i)
+			mu.Unlock()
+		}()
 		rt, err := d.once(ctx, i)
 		if err != nil {
 			d.noteErr(err.Error())
@@ -427,7 +443,7 @@ func (d *driver) once(ctx context.Context, i int) (time.Duration, error) {
 		start = time.Now()
 		r, err := tx.Do(ctx, sdk.RemSelectAuth, sdk.Request{Authenticator: sdk.AuthPush})
 		if err != nil {
-			return 0, fmt.Errorf("select push: %w (is the server's policy passwordless for the group load? see docs/PERFORMANCE.md)", err)
+			return 0, fmt.Errorf("select push: %w (is the server's policy passwordless for the group load? see docs/load-policy.yaml)", err)
 		}
 		number = r.Number
 	} else {
