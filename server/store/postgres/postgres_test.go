@@ -404,8 +404,8 @@ func TestConcurrentGarbageCollectExpiresEachChallengeOnce(t *testing.T) {
 	const n = 50
 	now := time.Now()
 	for i := range n {
-		c := benchChallenge(fmt.Sprint("c", i), d)
-		c.ExpiresAt = now.Add(-time.Minute)
+		c := store.Challenge{ID: fmt.Sprint("c", i), DeviceID: d.ID, UserID: d.UserID, Kind: "signin", Nonce: "n",
+			Status: store.ChallengePending, CreatedAt: now, ExpiresAt: now.Add(-time.Minute)}
 		if err := a.CreateChallenge(ctx, c); err != nil {
 			t.Fatal(err)
 		}
@@ -469,109 +469,9 @@ func setUpDevice(t testing.TB, s *Store) store.Device {
 	return d
 }
 
-func benchStore(b *testing.B) (*Store, store.Device) {
-	s := open(b, freshSchema(b))
-	b.Cleanup(func() { s.Close() })
-	return s, setUpDevice(b, s)
-}
-
-func benchChallenge(id string, d store.Device) store.Challenge {
-	now := time.Now()
-	return store.Challenge{
-		ID: id, TxID: "tx-" + id, DeviceID: d.ID, UserID: d.UserID, Kind: "signin",
-		Nonce: "n-" + id, Numbers: []int{12, 47, 85}, Correct: 47,
-		Context: []byte(`{"app":"wiki","ip":"192.0.2.7","ua":"Firefox/140"}`),
-		JWS:     strings.Repeat("x", 600), Status: store.ChallengePending,
-		CreatedAt: now, ExpiresAt: now.Add(2 * time.Minute),
-	}
-}
-
-func BenchmarkCreateChallenge(b *testing.B) {
-	s, d := benchStore(b)
-	ctx := context.Background()
-	i := 0
-	for b.Loop() {
-		i++
-		if err := s.CreateChallenge(ctx, benchChallenge(fmt.Sprint("c", i), d)); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkGetChallengeParallel(b *testing.B) {
-	s, d := benchStore(b)
-	ctx := context.Background()
-	if err := s.CreateChallenge(ctx, benchChallenge("c1", d)); err != nil {
-		b.Fatal(err)
-	}
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := s.GetChallenge(ctx, "c1"); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-}
-
-func BenchmarkUpdateChallenge(b *testing.B) {
-	s, d := benchStore(b)
-	ctx := context.Background()
-	if err := s.CreateChallenge(ctx, benchChallenge("c1", d)); err != nil {
-		b.Fatal(err)
-	}
-	for b.Loop() {
-		_, err := s.UpdateChallenge(ctx, "c1", func(c *store.Challenge) error {
-			c.Correct++
-			return nil
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// BenchmarkUpdateChallengeParallel is GOMAXPROCS goroutines answering
-// challenges of their own at once: unlike SQLite's single writer, they
-// only queue for the same row.
-func BenchmarkUpdateChallengeParallel(b *testing.B) {
-	s, d := benchStore(b)
-	ctx := context.Background()
-	const n = 64
-	for i := range n {
-		if err := s.CreateChallenge(ctx, benchChallenge(fmt.Sprint("c", i), d)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	var next atomic.Int64
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			id := fmt.Sprint("c", next.Add(1)%n)
-			_, err := s.UpdateChallenge(ctx, id, func(c *store.Challenge) error {
-				c.Correct++
-				return nil
-			})
-			if err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-}
-
-// BenchmarkAppendAuditParallel measures appends, which queue on one
-// advisory lock so that seqs commit in order.
-func BenchmarkAppendAuditParallel(b *testing.B) {
-	s, _ := benchStore(b)
-	ctx := context.Background()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			_, err := s.AppendAudit(ctx, store.AuditEvent{Time: time.Now(), Type: "push.approved", UserID: "u1",
-				Detail: map[string]string{"app": "wiki"}})
-			if err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+// BenchmarkStore runs the shared benchmarks; every commit waits for the
+// disk (synchronous_commit=on), and appends queue on one advisory lock so
+// that seqs commit in order.
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store { return open(b, freshSchema(b)) })
 }

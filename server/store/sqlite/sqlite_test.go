@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -346,105 +345,11 @@ func TestErrorsNameTheOperation(t *testing.T) {
 	}
 }
 
-// Benchmarks. Each op is a committed transaction on a WAL file with
-// synchronous=NORMAL, so fsync happens at checkpoints, not per commit.
-
-func benchStore(b *testing.B) (*Store, store.Device) {
-	s := open(b, filepath.Join(b.TempDir(), "assent.db"))
-	b.Cleanup(func() { s.Close() })
-	ctx := context.Background()
-	if err := s.CreateUser(ctx, store.User{ID: "u1", Login: "alice"}); err != nil {
-		b.Fatal(err)
-	}
-	if err := s.CreateEnrollToken(ctx, store.EnrollToken{Hash: "h1", UserID: "u1", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
-		b.Fatal(err)
-	}
-	d, err := s.CompleteEnrollment(ctx, "h1", time.Now(), store.Device{ID: "d1"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return s, d
-}
-
-func benchChallenge(id string, d store.Device) store.Challenge {
-	now := time.Now()
-	return store.Challenge{
-		ID: id, TxID: "tx-" + id, DeviceID: d.ID, UserID: d.UserID, Kind: "signin",
-		Nonce: "n-" + id, Numbers: []int{12, 47, 85}, Correct: 47,
-		Context: []byte(`{"app":"wiki","ip":"192.0.2.7","ua":"Firefox/140"}`),
-		JWS:     strings.Repeat("x", 600), Status: store.ChallengePending,
-		CreatedAt: now, ExpiresAt: now.Add(2 * time.Minute),
-	}
-}
-
-func BenchmarkCreateChallenge(b *testing.B) {
-	s, d := benchStore(b)
-	ctx := context.Background()
-	i := 0
-	for b.Loop() {
-		i++
-		if err := s.CreateChallenge(ctx, benchChallenge(fmt.Sprint("c", i), d)); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkGetChallengeParallel(b *testing.B) {
-	s, d := benchStore(b)
-	ctx := context.Background()
-	if err := s.CreateChallenge(ctx, benchChallenge("c1", d)); err != nil {
-		b.Fatal(err)
-	}
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := s.GetChallenge(ctx, "c1"); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-}
-
-func BenchmarkUpdateChallenge(b *testing.B) {
-	s, d := benchStore(b)
-	ctx := context.Background()
-	if err := s.CreateChallenge(ctx, benchChallenge("c1", d)); err != nil {
-		b.Fatal(err)
-	}
-	for b.Loop() {
-		_, err := s.UpdateChallenge(ctx, "c1", func(c *store.Challenge) error {
-			c.Correct++
-			return nil
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// BenchmarkUpdateChallengeParallel is GOMAXPROCS goroutines answering
-// challenges of their own at once: the single writer serialises them.
-func BenchmarkUpdateChallengeParallel(b *testing.B) {
-	s, d := benchStore(b)
-	ctx := context.Background()
-	const n = 64
-	for i := range n {
-		if err := s.CreateChallenge(ctx, benchChallenge(fmt.Sprint("c", i), d)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	var next atomic.Int64
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			id := fmt.Sprint("c", next.Add(1)%n)
-			_, err := s.UpdateChallenge(ctx, id, func(c *store.Challenge) error {
-				c.Correct++
-				return nil
-			})
-			if err != nil {
-				b.Error(err)
-				return
-			}
-		}
+// BenchmarkStore runs the shared benchmarks. Each op is a committed
+// transaction on a WAL file with synchronous=NORMAL, so fsync happens at
+// checkpoints, not per commit.
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store {
+		return open(b, filepath.Join(b.TempDir(), "assent.db"))
 	})
 }
