@@ -115,8 +115,8 @@ func (f *flow) identify(login, kind string) (*sdk.Response, error) {
 		if known && !d.Deny && d.Reauthenticate > 0 && next.SessionUser == u.ID && f.s.now().Sub(next.SessionAt) < d.Reauthenticate {
 			// Signed in recently enough for this rule: no factors asked.
 			next.Done = []string{"session"}
-			f.tx.UserID = u.ID
-			f.audit("signin.session_reused", map[string]string{"rule": d.Rule})
+			f.s.audit(f.ctx, store.AuditEvent{Type: "signin.session_reused", UserID: u.ID, TxID: f.tx.ID, ClientIP: f.meta.ip,
+				Detail: map[string]string{"rule": d.Rule}})
 			return f.succeed(next, u)
 		}
 	case sdk.KindRecovery:
@@ -738,7 +738,7 @@ func (f *flow) succeed(st txState, u store.User) (*sdk.Response, error) {
 	now := f.s.now()
 	done := st
 	done.Step = stepDone
-	if _, err := f.s.advance(f.ctx, f.tx, f.st.Gen, done, store.TxSuccess, ""); err != nil {
+	if _, err := f.s.advance(f.ctx, f.tx, f.st.Gen, done, store.TxSuccess, u.ID); err != nil {
 		return nil, err
 	}
 	u, err := f.s.st.UpdateUser(f.ctx, u.ID, func(u *store.User) error { u.FailedAttempts = 0; return nil })

@@ -190,7 +190,12 @@ var templateFuncs = template.FuncMap{
 	"day":      func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
 	"stamp":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
 	"join":     strings.Join,
+	"switchTo": func(csrf, auth, id, label string) switchButton { return switchButton{csrf, auth, id, label} },
 }
+
+// switchButton is what the "switch" template draws: a button that
+// changes the way to verify.
+type switchButton struct{ CSRF, Auth, ID, Label string }
 
 // formatWhen is how the pages show a time.
 func formatWhen(t time.Time) string {

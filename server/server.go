@@ -180,9 +180,6 @@ func (s *Server) Pin() string { return s.pin }
 // URL is the server's public base URL.
 func (s *Server) URL() string { return s.opts.URL }
 
-// Store is the server's store (for admin commands and tests).
-func (s *Server) Store() store.Store { return s.st }
-
 func (s *Server) now() time.Time { return s.opts.Now() }
 
 // Handler serves the whole HTTP API.

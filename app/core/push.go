@@ -92,7 +92,8 @@ func (c *Core) Challenges(ctx context.Context) ([]Prompt, error) {
 // ErrNoSuchChallenge means no server lists the challenge as pending.
 var ErrNoSuchChallenge = errors.New("no pending challenge with that id (answered, expired or cancelled already?)")
 
-func (c *Core) findPrompt(ctx context.Context, id string) (Prompt, error) {
+// FindPrompt finds a pending challenge by id on the accounts' servers.
+func (c *Core) FindPrompt(ctx context.Context, id string) (Prompt, error) {
 	ps, err := c.Challenges(ctx)
 	for _, p := range ps {
 		if p.ID == id {
@@ -187,22 +188,9 @@ func (c *Core) answer(ctx context.Context, p Prompt, a push.Answer) (string, err
 	return cl.Respond(ctx, p.Challenge, a)
 }
 
-// ApproveID and DenyID answer a challenge known only by id (the CLI).
-func (c *Core) ApproveID(ctx context.Context, id string, number int) (string, error) {
-	p, err := c.findPrompt(ctx, id)
-	if err != nil {
-		return "", err
-	}
-	return c.Approve(ctx, p, number)
-}
-
-// FindPrompt finds a pending challenge by id on the accounts' servers.
-func (c *Core) FindPrompt(ctx context.Context, id string) (Prompt, error) {
-	return c.findPrompt(ctx, id)
-}
-
+// DenyID denies a challenge known only by id (the CLI).
 func (c *Core) DenyID(ctx context.Context, id string, report bool) (string, error) {
-	p, err := c.findPrompt(ctx, id)
+	p, err := c.FindPrompt(ctx, id)
 	if err != nil {
 		return "", err
 	}

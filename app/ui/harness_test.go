@@ -413,9 +413,6 @@ func (h *harness) typeInto(e *widget.Entry, s string) {
 	h.pump()
 }
 
-// overlays is how many dialogs and menus are open.
-func (h *harness) overlays() int { return len(h.u.win.Canvas().Overlays().List()) }
-
 // --- the server side ---
 
 func (h *harness) addUser(login string) store.User {

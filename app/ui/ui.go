@@ -166,9 +166,6 @@ func New(a fyne.App, c *core.Core, opts Options) *UI {
 
 var appIcon = fyne.NewStaticResource("icon.png", assets.Icon)
 
-// Window is the app's main window.
-func (u *UI) Window() fyne.Window { return u.win }
-
 // ShowAtStart shows the window unless the app starts hidden in the tray
 // (the --hidden flag or the setting), which only a desktop with a tray can.
 func (u *UI) ShowAtStart() {
