@@ -97,7 +97,8 @@ func TestCLIWalkthrough(t *testing.T) {
 	dir := t.TempDir()
 	c := &cliEnv{t: t, bin: bin, data: filepath.Join(dir, "data"), listen: freePort(t), home: filepath.Join(dir, "home")}
 	c.url = "http://" + c.listen
-	c.env = append(os.Environ(), "ASSENT_HOME="+c.home)
+	// Tests run side by side: no operator listener on the shared port.
+	c.env = append(os.Environ(), "ASSENT_HOME="+c.home, "ASSENT_OPS_LISTEN=off")
 
 	srv := exec.Command(filepath.Join(bin, "assentd"), c.server("serve")...)
 	srv.Env = c.env
@@ -109,6 +110,10 @@ func TestCLIWalkthrough(t *testing.T) {
 	defer srv.Process.Kill()
 	waitUp(t, c.url)
 
+	// The app the sign-ins below name, registered as the README says.
+	if out := c.must("", "assentd", c.server("app", "add", "cli-test", "--type", "embedded")...); !strings.Contains(out, "added app cli-test") {
+		t.Fatalf("app add said %q", out)
+	}
 	if out := c.must("correct horse battery\n", "assentd", c.server("user", "add", "alice", "--email", "alice@example.com")...); !strings.Contains(out, "added user alice") {
 		t.Fatalf("user add said %q", out)
 	}

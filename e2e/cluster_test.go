@@ -174,6 +174,9 @@ func testCluster(t *testing.T, natsURL string) {
 	c := newCluster(t, natsURL, 3)
 	ctx := context.Background()
 	a, b, third := 0, 1, 2
+	if _, err := c.nodes[third].srv.AddApp(ctx, "cli-test", "embedded"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.nodes[a].srv.AddUser(ctx, server.NewUser{Login: "nina", Password: "correct horse battery"}); err != nil {
 		t.Fatal(err)
 	}

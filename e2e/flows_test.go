@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -279,11 +280,16 @@ func TestRecoveryByPushResetsThePasswordAndEndsOldSessions(t *testing.T) {
 		}
 	}
 	r, err = tx.Do(e.ctx, sdk.RemResetAuth, sdk.Request{Authenticator: sdk.AuthPassword, Passcode: "a brand new passphrase"})
-	if err != nil || r.Status != sdk.StatusSuccess || r.Session == nil {
-		t.Fatalf("reset = %+v, %v", r, err)
+	if err != nil || r.Session != nil || !r.Has(sdk.RemChallengeAuth) {
+		t.Fatalf("reset = %+v, %v; want the new password asked (the recovery push is one factor of two)", r, err)
 	}
 	if _, err := e.api().Session(e.ctx, old.Session.Token); sdk.Code(err) != "invalid_session" {
 		t.Fatalf("the old session still works after the reset: %v", err)
+	}
+	// Signing in with the new password completes the two factors.
+	r, err = tx.Do(e.ctx, sdk.RemChallengeAuth, sdk.Request{Authenticator: sdk.AuthPassword, Passcode: "a brand new passphrase"})
+	if err != nil || r.Status != sdk.StatusSuccess || r.Session == nil {
+		t.Fatalf("sign-in after the reset = %+v, %v", r, err)
 	}
 	if _, err := e.api().Session(e.ctx, r.Session.Token); err != nil {
 		t.Fatalf("the new session does not work: %v", err)
@@ -397,15 +403,19 @@ signOn:
 	if r, _ := e.poll(tx); r.Status != sdk.StatusWaiting {
 		t.Fatalf("poll before the click = %+v", r)
 	}
-	if code, body := get(t, link); code != http.StatusOK || !strings.Contains(body, "Link accepted") {
+	if code, body := confirmLink(t, link); code != http.StatusOK || !strings.Contains(body, "Link accepted") {
 		t.Fatalf("click = %d %s", code, body)
 	}
 	r, err = e.poll(tx)
 	if err != nil || r.Status != sdk.StatusSuccess {
 		t.Fatalf("poll after the click = %+v, %v", r, err)
 	}
-	if code, body := get(t, link); code != http.StatusBadRequest || !strings.Contains(body, "used already") {
+	// Opened again, the page says the sign-in moved on, and offers nothing.
+	if code, body := get(t, link); code != http.StatusBadRequest || !strings.Contains(body, "moved on") || strings.Contains(body, `id="confirm"`) {
 		t.Fatalf("second click = %d %s", code, body)
+	}
+	if code, body := postLink(t, link); code != http.StatusBadRequest || !strings.Contains(body, "used already") {
+		t.Fatalf("second post = %d %s", code, body)
 	}
 	if code, body := get(t, link[:len(link)-4]+"AAAA"); code != http.StatusBadRequest || !strings.Contains(body, "not a link Assent made") {
 		t.Fatalf("forged link = %d %s", code, body)
@@ -418,6 +428,33 @@ signOn:
 	if code, body := get(t, late); code != http.StatusBadRequest || !strings.Contains(body, "expired") {
 		t.Fatalf("late click = %d %s", code, body)
 	}
+}
+
+// confirmLink opens a magic link as a person does: the GET shows a
+// button, and pressing it posts the link's token.
+func confirmLink(t *testing.T, link string) (int, string) {
+	t.Helper()
+	code, body := get(t, link)
+	if code != http.StatusOK || !strings.Contains(body, `id="confirm"`) {
+		return code, body
+	}
+	return postLink(t, link)
+}
+
+// postLink posts a magic link's token as its page's button does.
+func postLink(t *testing.T, link string) (int, string) {
+	t.Helper()
+	u, err := url.Parse(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.PostForm(u.Scheme+"://"+u.Host+u.Path, url.Values{"token": {u.Query().Get("token")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
 }
 
 func get(t *testing.T, url string) (int, string) {

@@ -60,14 +60,26 @@ func newEnv(t testing.TB, opts ...func(*server.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The apps the tests sign in to, registered as an administrator would.
+	for _, app := range testApps {
+		if _, err := e.srv.AddApp(e.ctx, app.name, app.typ); err != nil {
+			t.Fatal(err)
+		}
+	}
 	hs := &http.Server{Handler: e.srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(ln)
 	t.Cleanup(func() {
 		e.srv.Close()
 		hs.Close()
+		e.srv.WaitBackground()
 		st.Close()
 	})
 	return e
+}
+
+// testApps are registered on every test server.
+var testApps = []struct{ name, typ string }{
+	{"intranet", "web"}, {"wiki", "web"}, {"payroll", "web"}, {"cli-test", "embedded"}, {"example-app", "embedded"},
 }
 
 func (e *env) addUser(login, password string) store.User {
@@ -152,9 +164,12 @@ func (e *env) startPush(login string) (*sdk.Transaction, int) {
 	return tx, r.Number
 }
 
-// onlyPrompt polls the device and expects exactly one pending prompt.
+// onlyPrompt polls the device and expects exactly one pending prompt. A
+// push chosen before any factor goes out in the background, so it waits
+// for that work first.
 func (e *env) onlyPrompt(d *core.Core) core.Prompt {
 	e.t.Helper()
+	e.srv.WaitBackground()
 	ps, err := d.Challenges(e.ctx)
 	if err != nil {
 		e.t.Fatal(err)

@@ -301,7 +301,7 @@ func TestTOTPSignInAcceptsACodeOnce(t *testing.T) {
 	}
 }
 
-func TestRepeatedFailuresLockTheAccount(t *testing.T) {
+func TestRepeatedFailuresSlowTheSourceDown(t *testing.T) {
 	e := newEnv(t)
 	u, _, _ := e.enrolled("kim")
 	tx := e.signIn("kim", "correct horse battery")
@@ -313,18 +313,22 @@ func TestRepeatedFailuresLockTheAccount(t *testing.T) {
 		wantCode(t, err, "invalid_code")
 	}
 	_, err := tx.Do(e.ctx, sdk.RemChallengeAuth, sdk.Request{Authenticator: sdk.AuthTOTP, Passcode: "000000"})
-	wantCode(t, err, "account_locked")
-	// The right password does not get past the lock either.
+	wantCode(t, err, "too_many_attempts")
+	if se, ok := err.(*sdk.Error); !ok || se.RetryAfter < 1 {
+		t.Fatalf("the refusal does not say how long to wait: %#v", err)
+	}
+	// From the same address, the right password waits too: the check is
+	// not even made.
 	c := sdk.New(e.url)
 	tx2, _ := c.Interact(e.ctx, "intranet")
 	tx2.Do(e.ctx, sdk.RemIdentify, sdk.Request{Login: "kim"})
 	_, err = tx2.Do(e.ctx, sdk.RemChallengeAuth, sdk.Request{Authenticator: sdk.AuthPassword, Passcode: "correct horse battery"})
-	wantCode(t, err, "account_locked")
-	if !slices.Contains(e.auditTypes(u.ID), "user.locked") {
-		t.Fatal("audit log lacks user.locked")
+	wantCode(t, err, "too_many_attempts")
+	if !slices.Contains(e.auditTypes(u.ID), "signin.throttled") {
+		t.Fatal("audit log lacks signin.throttled")
 	}
-	// The lock lifts after its time.
-	e.clock.Advance(16 * time.Minute)
+	// The wait is short at first, and doubles with each further failure.
+	e.clock.Advance(2 * time.Second)
 	e.signIn("kim", "correct horse battery")
 }
 

@@ -137,7 +137,7 @@ signOn:
 	if link == "" {
 		t.Fatalf("no link in the mail:\n%s", data)
 	}
-	if code, body := get(t, link); code != http.StatusOK {
+	if code, body := confirmLink(t, link); code != http.StatusOK {
 		t.Fatalf("click = %d %s", code, body)
 	}
 	if r, err := e.poll(tx); err != nil || r.Status != sdk.StatusSuccess {

@@ -54,6 +54,7 @@ func TestServeOverTLSEnrollsAndPushesOverWSS(t *testing.T) {
 	certFile, keyFile, pool := selfSigned(t, dir)
 	cfg := server.DefaultConfig()
 	cfg.Listen, cfg.Data, cfg.TLSCert, cfg.TLSKey = "127.0.0.1:0", filepath.Join(dir, "data"), certFile, keyFile
+	cfg.OpsListen = "off" // tests run side by side; the operator listener is tested on its own
 	if err := cfg.Check(); err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +77,9 @@ func TestServeOverTLSEnrollsAndPushesOverWSS(t *testing.T) {
 	_, port, _ := net.SplitHostPort(url[len("https://"):])
 	admin, err := server.Open(ctx, cfg, "127.0.0.1:"+port, log)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.AddApp(ctx, "cli-test", "embedded"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := admin.AddUser(ctx, server.NewUser{Login: "tess", Password: "correct horse battery"}); err != nil {

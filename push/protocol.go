@@ -231,6 +231,9 @@ type APIError struct {
 	Status  int    `json:"-"`
 	Code    string `json:"error"`
 	Message string `json:"message"`
+	// RetryAfter is how many seconds to wait before trying again (also
+	// sent as the Retry-After header); 0 when it does not apply.
+	RetryAfter int `json:"retryAfter,omitempty"`
 }
 
 func (e *APIError) Error() string {

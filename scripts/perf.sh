@@ -6,9 +6,19 @@
 #
 #   DEVICES=19000 STEPS=1000,5000,10000,19000 RATE=500 CLUSTER_RATE=250 DURATION=20s scripts/perf.sh
 #
-# At each step the devices connect, the server's memory is read, and pushes
-# run at RATE (a pace one node sustains here). Then 1,000 pushes/s with 10,000
-# devices (the target) and as fast as 64 pushes in flight allow.
+# A quick check of the script itself (no benchmarks, a few devices):
+#
+#   BENCH=0 DEVICES=200 STEPS=100,200 TARGET_DEVICES=200 SIGNIN_DEVICES=100 DURATION=2s scripts/perf.sh /tmp/perf
+#
+# At each step the devices connect, the server's memory is read (from each
+# node's operator listener, --ops-listen), and pushes run at RATE (a pace one
+# node sustains here). Then 1,000 pushes/s with 10,000 devices (the target)
+# and as fast as 64 pushes in flight allow; on the single node also whole
+# sign-ins at SIGNIN_RATE.
+#
+# The load comes from this one machine: the servers run with the per-address
+# request throttle off (--source-rate -1) and no cap on connections per
+# address (--max-conns-per-address 0), which no production server should.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-perf-results}
@@ -17,6 +27,10 @@ STEPS=${STEPS:-1000,5000,10000,19000}
 RATE=${RATE:-500}
 CLUSTER_RATE=${CLUSTER_RATE:-250}
 DURATION=${DURATION:-20s}
+SIGNIN_RATE=${SIGNIN_RATE:-100}
+TARGET_DEVICES=${TARGET_DEVICES:-10000}
+SIGNIN_DEVICES=${SIGNIN_DEVICES:-1000}
+BENCH=${BENCH:-1}
 PG=${ASSENT_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test}
 NATS=${ASSENT_TEST_NATS:-nats://127.0.0.1:4222}
 mkdir -p "$out" bin
@@ -48,19 +62,28 @@ load() { # name, then assent-load flags
 	grep -v '^\s*$' "$out/$name.log" | grep -v 'it/s' || true
 }
 
-echo "== Go benchmarks (the push path and the P-256 floor)"
-go test -run '^$' -bench 'ECDSAVerifyP256|VerifyJWS|SignJWS' -benchtime 2s ./crypto | tee "$out/bench-crypto.txt"
-go test -run '^$' -bench 'PushRoundTrip' -benchtime 3s ./e2e | tee "$out/bench-e2e.txt"
+if [ "$BENCH" != 0 ]; then
+	echo "== Go benchmarks (the push path and the P-256 floor)"
+	go test -run '^$' -bench 'ECDSAVerifyP256|VerifyJWS|SignJWS' -benchtime 2s ./crypto | tee "$out/bench-crypto.txt"
+	go test -run '^$' -bench 'PushRoundTrip' -benchtime 3s ./e2e | tee "$out/bench-e2e.txt"
+fi
 
-# One node on SQLite.
+# Every server below: the load's own policy and limits (see the top).
 export ASSENT_SEAL_KEY=$(head -c 32 /dev/urandom | base64)
-bin/assentd serve --data "$work/one" --listen 127.0.0.1:9200 --log-level warn 2>"$work/one.log" &
+export ASSENT_POLICY=docs/load-policy.yaml ASSENT_SOURCE_RATE=-1 ASSENT_MAX_CONNS_PER_ADDRESS=0
+
+# One node on SQLite. The app that sign-in mode signs in to is registered
+# before the node starts.
+bin/assentd app add load --type embedded --data "$work/one" --listen 127.0.0.1:9200 >/dev/null
+bin/assentd serve --data "$work/one" --listen 127.0.0.1:9200 --ops-listen 127.0.0.1:9290 --log-level warn 2>"$work/one.log" &
 up http://127.0.0.1:9200
+up http://127.0.0.1:9290
 tok=$(bin/assentd admin-token --name perf --data "$work/one" --listen 127.0.0.1:9200 2>/dev/null)
-common=(--admin-token "$tok" --devices "$DEVICES" --procs 4)
+common=(--admin-token "$tok" --devices "$DEVICES" --procs 4 --ops http://127.0.0.1:9290)
 load sqlite-steps --server http://127.0.0.1:9200 --state "$work/one.json" "${common[@]}" --steps "$STEPS" --rate "$RATE" --duration "$DURATION"
-load sqlite-target --server http://127.0.0.1:9200 --state "$work/one.json" "${common[@]}" --steps 10000 --rate 1000 --duration "$DURATION"
-load sqlite-fullspeed --server http://127.0.0.1:9200 --state "$work/one.json" "${common[@]}" --steps 10000 --rate 0 --concurrency 64 --duration "$DURATION"
+load sqlite-target --server http://127.0.0.1:9200 --state "$work/one.json" "${common[@]}" --steps "$TARGET_DEVICES" --rate 1000 --duration "$DURATION"
+load sqlite-fullspeed --server http://127.0.0.1:9200 --state "$work/one.json" "${common[@]}" --steps "$TARGET_DEVICES" --rate 0 --concurrency 64 --duration "$DURATION"
+load sqlite-signin --server http://127.0.0.1:9200 --state "$work/one.json" "${common[@]}" --steps "$SIGNIN_DEVICES" --mode signin --rate "$SIGNIN_RATE" --duration "$DURATION"
 kill %1
 wait %1 2>/dev/null || true
 
@@ -69,14 +92,19 @@ psql -q "$PG" -c "CREATE SCHEMA $schema"
 sep='?'
 [[ $PG == *\?* ]] && sep='&'
 export ASSENT_DATABASE="$PG${sep}search_path=$schema" ASSENT_NATS="$NATS" ASSENT_URL=http://127.0.0.1:9301
+bin/assentd app add load --type embedded --data "$work/n1" --listen 127.0.0.1:9301 >/dev/null
 for i in 1 2 3; do
-	bin/assentd serve --data "$work/n$i" --listen 127.0.0.1:930$i --log-level warn 2>"$work/n$i.log" &
+	bin/assentd serve --data "$work/n$i" --listen 127.0.0.1:930$i --ops-listen 127.0.0.1:939$i --log-level warn 2>"$work/n$i.log" &
 done
-for i in 1 2 3; do up http://127.0.0.1:930$i; done
+for i in 1 2 3; do
+	up http://127.0.0.1:930$i
+	up http://127.0.0.1:939$i
+done
 tok=$(bin/assentd admin-token --name perf --data "$work/n1" --listen 127.0.0.1:9301 2>/dev/null)
 nodes=http://127.0.0.1:9301,http://127.0.0.1:9302,http://127.0.0.1:9303
-common=(--admin-token "$tok" --devices "$DEVICES" --procs 6)
+ops=http://127.0.0.1:9391,http://127.0.0.1:9392,http://127.0.0.1:9393
+common=(--admin-token "$tok" --devices "$DEVICES" --procs 6 --ops "$ops")
 load cluster-steps --server http://127.0.0.1:9301 --nodes "$nodes" --state "$work/three.json" "${common[@]}" --steps "$STEPS" --rate "$CLUSTER_RATE" --duration "$DURATION"
-load cluster-target --server http://127.0.0.1:9301 --nodes "$nodes" --state "$work/three.json" "${common[@]}" --steps 10000 --rate 1000 --duration "$DURATION"
-load cluster-fullspeed --server http://127.0.0.1:9301 --nodes "$nodes" --state "$work/three.json" "${common[@]}" --steps 10000 --rate 0 --concurrency 64 --duration "$DURATION"
+load cluster-target --server http://127.0.0.1:9301 --nodes "$nodes" --state "$work/three.json" "${common[@]}" --steps "$TARGET_DEVICES" --rate 1000 --duration "$DURATION"
+load cluster-fullspeed --server http://127.0.0.1:9301 --nodes "$nodes" --state "$work/three.json" "${common[@]}" --steps "$TARGET_DEVICES" --rate 0 --concurrency 64 --duration "$DURATION"
 echo "results in $out/"

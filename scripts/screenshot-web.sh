@@ -27,12 +27,13 @@ signOn:
       authenticators: [push, totp, email]
       numberChallenge: always
       userVerification: preferred
+      reauthenticate: 12h
 profile:
   required: [department]
 YAML
 export ASSENT_DATA="$work/data" ASSENT_POLICY="$work/policy.yaml" ASSENT_ORG="Example Org" ASSENT_DEV=true
 mkdir -p "$ASSENT_DATA"
-"$work/bin/assentd" serve --listen 127.0.0.1:0 2>"$work/assentd.log" &
+"$work/bin/assentd" serve --listen 127.0.0.1:0 --ops-listen off 2>"$work/assentd.log" &
 server=$!
 url=""
 for _ in $(seq 100); do
@@ -44,6 +45,8 @@ done
 [ -n "$url" ] || { echo "assentd did not say its URL" >&2; exit 1; }
 export ASSENT_URL="$url"
 
+# The hosted pages are opened as the app "intranet" (/signin?app=intranet).
+"$work/bin/assentd" app add intranet --type web >/dev/null
 adduser() { echo "correct horse battery" | "$work/bin/assentd" user add "$@" >/dev/null; }
 adduser alice --email alice@example.com --group staff
 adduser sam --email sam@example.com --group admins --group staff

@@ -33,10 +33,11 @@ pids+=($!)
 for _ in $(seq 100); do [ -e "/tmp/.X11-unix/X${display#:}" ] && break; sleep 0.1; done
 export DISPLAY=$display LANG=en_US.UTF-8
 
-bin/assentd serve --data "$tmp/data" --listen "$listen" --org "Example Org" >"$tmp/assentd.log" 2>&1 &
+bin/assentd serve --data "$tmp/data" --listen "$listen" --ops-listen off --org "Example Org" >"$tmp/assentd.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do curl -fsS "$url/v1/server" >/dev/null 2>&1 && break; sleep 0.1; done
 password="correct horse battery"
+bin/assentd app add example-app --type embedded --data "$tmp/data" --listen "$listen" >/dev/null
 echo "$password" | bin/assentd user add demo --data "$tmp/data" --listen "$listen" --email demo@example.com >/dev/null
 
 export ASSENT_HOME="$tmp/home" ASSENT_KEYSTORE=file ASSENT_PASSPHRASE=demo

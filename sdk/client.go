@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -91,6 +92,19 @@ func (t *Transaction) WaitPush(ctx context.Context, every time.Duration, show fu
 // Session checks a session token and returns whose it is.
 func (c *Client) Session(ctx context.Context, token string) (*SessionUser, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.BaseURL+"/v1/session", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	var su SessionUser
+	return &su, c.do(req, &su)
+}
+
+// SessionFor checks a session token for one app: the server answers only
+// when the session was made for that app or its factors meet that app's
+// sign-on rule (403 step_up_required otherwise).
+func (c *Client) SessionFor(ctx context.Context, token, app string) (*SessionUser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.BaseURL+"/v1/session?app="+url.QueryEscape(app), nil)
 	if err != nil {
 		return nil, err
 	}

@@ -126,9 +126,16 @@ type Request struct {
 	Profile map[string]string `json:"profile,omitempty"`
 }
 
-// SessionUser is the body of GET /v1/session.
+// SessionUser is the body of GET /v1/session: whose the session is, the
+// app it was made for, how the person authenticated (RFC 8176 amr values:
+// pwd, swk, otp, email, user, mfa) and when, and the risk it was made at.
+// An app checks App (or asks with ?app=NAME) before it trusts a token.
 type SessionUser struct {
 	User      string    `json:"user"`
+	App       string    `json:"app"`
+	AMR       []string  `json:"amr"`
+	AuthTime  time.Time `json:"authTime"`
+	Risk      string    `json:"risk,omitempty"`
 	ExpiresAt time.Time `json:"expiresAt"`
 }
 
@@ -137,6 +144,8 @@ type Error struct {
 	Status  int    `json:"-"`
 	Code    string `json:"error"`
 	Message string `json:"message"`
+	// RetryAfter is how many seconds to wait before trying again (429).
+	RetryAfter int `json:"retryAfter,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }

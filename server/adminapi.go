@@ -2,81 +2,54 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/seed-3a5b824e/assent/crypto"
 	"github.com/seed-3a5b824e/assent/push"
 	"github.com/seed-3a5b824e/assent/server/store"
 )
 
-// Admin API tokens are kept as secrets named by the token's hash, so the
-// database holds nothing a caller could present.
-const adminTokenPrefix = "admin-token:"
-
-// NewAdminToken makes an API token for the admin endpoints (/v1/admin/…).
-func (s *Server) NewAdminToken(ctx context.Context, name string) (string, error) {
-	tok := "aat_" + crypto.RandomToken(32)
-	meta, _ := json.Marshal(map[string]string{"name": name, "created": s.now().UTC().Format(time.RFC3339)})
-	if _, err := s.st.PutSecretIfAbsent(ctx, adminTokenPrefix+crypto.HashToken(tok), meta); err != nil {
-		return "", err
-	}
-	s.audit(ctx, store.AuditEvent{Type: "admin.token_created", Detail: map[string]string{"name": name}})
-	return tok, nil
+// adminRoutes registers the admin API (/v1/admin/…). Every handler checks
+// the caller's token itself, so that none is reachable without one however
+// it is registered.
+func (s *Server) adminRoutes(m *http.ServeMux) {
+	m.HandleFunc("POST /v1/admin/users", s.handleAdminAddUser)
+	m.HandleFunc("POST /v1/admin/users/{login}/enroll", s.handleAdminEnroll)
+	m.HandleFunc("POST /v1/admin/push", s.handleAdminPush)
+	m.HandleFunc("GET /v1/admin/apps", s.handleAdminListApps)
+	m.HandleFunc("POST /v1/admin/apps", s.handleAdminAddApp)
+	m.HandleFunc("DELETE /v1/admin/apps/{name}", s.handleAdminRemoveApp)
 }
 
-var errAdminAuth = apiErr(http.StatusUnauthorized, "unauthorized", "send an admin API token: Authorization: Bearer aat_… (make one with 'assentd admin-token')")
-
+// requireAdmin lets a request on when it carries a valid admin token
+// (Authorization: Bearer aat_…); otherwise it answers 401 unauthorized —
+// alike for a missing, unknown, expired or revoked token — or 503
+// unavailable when the store cannot say, and returns false.
 func (s *Server) requireAdmin(w http.ResponseWriter, r *http.Request) bool {
 	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	tok = strings.TrimSpace(tok)
-	if !strings.EqualFold(scheme, "Bearer") || !strings.HasPrefix(tok, "aat_") {
-		writeError(w, errAdminAuth)
-		return false
+	var err error = errAdminAuth
+	if strings.EqualFold(scheme, "Bearer") {
+		err = s.checkAdminToken(r.Context(), strings.TrimSpace(tok))
 	}
-	key := adminTokenPrefix + crypto.HashToken(tok)
-	if s.adminTokens.known(key, s.now()) {
-		return true
-	}
-	if _, err := s.st.GetSecret(r.Context(), key); err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			writeError(w, s.internal("admin: check token", err))
-			return false
+	if err != nil {
+		if err == errAdminAuth {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="assent-admin"`)
 		}
-		writeError(w, errAdminAuth)
+		writeError(w, err)
 		return false
 	}
-	s.adminTokens.remember(key, s.now())
 	return true
 }
 
-// tokenCache remembers admin tokens found in the store for a little while,
-// so that a busy admin client does not cost a read per request.
-type tokenCache struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
-}
-
-const tokenCacheTTL = 30 * time.Second
-
-func (c *tokenCache) known(key string, now time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	at, ok := c.seen[key]
-	return ok && now.Sub(at) < tokenCacheTTL
-}
-
-func (c *tokenCache) remember(key string, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.seen == nil || len(c.seen) > 1000 {
-		c.seen = map[string]time.Time{}
-	}
-	c.seen[key] = now
+// storeDown says whether the store fails to answer a ping: what tells a
+// failed database from a refused request when an error does not say.
+func (s *Server) storeDown(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return s.st.Ping(ctx) != nil
 }
 
 // AdminUser is the body of POST /v1/admin/users.
@@ -97,14 +70,31 @@ func (s *Server) handleAdminAddUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := s.AddUser(r.Context(), NewUser{Login: req.Login, Email: req.Email, Groups: req.Groups, Password: req.Password})
-	if errors.Is(err, ErrUserExists) {
+	switch {
+	case errors.Is(err, ErrUserExists):
 		writeError(w, apiErr(http.StatusConflict, "user_exists", "%v", err))
 		return
-	} else if err != nil {
+	case err != nil && s.storeDown(r.Context()):
+		writeError(w, s.unavailable("admin: add user", err))
+		return
+	case err != nil:
 		writeError(w, apiErr(http.StatusBadRequest, "bad_request", "%v", err))
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]string{"id": u.ID, "login": u.Login})
+}
+
+// adminUser finds the user an admin request names: 404 no_user only when
+// there truly is none, 503 when the store fails.
+func (s *Server) adminUser(ctx context.Context, login string) (store.User, error) {
+	u, err := s.st.GetUserByLogin(ctx, NormalizeLogin(login))
+	if errors.Is(err, store.ErrNotFound) {
+		return store.User{}, apiErr(http.StatusNotFound, "no_user",
+			"no user %q; add one with POST /v1/admin/users or 'assentd user add'", truncate(login, 64))
+	} else if err != nil {
+		return store.User{}, s.unavailable("admin: load user", err)
+	}
+	return u, nil
 }
 
 // AdminLink is the answer of POST /v1/admin/users/{login}/enroll.
@@ -117,9 +107,22 @@ func (s *Server) handleAdminEnroll(w http.ResponseWriter, r *http.Request) {
 	if !s.requireAdmin(w, r) {
 		return
 	}
-	link, err := s.NewEnrollLink(r.Context(), r.PathValue("login"))
+	u, err := s.adminUser(r.Context(), r.PathValue("login"))
 	if err != nil {
-		writeError(w, apiErr(http.StatusNotFound, "no_user", "%v", err))
+		writeError(w, err)
+		return
+	}
+	if u.Status != store.UserActive {
+		writeError(w, apiErr(http.StatusConflict, "user_inactive", "user %q is %s; enrollment links are made only for active users", u.Login, u.Status))
+		return
+	}
+	link, err := s.NewEnrollLink(r.Context(), u.Login)
+	if err != nil {
+		if s.storeDown(r.Context()) {
+			writeError(w, s.unavailable("admin: enroll link", err))
+		} else {
+			writeError(w, s.internal("admin: enroll link", err))
+		}
 		return
 	}
 	writeJSON(w, http.StatusOK, AdminLink{Link: link.String(), ExpiresAt: link.Expires})
@@ -148,16 +151,112 @@ func (s *Server) handleAdminPush(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	u, err := s.st.GetUserByLogin(r.Context(), NormalizeLogin(req.Login))
+	u, err := s.adminUser(r.Context(), req.Login)
 	if err != nil {
-		writeError(w, apiErr(http.StatusNotFound, "no_user", "no user %q", truncate(req.Login, 64)))
+		writeError(w, err)
 		return
 	}
 	res, err := s.SendPush(r.Context(), PushRequest{User: u, Kind: push.KindStepUp, NumberChallenge: true, UserVerification: push.UVNone,
 		Context: push.ChallengeContext{App: "Test push from an administrator", ClientIP: clientIP(r)}})
 	if err != nil {
+		if errors.Is(err, errInternal) && s.storeDown(r.Context()) {
+			err = errUnavailable
+		}
 		writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, AdminPushResult{ChallengeIDs: res.ChallengeIDs, Number: res.Number, ExpiresAt: res.ExpiresAt})
+}
+
+// AdminApp is one app of the registry as the admin API shows it; the
+// settings of protocol apps (Config) are never shown.
+type AdminApp struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Type      string    `json:"type"`
+	Builtin   bool      `json:"builtin"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// AdminApps is the answer of GET /v1/admin/apps.
+type AdminApps struct {
+	Apps []AdminApp `json:"apps"`
+}
+
+// AdminNewApp is the body of POST /v1/admin/apps.
+type AdminNewApp struct {
+	Name string `json:"name"`
+	Type string `json:"type,omitempty"`
+}
+
+func adminApp(a store.App) AdminApp {
+	return AdminApp{ID: a.ID, Name: a.Name, Type: a.Type, Builtin: a.Builtin, CreatedAt: a.CreatedAt.UTC()}
+}
+
+func (s *Server) handleAdminListApps(w http.ResponseWriter, r *http.Request) {
+	if !s.requireAdmin(w, r) {
+		return
+	}
+	apps, err := s.ListApps(r.Context())
+	if err != nil {
+		writeError(w, s.unavailable("admin: list apps", err))
+		return
+	}
+	out := AdminApps{Apps: make([]AdminApp, 0, len(apps))}
+	for _, a := range apps {
+		out.Apps = append(out.Apps, adminApp(a))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleAdminAddApp(w http.ResponseWriter, r *http.Request) {
+	if !s.requireAdmin(w, r) {
+		return
+	}
+	var req AdminNewApp
+	if err := readJSON(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	a, err := s.AddApp(r.Context(), req.Name, req.Type)
+	switch {
+	case errors.Is(err, ErrAppExists):
+		writeError(w, apiErr(http.StatusConflict, "app_exists", "%v; GET /v1/admin/apps lists the registered apps", err))
+		return
+	case err != nil && !validNewApp(req.Name, req.Type):
+		// AddApp refused the name or type before it asked the store.
+		writeError(w, apiErr(http.StatusBadRequest, "bad_request", "%v", err))
+		return
+	case err != nil:
+		writeError(w, s.unavailable("admin: add app", err))
+		return
+	}
+	writeJSON(w, http.StatusCreated, adminApp(a))
+}
+
+// validNewApp says whether AddApp takes a name and type as they are.
+func validNewApp(name, typ string) bool {
+	if !ValidAppName(name) {
+		return false
+	}
+	return typ == "" || slices.Contains(AppTypes, typ)
+}
+
+func (s *Server) handleAdminRemoveApp(w http.ResponseWriter, r *http.Request) {
+	if !s.requireAdmin(w, r) {
+		return
+	}
+	name := r.PathValue("name")
+	err := s.RemoveApp(r.Context(), name)
+	switch {
+	case errors.Is(err, ErrAppNotFound):
+		writeError(w, apiErr(http.StatusNotFound, "unknown_app", "no app named %q is registered; GET /v1/admin/apps lists them", truncate(name, 64)))
+	case errors.Is(err, ErrAppBuiltin):
+		writeError(w, apiErr(http.StatusConflict, "builtin_app", "%q is built in (the account page and the admin area need it) and cannot be removed", truncate(name, 64)))
+	case err != nil:
+		writeError(w, s.unavailable("admin: remove app", err))
+	default:
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusNoContent)
+	}
 }

@@ -22,6 +22,14 @@ type PushRequest struct {
 	Context          push.ChallengeContext
 	NumberChallenge  bool
 	UserVerification string
+	// Numbers and Correct, when set, are the numbers to show (drawn
+	// before the push was sent); otherwise SendPush draws them.
+	Numbers []int
+	Correct int
+	// IDs, when set, name the challenge of each device in Devices, chosen
+	// before the push was sent (a push sent in the background).
+	IDs     []string
+	Devices []store.Device
 }
 
 // PushResult is what was sent.
@@ -68,15 +76,17 @@ func (crandSource) Uint64() uint64 {
 // the same numbers; the first answer settles the push and the others are
 // cancelled.
 func (s *Server) SendPush(ctx context.Context, req PushRequest) (PushResult, error) {
-	devs, err := s.st.ListDevices(ctx, req.User.ID)
-	if err != nil {
-		return PushResult{}, s.internal("push: list devices", err)
+	devs := req.Devices
+	if devs == nil {
+		var err error
+		if devs, err = s.st.ListDevices(ctx, req.User.ID); err != nil {
+			return PushResult{}, s.internal("push: list devices", err)
+		}
 	}
 	now := s.now()
 	exp := now.Add(s.opts.Policy.Push.Expiry)
-	var numbers []int
-	correct := 0
-	if req.NumberChallenge {
+	numbers, correct := req.Numbers, req.Correct
+	if req.NumberChallenge && len(numbers) == 0 {
 		numbers, correct = pickNumbers()
 	}
 	if req.UserVerification == "" {
@@ -85,13 +95,17 @@ func (s *Server) SendPush(ctx context.Context, req PushRequest) (PushResult, err
 	req.Context.Time = now.Unix()
 	ctxJSON, _ := json.Marshal(req.Context)
 	res := PushResult{Number: correct, ExpiresAt: exp}
-	for _, d := range devs {
+	for i, d := range devs {
 		if !d.RevokedAt.IsZero() {
 			continue
 		}
+		id := newID("chl_")
+		if i < len(req.IDs) {
+			id = req.IDs[i]
+		}
 		claims := push.ChallengeClaims{
 			Issuer: s.opts.URL, Audience: d.ID, Subject: req.User.Login,
-			ID: newID("chl_"), Transaction: req.TxID, Nonce: crypto.RandomToken(16),
+			ID: id, Transaction: req.TxID, Nonce: crypto.RandomToken(16),
 			IAT: now.Unix(), Exp: exp.Unix(), Kind: req.Kind, Context: req.Context,
 			Numbers: numbers, UserVerification: req.UserVerification,
 		}
@@ -260,8 +274,11 @@ func (s *Server) settled(ctx context.Context, c store.Challenge, ip string) {
 		} else {
 			s.audit(ctx, store.AuditEvent{Type: "user.risk_raised", UserID: c.UserID, ChallengeID: c.ID, Detail: map[string]string{"risk": "high", "reason": "push reported"}})
 		}
-	case store.ChallengeFailed:
-		s.recordFailure(ctx, c.UserID, "push: "+c.Reason)
+	case store.ChallengeApproved:
+		if c.TxID != "" {
+			// Only pushes nobody approved use up the fatigue budget.
+			s.refundPush(ctx, c.UserID)
+		}
 	}
 	if c.TxID == "" {
 		return

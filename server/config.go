@@ -23,24 +23,34 @@ import (
 // Config is what assentd is told. Every field is a flag (--name), an
 // environment variable (ASSENT_NAME, dashes as underscores) and a key of the
 // YAML file given by --config (name), with the same name; a flag beats the
-// environment, which beats the file, which beats the default.
+// environment, which beats the file, which beats the default. Fields named
+// "-" (HTTP) are not settings.
 type Config struct {
-	Listen       string        `name:"listen" yaml:"listen" usage:"address to listen on; plain HTTP only on loopback"`
-	Data         string        `name:"data" yaml:"data" usage:"data folder (SQLite database, key file)"`
-	Database     string        `name:"database" yaml:"database" usage:"PostgreSQL URL (postgres://user:password@host:5432/db) for several nodes; empty: SQLite in the data folder"`
-	URL          string        `name:"url" yaml:"url" usage:"public base URL devices reach (default: derived from --listen)"`
-	Org          string        `name:"org" yaml:"org" usage:"organisation name shown in the app"`
-	TLSCert      string        `name:"tls-cert" yaml:"tls-cert" usage:"TLS certificate file (PEM)"`
-	TLSKey       string        `name:"tls-key" yaml:"tls-key" usage:"TLS private key file (PEM)"`
-	LogLevel     string        `name:"log-level" yaml:"log-level" usage:"debug, info, warn or error"`
-	EnrollTTL    time.Duration `name:"enroll-ttl" yaml:"enroll-ttl" usage:"how long an enrollment link stays valid (at most 10m)"`
-	NATS         string        `name:"nats" yaml:"nats" usage:"NATS URL that carries pushes between several nodes (e.g. nats://127.0.0.1:4222)"`
-	Policy       string        `name:"policy" yaml:"policy" usage:"policy file (YAML); without one the secure defaults apply"`
-	Dev          bool          `name:"dev" yaml:"dev" usage:"development mode: mail goes to an in-process sink listed at /dev/mail"`
-	SMTP         string        `name:"smtp" yaml:"smtp" usage:"SMTP server host:port for mail (STARTTLS when offered)"`
-	SMTPUser     string        `name:"smtp-user" yaml:"smtp-user" usage:"SMTP user name"`
-	SMTPPassword string        `name:"smtp-password" yaml:"smtp-password" usage:"SMTP password (prefer the environment variable)"`
-	SMTPFrom     string        `name:"smtp-from" yaml:"smtp-from" usage:"sender address of Assent's mail"`
+	Listen             string        `name:"listen" yaml:"listen" usage:"address to listen on; plain HTTP only on loopback"`
+	Data               string        `name:"data" yaml:"data" usage:"data folder (SQLite database, key file)"`
+	Database           string        `name:"database" yaml:"database" usage:"PostgreSQL URL (postgres://user:password@host:5432/db) for several nodes; empty: SQLite in the data folder"`
+	URL                string        `name:"url" yaml:"url" usage:"public base URL devices reach (default: derived from --listen)"`
+	Org                string        `name:"org" yaml:"org" usage:"organisation name shown in the app"`
+	TLSCert            string        `name:"tls-cert" yaml:"tls-cert" usage:"TLS certificate file (PEM)"`
+	TLSKey             string        `name:"tls-key" yaml:"tls-key" usage:"TLS private key file (PEM)"`
+	LogLevel           string        `name:"log-level" yaml:"log-level" usage:"debug, info, warn or error"`
+	EnrollTTL          time.Duration `name:"enroll-ttl" yaml:"enroll-ttl" usage:"how long an enrollment link stays valid (at most 10m)"`
+	NATS               string        `name:"nats" yaml:"nats" usage:"NATS URL that carries pushes between several nodes (e.g. nats://127.0.0.1:4222)"`
+	Policy             string        `name:"policy" yaml:"policy" usage:"policy file (YAML); without one the secure defaults apply"`
+	Dev                bool          `name:"dev" yaml:"dev" usage:"development mode: mail goes to an in-process sink listed at /dev/mail"`
+	SMTP               string        `name:"smtp" yaml:"smtp" usage:"SMTP server host:port for mail (STARTTLS when offered)"`
+	SMTPUser           string        `name:"smtp-user" yaml:"smtp-user" usage:"SMTP user name"`
+	SMTPPassword       string        `name:"smtp-password" yaml:"smtp-password" usage:"SMTP password (prefer the environment variable)"`
+	SMTPFrom           string        `name:"smtp-from" yaml:"smtp-from" usage:"sender address of Assent's mail"`
+	OpsListen          string        `name:"ops-listen" yaml:"ops-listen" usage:"address of the operator listener (/metrics, /debug/pprof, POST /debug/gc, /healthz, /readyz): plain HTTP with no authentication, so keep it on loopback or a private network; off: none"`
+	TrustedProxies     string        `name:"trusted-proxies" yaml:"trusted-proxies" usage:"comma-separated addresses or CIDRs of the reverse proxies in front of assentd; only connections from these may name the client in X-Forwarded-For or Forwarded (list the proxies, not whole networks)"`
+	MaxConnsPerAddress int           `name:"max-conns-per-address" yaml:"max-conns-per-address" usage:"open connections one client address (an IPv6 /64) may hold; more are closed as they are accepted; trusted proxies are exempt; 0: no cap"`
+	SourceRate         int           `name:"source-rate" yaml:"source-rate" usage:"unauthenticated requests (sign-in and recovery steps, magic links, enrollments) one client address may make a minute before it is slowed down; -1: no throttle (load tests only)"`
+
+	// HTTP holds the HTTP server's timeouts and header limit. It is not a
+	// setting (the defaults suit every deployment we know of); tests
+	// shorten it. Its MaxConnsPerAddress is replaced by the setting's.
+	HTTP HTTPLimits `name:"-" yaml:"-"`
 }
 
 // DefaultConfig is the secure default: loopback only, a ./data folder.
@@ -51,6 +61,15 @@ func DefaultConfig() Config {
 		Org:       "Assent",
 		LogLevel:  "info",
 		EnrollTTL: 10 * time.Minute,
+		OpsListen: "127.0.0.1:9090",
+		// 1,000 connections from one address: a large office or a carrier's
+		// NAT holds a push socket per phone and a few keep-alive connections
+		// per browser, and stays far below it; one machine that opens more
+		// is not a person, and a cap keeps it from taking the node's file
+		// descriptors and memory alone.
+		MaxConnsPerAddress: 1000,
+		SourceRate:         Limits{}.withDefaults().SourceRate,
+		HTTP:               DefaultHTTPLimits(),
 	}
 }
 
@@ -145,12 +164,17 @@ func loadYAML(path string, cfg *Config) error {
 	return nil
 }
 
+// eachField visits every setting; fields named "-" are not settings.
 func eachField(cfg *Config, fn func(name, usage string, v reflect.Value)) {
 	rv := reflect.ValueOf(cfg).Elem()
 	rt := rv.Type()
 	for i := range rt.NumField() {
 		f := rt.Field(i)
-		fn(f.Tag.Get("name"), f.Tag.Get("usage"), rv.Field(i))
+		name := f.Tag.Get("name")
+		if name == "" || name == "-" {
+			continue
+		}
+		fn(name, f.Tag.Get("usage"), rv.Field(i))
 	}
 }
 
@@ -177,6 +201,12 @@ func setField(v reflect.Value, s string) error {
 			return fmt.Errorf("want true or false, got %q", s)
 		}
 		v.SetBool(b)
+	case int:
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("want a whole number such as 100 or -1, got %q", s)
+		}
+		v.SetInt(int64(n))
 	default:
 		return fmt.Errorf("unsupported setting type %s", v.Type())
 	}
@@ -227,6 +257,38 @@ func (c *Config) Check() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.Dev {
+		// The mail sink shows every mail the server sends, magic sign-in
+		// links and enrollment notices included, to whoever opens it.
+		if !IsLoopback(c.Listen) {
+			return fmt.Errorf("refusing --dev on %s: development mode lists every mail the server sends, "+
+				"magic sign-in links included, at /dev/mail to anyone who can reach it; "+
+				"use --dev only with a loopback --listen such as 127.0.0.1:8080, and --smtp for real mail", c.Listen)
+		}
+		if u, err := url.Parse(c.URL); c.URL != "" && (err != nil || !IsLoopback(u.Host)) {
+			return fmt.Errorf("refusing --dev with the public URL %q: development mode lists every mail the server sends, "+
+				"magic sign-in links included, at /dev/mail, and a proxy in front would show it to anyone; "+
+				"use --dev only on loopback, and --smtp for real mail", c.URL)
+		}
+	}
+	if c.OpsListen != "off" {
+		if _, _, err := net.SplitHostPort(c.OpsListen); err != nil {
+			return fmt.Errorf("ops-listen %q: want host:port, e.g. 127.0.0.1:9090, or off", c.OpsListen)
+		}
+		if c.OpsListen == c.Listen {
+			return fmt.Errorf("ops-listen %s is the listen address too: the operator endpoints need a listener of their own; pick another port, e.g. 127.0.0.1:9090", c.OpsListen)
+		}
+	}
+	if _, err := ParseTrustedProxies(c.TrustedProxies); err != nil {
+		return fmt.Errorf("trusted-proxies: %w", err)
+	}
+	if c.MaxConnsPerAddress < 0 {
+		return fmt.Errorf("max-conns-per-address %d: want a number of connections, or 0 for no cap", c.MaxConnsPerAddress)
+	}
+	if c.SourceRate == 0 {
+		return fmt.Errorf("source-rate %d: want the requests a minute one address may make (default %d), or -1 to turn the throttle off",
+			c.SourceRate, Limits{}.withDefaults().SourceRate)
 	}
 	return nil
 }

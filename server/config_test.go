@@ -33,6 +33,46 @@ func TestConfigDefaultsAreLoopbackAndData(t *testing.T) {
 	if cfg.Listen != "127.0.0.1:8080" || cfg.Data != "data" || cfg.EnrollTTL != 10*time.Minute || cfg.Dev || len(rest) != 0 {
 		t.Fatalf("defaults = %+v %v", cfg, rest)
 	}
+	if cfg.OpsListen != "127.0.0.1:9090" || cfg.TrustedProxies != "" || cfg.MaxConnsPerAddress != 1000 || cfg.SourceRate != (Limits{}).withDefaults().SourceRate || cfg.HTTP != DefaultHTTPLimits() {
+		t.Fatalf("operator defaults = %+v", cfg)
+	}
+}
+
+func TestConfigWholeNumbersFromFlagsEnvironmentAndFile(t *testing.T) {
+	file := writeYAML(t, "source-rate: 30\nmax-conns-per-address: 7\n")
+	cfg, _, err := loadTest(t, []string{"--source-rate", "-1"}, map[string]string{"ASSENT_CONFIG": file, "ASSENT_MAX_CONNS_PER_ADDRESS": "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SourceRate != -1 || cfg.MaxConnsPerAddress != 0 {
+		t.Fatalf("source-rate %d, max-conns-per-address %d", cfg.SourceRate, cfg.MaxConnsPerAddress)
+	}
+	cfg, _, err = loadTest(t, nil, map[string]string{"ASSENT_CONFIG": file})
+	if err != nil || cfg.SourceRate != 30 || cfg.MaxConnsPerAddress != 7 {
+		t.Fatalf("from the file: %d %d %v", cfg.SourceRate, cfg.MaxConnsPerAddress, err)
+	}
+}
+
+func TestConfigOperatorListenerAndProxies(t *testing.T) {
+	cfg, _, err := loadTest(t, []string{"--ops-listen", "off", "--trusted-proxies", "10.0.0.0/8, 192.0.2.7"}, nil)
+	if err != nil || cfg.OpsListen != "off" || cfg.TrustedProxies != "10.0.0.0/8, 192.0.2.7" {
+		t.Fatalf("ops-listen off with proxies: %+v %v", cfg, err)
+	}
+	// YAML 1.1 would read a bare off as false; the loader keeps the word.
+	cfg, _, err = loadTest(t, nil, map[string]string{"ASSENT_CONFIG": writeYAML(t, "ops-listen: off\ntrusted-proxies: 10.0.0.0/8\n")})
+	if err != nil || cfg.OpsListen != "off" || cfg.TrustedProxies != "10.0.0.0/8" {
+		t.Fatalf("ops-listen off in the file: %q %q %v", cfg.OpsListen, cfg.TrustedProxies, err)
+	}
+	// Off loopback is allowed (a private network); Serve warns about it.
+	if _, _, err := loadTest(t, []string{"--ops-listen", "10.0.0.5:9090"}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConfigDevOnLoopback(t *testing.T) {
+	if _, _, err := loadTest(t, []string{"--dev", "--listen", "[::1]:8080", "--url", "http://localhost:8080"}, nil); err != nil {
+		t.Fatalf("--dev on loopback: %v", err)
+	}
 }
 
 func TestConfigFlagBeatsEnvironmentBeatsFile(t *testing.T) {
@@ -84,6 +124,18 @@ func TestConfigErrorsSayWhatAndWhere(t *testing.T) {
 		"http public URL off loopback":    {args: []string{"--url", "http://assent.example.com"}, want: "use https"},
 		"missing config file":             {args: []string{"--config", "/nonexistent/assentd.yaml"}, want: "config file"},
 		"bad log level":                   {args: []string{"--log-level", "loud"}, want: "log-level"},
+		"dev off loopback": {args: []string{"--dev", "--listen", "0.0.0.0:8443", "--tls-cert", "c.pem", "--tls-key", "k.pem"},
+			want: "refusing --dev on 0.0.0.0:8443: development mode lists every mail"},
+		"dev behind a public URL":       {args: []string{"--dev", "--url", "https://assent.example.com"}, want: "/dev/mail"},
+		"ops listener without a port":   {args: []string{"--ops-listen", "localhost"}, want: "ops-listen \"localhost\": want host:port"},
+		"ops listener on the listen":    {args: []string{"--ops-listen", "127.0.0.1:8080"}, want: "listener of their own"},
+		"trusted proxy by name":         {args: []string{"--trusted-proxies", "proxy.example.com"}, want: "trusted-proxies: \"proxy.example.com\" is not an address or CIDR"},
+		"every address trusted":         {args: []string{"--trusted-proxies", "0.0.0.0/0"}, want: "trusts every address"},
+		"negative connection cap":       {args: []string{"--max-conns-per-address", "-5"}, want: "0 for no cap"},
+		"connection cap not a number":   {args: []string{"--max-conns-per-address", "many"}, want: "--max-conns-per-address: want a whole number"},
+		"source rate zero":              {args: []string{"--source-rate", "0"}, want: "or -1 to turn the throttle off"},
+		"source rate in the file":       {file: "source-rate: 1.5\n", want: "line 1: source-rate: want a whole number"},
+		"the HTTP limits are not a key": {file: "http: {readtimeout: 1s}\n", want: `unknown setting "http"`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			env := c.env

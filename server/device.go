@@ -29,8 +29,11 @@ var errDeviceAuth = apiErr(http.StatusUnauthorized, "unauthorized", "device toke
 // readJWSBody reads a request body that is one compact JWS.
 func readJWSBody(w http.ResponseWriter, r *http.Request) (string, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, crypto.MaxJWSSize))
-	if err != nil {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
 		return "", apiErr(http.StatusRequestEntityTooLarge, "too_large", "request body is over %d bytes", crypto.MaxJWSSize)
+	} else if err != nil {
+		return "", apiErr(http.StatusBadRequest, "bad_request", "the request body could not be read (it stopped or came too slowly); send it again")
 	}
 	tok := strings.TrimSpace(string(body))
 	if tok == "" {
@@ -40,6 +43,11 @@ func readJWSBody(w http.ResponseWriter, r *http.Request) (string, error) {
 }
 
 func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
+	// Enrollment tokens are guessed from somewhere: slow the source down.
+	if err := s.allowRequest(clientIP(r)); err != nil {
+		writeError(w, err)
+		return
+	}
 	tok, err := readJWSBody(w, r)
 	if err != nil {
 		writeError(w, err)
@@ -331,6 +339,7 @@ const maxBadFrames = 8
 
 func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	ip := clientIP(r)
 	var dev store.Device
 	authed := false
 	if tok := deviceToken(r); tok != "" {
@@ -341,13 +350,33 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 		}
 		dev, authed = d, true
 	}
+	// A socket that will authenticate with a hello costs a goroutine and
+	// buffers before anyone knows who opened it: such sockets are capped
+	// on the node and per address, and refused before the upgrade.
+	helloKey := ""
+	if !authed {
+		helloKey = addressKey(ip)
+		if err := s.hub.admitHello(helloKey); err != nil {
+			reason := "hello_address_cap"
+			if errors.Is(err, errHelloNodeCap) {
+				reason = "hello_node_cap"
+			}
+			s.metrics.refused.WithLabelValues(reason).Inc()
+			writeError(w, err)
+			return
+		}
+	}
 	ws, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		if !authed {
+			s.hub.helloDone(helloKey)
+		}
 		return // the upgrader answered already
 	}
 	ws.SetReadLimit(push.MaxMessageSize)
 	if !authed {
 		d, err := s.socketHello(ctx, ws)
+		s.hub.helloDone(helloKey)
 		if err != nil {
 			closeWith(ws, err)
 			return
@@ -355,7 +384,9 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 		dev = d
 	}
 	c := newConn(dev.ID, ws)
-	s.hub.add(c)
+	if n := s.hub.add(c); n > 0 {
+		s.metrics.replaced.Add(float64(n))
+	}
 	c.enqueue(&push.Message{Type: push.MsgWelcome, ServerTime: s.now().UnixMilli()})
 	pending, err := s.pendingChallenges(ctx, dev.ID)
 	if err != nil {
@@ -369,7 +400,6 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 	// database, ends: an idle connection keeps only a small stack.
 	// Nothing of the request is kept: its context would hold the HTTP
 	// connection's buffers.
-	ip := clientIP(r)
 	go func() {
 		defer s.hub.remove(c)
 		defer c.close()

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -27,6 +28,9 @@ type flow struct {
 	tx     store.Transaction
 	st     txState
 	meta   reqMeta
+	// userID, once identify has found the user, is recorded with the next
+	// state stored.
+	userID string
 }
 
 // remediations are the steps the transaction may take now.
@@ -69,8 +73,8 @@ func (f *flow) user() (store.User, bool, error) {
 }
 
 // move stores next as the transaction's state and answers with it.
-func (f *flow) move(next txState, userID string) (*sdk.Response, error) {
-	tx, err := f.s.advance(f.ctx, f.tx, f.st.Gen, next, store.TxActive, userID)
+func (f *flow) move(next txState) (*sdk.Response, error) {
+	tx, err := f.s.advance(f.ctx, f.tx, f.st.Gen, next, store.TxActive, f.userID)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +86,14 @@ func (f *flow) audit(typ string, detail map[string]string) {
 	f.s.audit(f.ctx, store.AuditEvent{Type: typ, UserID: f.tx.UserID, TxID: f.tx.ID, ClientIP: f.meta.ip, Detail: detail})
 }
 
+// unknownUser stands in for a login that names nobody, so that the work
+// done (and the time it takes) is the same as for a real user.
+var unknownUser = store.User{ID: "usr_unknown", Risk: policy.RiskLow}
+
 func (f *flow) identify(login, kind string) (*sdk.Response, error) {
+	if err := f.s.allowRequest(f.meta.ip); err != nil {
+		return nil, err
+	}
 	login = NormalizeLogin(login)
 	if login == "" || len(login) > maxLoginLength {
 		return nil, apiErr(http.StatusBadRequest, "bad_request", "login is required (at most %d bytes)", maxLoginLength)
@@ -92,46 +103,72 @@ func (f *flow) identify(login, kind string) (*sdk.Response, error) {
 		return nil, f.s.internal("identify: load user", err)
 	}
 	known := err == nil && u.Status == store.UserActive
-	next := txState{Kind: kind, Gen: f.st.Gen, Login: login, Device: f.st.Device, Known: known, Risk: Risk{Level: policy.RiskLow},
-		Session: f.st.Session, SessionUser: f.st.SessionUser, SessionAt: f.st.SessionAt}
-	if known {
-		next.Risk = f.s.assessRisk(f.ctx, u, f.meta.ip, f.st.Device)
-		f.s.audit(f.ctx, store.AuditEvent{Type: "risk.assessed", UserID: u.ID, TxID: f.tx.ID, ClientIP: f.meta.ip,
-			Detail: map[string]string{"risk": next.Risk.Level, "reasons": strings.Join(next.Risk.Reasons, "; "), "kind": kind}})
+	subject := u
+	if !known {
+		u, subject = store.User{}, unknownUser
 	}
-	// Whether the login exists is not revealed: an unknown one goes on
-	// to the same next step, and fails there like a wrong password.
+	next := txState{Kind: kind, Gen: f.st.Gen, Login: login, Device: f.st.Device, Known: known, Session: f.st.Session}
+	// Whether the login exists is not revealed: an unknown one is weighed
+	// and audited the same way, goes on to the same next step, and fails
+	// there like a wrong password.
+	next.Risk = f.s.assessRisk(f.ctx, subject, f.meta.ip, f.st.Device)
+	f.s.audit(f.ctx, store.AuditEvent{Type: "risk.assessed", UserID: u.ID, TxID: f.tx.ID, ClientIP: f.meta.ip,
+		Detail: map[string]string{"risk": next.Risk.Level, "reasons": strings.Join(next.Risk.Reasons, "; "), "kind": kind}})
+	d := f.s.opts.Policy.SignOnFor(policy.Input{
+		App: f.tx.App, Groups: u.Groups, IP: net.ParseIP(f.meta.ip), Risk: next.Risk.Level,
+		NewDevice: slices.Contains(next.Risk.Reasons, "new device"),
+	})
+	next.Decision = &d
+	f.userID = u.ID
 	switch kind {
 	case sdk.KindSignIn:
-		d := f.s.opts.Policy.SignOnFor(policy.Input{
-			App: f.tx.App, Groups: u.Groups, IP: net.ParseIP(f.meta.ip), Risk: next.Risk.Level,
-			NewDevice: slices.Contains(next.Risk.Reasons, "new device"),
-		})
-		next.Decision = &d
 		next.Step = stepPassword
-		if known && d.Passwordless() && f.s.hasDevice(f.ctx, u.ID) {
+		if d.Passwordless() {
 			next.Step = stepSelect
 		}
-		if known && !d.Deny && d.Reauthenticate > 0 && next.SessionUser == u.ID && f.s.now().Sub(next.SessionAt) < d.Reauthenticate {
-			// Signed in recently enough for this rule: no factors asked.
-			next.Done = []string{"session"}
-			f.s.audit(f.ctx, store.AuditEvent{Type: "signin.session_reused", UserID: u.ID, TxID: f.tx.ID, ClientIP: f.meta.ip,
-				Detail: map[string]string{"rule": d.Rule}})
-			return f.succeed(next, u)
+		if known && next.Session != "" {
+			if ok, err := f.reuse(&next, u); err != nil {
+				return nil, err
+			} else if ok {
+				return f.next(next, u)
+			}
 		}
 	case sdk.KindRecovery:
 		next.Step = stepSelect
 		f.tx.Kind = sdk.KindRecovery
 	}
-	return f.move(next, u.ID)
+	return f.move(next)
+}
+
+// reuse counts the factors of the session given at interact, when it is
+// still good, is the user's, and the rule lets a session stand in for a
+// sign-in (re-authentication frequency, counted from the session's
+// original authentication, not from its last reuse).
+func (f *flow) reuse(st *txState, u store.User) (bool, error) {
+	sess, su, err := f.s.loadSession(f.ctx, st.Session)
+	if err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) && ae.Status >= 500 {
+			return false, err
+		}
+		f.audit("session.refused", map[string]string{"reason": "revoked, expired or its user disabled"})
+		return false, nil
+	}
+	d := st.Decision
+	if su.ID != u.ID || d.Deny || d.Reauthenticate <= 0 || f.s.now().Sub(sess.AuthTime) >= d.Reauthenticate {
+		return false, nil
+	}
+	done, uv := authsOf(sess.AMR)
+	if len(done) == 0 {
+		return false, nil
+	}
+	st.Done, st.UV, st.Reused, st.AuthTime = done, uv, sess.ID, sess.AuthTime
+	f.s.audit(f.ctx, store.AuditEvent{Type: "signin.session_reused", UserID: u.ID, TxID: f.tx.ID, ClientIP: f.meta.ip,
+		Detail: map[string]string{"rule": d.Rule, "from": sess.App, "amr": strings.Join(sess.AMR, " ")}})
+	return true, nil
 }
 
 var errBadCredentials = apiErr(http.StatusUnauthorized, "invalid_credentials", "login or password is wrong")
-
-func (s *Server) lockedErr(u store.User) error {
-	return apiErr(http.StatusTooManyRequests, "account_locked",
-		"too many failed attempts; this account is locked until %s", u.LockedUntil.UTC().Format(time.RFC3339))
-}
 
 func (f *flow) challenge(req sdk.Request) (*sdk.Response, error) {
 	switch {
@@ -147,12 +184,31 @@ func (f *flow) challenge(req sdk.Request) (*sdk.Response, error) {
 	return nil, apiErr(http.StatusBadRequest, "bad_request", "authenticator must be %q at this step", want)
 }
 
+// guess is what a password or code check of this transaction is counted
+// against.
+func (f *flow) guess() guess {
+	newDevice := slices.Contains(f.st.Risk.Reasons, "new device")
+	g := guess{ip: f.meta.ip, login: f.st.Login,
+		familiar: f.st.Known && (!newDevice || !slices.Contains(f.st.Risk.Reasons, "new network"))}
+	if f.st.Known && !newDevice && f.st.Device != "" {
+		g.device = f.st.Device
+	}
+	return g
+}
+
 func (f *flow) checkPassword(password string) (*sdk.Response, error) {
 	if len(password) > maxPasswordLength {
 		return nil, errBadCredentials
 	}
 	u, known, err := f.user()
 	if err != nil {
+		return nil, err
+	}
+	// The guess is counted before the password is checked, so that
+	// parallel guesses cannot pass the limit.
+	g := f.guess()
+	if err := f.s.chargeGuess(f.ctx, g); err != nil {
+		f.audit("signin.throttled", nil)
 		return nil, err
 	}
 	known = known && u.PasswordHash != ""
@@ -164,17 +220,11 @@ func (f *flow) checkPassword(password string) (*sdk.Response, error) {
 	if herr != nil {
 		f.s.log.Error("password: stored hash unreadable", "user", u.ID, "err", herr)
 	}
-	if known && f.s.now().Before(u.LockedUntil) {
-		f.audit("signin.locked", nil)
-		return nil, f.s.lockedErr(u)
-	}
 	if !known || !ok {
 		f.audit("signin.password_failed", nil)
-		if known {
-			f.s.recordFailure(f.ctx, u.ID, "wrong password")
-		}
 		return nil, errBadCredentials
 	}
+	f.s.clearGuesses(f.ctx, g)
 	f.audit("signin.password_ok", nil)
 	next := f.st
 	next.Done = append(slices.Clone(next.Done), sdk.AuthPassword)
@@ -185,56 +235,75 @@ func (f *flow) checkPassword(password string) (*sdk.Response, error) {
 func (f *flow) next(st txState, u store.User) (*sdk.Response, error) {
 	switch st.Kind {
 	case sdk.KindSignIn:
-		d := st.Decision
-		if d.Deny {
-			f.audit("signin.denied", map[string]string{"rule": d.Rule})
-			return f.end(store.TxFailed, "denied by rule "+d.Rule,
-				apiErr(http.StatusForbidden, "access_denied", "sign-in to this app is not allowed here (rule %q); ask your administrator", d.Rule))
-		}
-		possession := slices.ContainsFunc(st.Done, func(a string) bool { return a != sdk.AuthPassword })
-		complete := (d.Factors == 1 && len(st.Done) > 0) || (st.done(sdk.AuthPassword) && possession)
-		if !complete {
-			if len(f.optionsFor(st, u)) > 0 {
-				st.Step = stepSelect
-				return f.move(st, "")
-			}
-			if f.s.opts.Policy.Enrollment.SelfService && !f.s.hasDevice(f.ctx, u.ID) {
-				st.Step = stepEnroll
-				return f.move(st, "")
-			}
-			return nil, apiErr(http.StatusForbidden, "no_second_factor",
-				"this account has no Assent device for the second factor; ask an administrator for an enrollment link")
-		}
-		if missing := f.missingProfile(u); len(missing) > 0 {
-			st.Step = stepProfile
-			return f.move(st, "")
-		}
-		return f.succeed(st, u)
+		return f.signInNext(st, u)
 	case sdk.KindRecovery:
+		if st.Reset {
+			// The password is new; now the app's own rule decides what
+			// the sign-in still needs beyond the recovery's factors.
+			return f.signInNext(st, u)
+		}
 		need := 1
 		if f.s.opts.Policy.Recovery.SecondAuthenticator {
 			need = 2
 		}
 		if len(st.Done) >= need {
 			st.Step = stepReset
-			return f.move(st, "")
+			return f.move(st)
 		}
 		st.Step = stepSelect
-		return f.move(st, "")
+		return f.move(st)
 	case sdk.KindEnroll:
 		if st.Step == stepEnroll {
 			return f.succeed(st, u)
 		}
 		st.Step = stepEnroll
-		return f.move(st, "")
+		return f.move(st)
 	}
 	return nil, errInternal
 }
 
-// optionsFor lists the authenticators the person may choose now: allowed
-// by the policy, available to the user, not passed already. For an
-// unknown login (recovery) it lists what the policy allows, so that the
-// answer is the same as for a real user.
+var errEnrollmentRequired = apiErr(http.StatusForbidden, "enrollment_required",
+	"this sign-in needs an Assent device, and this account has none; ask an administrator for an enrollment link")
+
+// signInNext asks for what the app's rule still needs, or signs in.
+func (f *flow) signInNext(st txState, u store.User) (*sdk.Response, error) {
+	d := st.Decision
+	if d == nil {
+		return nil, errInternal
+	}
+	if d.Deny {
+		f.audit("signin.denied", map[string]string{"rule": d.Rule})
+		return f.end(store.TxFailed, "denied by rule "+d.Rule,
+			apiErr(http.StatusForbidden, "access_denied", "sign-in to this app is not allowed here (rule %q); ask your administrator", d.Rule))
+	}
+	if factorsMeet(d, st.Done, st.UV) {
+		if missing := f.missingProfile(u); len(missing) > 0 {
+			st.Step = stepProfile
+			return f.move(st)
+		}
+		return f.succeed(st, u)
+	}
+	if !hasKnowledge(st.Done) && (d.Factors >= 2 || !d.Possession) {
+		st.Step = stepPassword
+		return f.move(st)
+	}
+	// A possession factor is missing.
+	st.Push, st.Email = nil, nil
+	if len(f.optionsFor(st, u)) > 0 {
+		st.Step = stepSelect
+		return f.move(st)
+	}
+	if f.s.opts.Policy.Enrollment.SelfService && st.Known && !f.s.hasDevice(f.ctx, u.ID) {
+		st.Step = stepEnroll
+		return f.move(st)
+	}
+	return nil, errEnrollmentRequired
+}
+
+// optionsFor lists the authenticators the person may choose now. Before a
+// factor is passed the list is what the policy allows and the server can
+// do, the same for every login, existing or not, with a device or
+// without; after, it is what this account has.
 func (f *flow) optionsFor(st txState, u store.User) []string {
 	var allowed []string
 	switch st.Kind {
@@ -245,31 +314,33 @@ func (f *flow) optionsFor(st txState, u store.User) []string {
 		allowed = st.Decision.Authenticators
 	case sdk.KindRecovery:
 		allowed = f.s.opts.Policy.Recovery.Authenticators
+		if st.Reset && st.Decision != nil {
+			allowed = st.Decision.Authenticators
+		}
 	case sdk.KindEnroll:
 		allowed = []string{sdk.AuthPush, sdk.AuthTOTP}
 	}
-	hasDev := st.Known && f.s.hasDevice(f.ctx, u.ID)
+	proven := st.proven()
+	hasDev := proven && st.Known && f.s.hasDevice(f.ctx, u.ID)
 	var out []string
 	for _, a := range allowed {
 		if st.done(a) {
 			continue
 		}
-		if !st.Known && st.Kind == sdk.KindRecovery {
-			if a != sdk.AuthEmail || f.s.opts.Mailer != nil {
-				out = append(out, a)
-			}
-			continue
-		}
 		switch a {
 		case sdk.AuthPush, sdk.AuthTOTP:
-			if hasDev {
+			if hasDev || !proven {
 				out = append(out, a)
 			}
 		case sdk.AuthEmail:
-			if u.Email != "" && f.s.opts.Mailer != nil {
+			if f.s.opts.Mailer != nil && (!proven || u.Email != "") {
 				out = append(out, a)
 			}
 		}
+	}
+	if st.Kind == sdk.KindSignIn && st.Decision.Passwordless() && !proven {
+		// Someone without a device signs in with the password, then enrolls.
+		out = append(out, sdk.AuthPassword)
 	}
 	return out
 }
@@ -279,9 +350,6 @@ func (f *flow) selectAuthenticator(auth string) (*sdk.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if known && f.s.now().Before(u.LockedUntil) {
-		return nil, f.s.lockedErr(u)
-	}
 	opts := f.optionsFor(f.st, u)
 	if !slices.Contains(opts, auth) {
 		return nil, apiErr(http.StatusBadRequest, "bad_request", "authenticator must be one of: %s", strings.Join(opts, ", "))
@@ -289,9 +357,19 @@ func (f *flow) selectAuthenticator(auth string) (*sdk.Response, error) {
 	next := f.st
 	next.Push, next.Email = nil, nil
 	f.cancelPush(f.st, "a new authenticator was chosen")
+	// Work for the background starts once the state that waits for it is
+	// stored.
+	var later func()
 	switch auth {
+	case sdk.AuthPassword:
+		next.Step = stepPassword
 	case sdk.AuthPush:
-		ps, err := f.sendPush(u, known)
+		var ps *pushState
+		if f.st.proven() {
+			ps, err = f.sendPush(u)
+		} else {
+			ps, later = f.sendPushQuietly(u, known)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -299,35 +377,25 @@ func (f *flow) selectAuthenticator(auth string) (*sdk.Response, error) {
 	case sdk.AuthTOTP:
 		next.Step = stepTOTP
 	case sdk.AuthEmail:
-		es, err := f.sendMagicLink(u, known)
+		es, send, err := f.sendMagicLink(u, known, !f.st.proven())
 		if err != nil {
 			return nil, err
 		}
-		next.Email, next.Step = es, stepEmail
+		next.Email, next.Step, later = es, stepEmail, send
 	}
-	return f.move(next, "")
+	resp, err := f.move(next)
+	if err == nil && later != nil {
+		later()
+	}
+	return resp, err
 }
 
 // ErrPushLimited means the MFA-fatigue guard stopped a push.
 var errPushLimited = apiErr(http.StatusTooManyRequests, "push_limited",
 	"too many pushes went unanswered lately, so no more are sent for now; use a code from the Assent app instead")
 
-func (f *flow) sendPush(u store.User, known bool) (*pushState, error) {
-	pol := f.s.opts.Policy
-	now := f.s.now()
-	if !known {
-		// Nothing is sent, but the answer looks the same.
-		_, correct := pickNumbers()
-		return &pushState{Number: correct, ExpiresAt: now.Add(pol.Push.Expiry)}, nil
-	}
-	unanswered, err := f.s.unansweredPushes(f.ctx, u.ID, now.Add(-pol.Push.Window))
-	if err != nil {
-		return nil, f.s.internal("count unanswered pushes", err)
-	}
-	if unanswered >= pol.Push.MaxUnanswered {
-		f.audit("push.limited", map[string]string{"unanswered": fmt.Sprint(unanswered), "window": pol.Push.Window.String()})
-		return nil, errPushLimited
-	}
+// pushRequest is the push this transaction sends now.
+func (f *flow) pushRequest(u store.User) PushRequest {
 	kind, numberChallenge, uv := push.KindSignIn, true, push.UVPreferred
 	switch f.st.Kind {
 	case sdk.KindSignIn:
@@ -335,43 +403,96 @@ func (f *flow) sendPush(u store.User, known bool) (*pushState, error) {
 		uv = f.st.Decision.UserVerification
 	case sdk.KindRecovery:
 		kind = push.KindRecovery
+		if f.st.Reset {
+			kind = push.KindSignIn
+			numberChallenge = f.st.Decision.NumberChallengeFor(f.st.Risk.Level)
+			uv = f.st.Decision.UserVerification
+		}
 	case sdk.KindEnroll:
 		kind = push.KindEnroll
 	}
-	res, err := f.s.SendPush(f.ctx, PushRequest{
+	return PushRequest{
 		TxID: f.tx.ID, User: u, Kind: kind, NumberChallenge: numberChallenge, UserVerification: uv,
 		Context: push.ChallengeContext{App: f.tx.App, ClientIP: f.tx.ClientIP, UserAgent: f.tx.UserAgent,
 			Risk: f.st.Risk.Level, RiskReasons: f.st.Risk.Reasons},
-	})
+	}
+}
+
+// sendPush sends a push once a factor is passed: the answer may say it
+// was refused (the fatigue guard, no device).
+func (f *flow) sendPush(u store.User) (*pushState, error) {
+	if err := f.s.chargePush(f.ctx, u.ID); err != nil {
+		if errors.Is(err, errPushLimited) {
+			f.audit("push.limited", map[string]string{"window": f.s.opts.Policy.Push.Window.String()})
+		}
+		return nil, err
+	}
+	req := f.pushRequest(u)
+	res, err := f.s.SendPush(f.ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	return &pushState{ChallengeIDs: res.ChallengeIDs, Number: res.Number, ExpiresAt: res.ExpiresAt, UV: uv}, nil
+	return &pushState{ChallengeIDs: res.ChallengeIDs, Number: res.Number, ExpiresAt: res.ExpiresAt, UV: req.UserVerification}, nil
 }
 
-// unansweredPushes counts the pushes since a time that nobody answered. A
-// push goes to every device of the user, so the count is that of the
-// device that got the most unanswered ones.
-func (s *Server) unansweredPushes(ctx context.Context, userID string, since time.Time) (int, error) {
-	cs, err := s.st.ListChallenges(ctx, store.ChallengeFilter{UserID: userID, Since: since})
-	if err != nil {
-		return 0, err
+// sendPushQuietly is the push chosen before any factor (recovery, a
+// passwordless sign-in): the answer is the same whoever the login names
+// and whether or not a push can go, so the push is sent in the
+// background, where its limits apply unseen.
+func (f *flow) sendPushQuietly(u store.User, known bool) (*pushState, func()) {
+	req := f.pushRequest(u)
+	if req.NumberChallenge {
+		req.Numbers, req.Correct = pickNumbers()
 	}
-	perDevice := map[string]int{}
-	most := 0
-	for _, c := range cs {
-		switch c.Status {
-		case store.ChallengePending, store.ChallengeExpired, store.ChallengeCancelled:
-			// A push answered on another device, which cancelled this
-			// one, was answered.
-			if c.Status == store.ChallengeCancelled && c.Reason == reasonAnsweredElsewhere {
-				continue
-			}
-			perDevice[c.DeviceID]++
-			most = max(most, perDevice[c.DeviceID])
+	subject := u.ID
+	if !known {
+		subject = unknownUser.ID
+	}
+	req.Devices = f.s.activeDevices(f.ctx, subject)
+	for range req.Devices {
+		req.IDs = append(req.IDs, newID("chl_"))
+	}
+	ps := &pushState{ChallengeIDs: req.IDs, Number: req.Correct, ExpiresAt: f.s.now().Add(f.s.opts.Policy.Push.Expiry),
+		UV: req.UserVerification, Quiet: true}
+	if !known || len(req.Devices) == 0 {
+		return ps, nil
+	}
+	ip, login, txID := f.meta.ip, f.st.Login, f.tx.ID
+	return ps, func() { f.s.background(func(ctx context.Context) { f.s.quietPush(ctx, req, ip, login, txID) }) }
+}
+
+// quietPush sends a push that no answer waits on: recovery pushes only
+// from a source that is not being throttled, every push within the
+// user's budget; what was not sent goes to the audit log.
+func (s *Server) quietPush(ctx context.Context, req PushRequest, ip, login, txID string) {
+	limited := func(reason string) {
+		s.audit(ctx, store.AuditEvent{Type: "push.limited", UserID: req.User.ID, TxID: txID, ClientIP: ip,
+			Detail: map[string]string{"reason": reason, "kind": req.Kind}})
+	}
+	if req.Kind == push.KindRecovery {
+		if ok, why := s.chargeRecoveryPush(ctx, ip, login); !ok {
+			limited(why)
+			return
 		}
 	}
-	return most, nil
+	if err := s.chargePush(ctx, req.User.ID); err != nil {
+		limited("too many unanswered pushes")
+		return
+	}
+	if _, err := s.SendPush(ctx, req); err != nil {
+		s.log.Warn("push in the background failed", "user", req.User.ID, "err", err)
+		return
+	}
+	// If the transaction moved on meanwhile, nobody waits for it.
+	tx, err := s.st.GetTransaction(ctx, txID)
+	var st txState
+	if err == nil && tx.Status == store.TxActive && json.Unmarshal(tx.Data, &st) == nil && st.Push != nil &&
+		len(st.Push.ChallengeIDs) > 0 && len(req.IDs) > 0 && st.Push.ChallengeIDs[0] == req.IDs[0] {
+		return
+	}
+	for _, id := range req.IDs {
+		s.cancelChallenge(ctx, id, "the sign-in moved on")
+	}
 }
 
 func (f *flow) cancelPush(st txState, reason string) {
@@ -401,7 +522,7 @@ func (f *flow) poll() (*sdk.Response, error) {
 			next.Email = nil
 			return f.next(next, u)
 		case !now.Before(e.ExpiresAt):
-			if _, err := f.move(back, ""); err != nil {
+			if _, err := f.move(back); err != nil {
 				return nil, err
 			}
 			return nil, apiErr(http.StatusRequestTimeout, "email_expired", "the link in the email was not opened in time; send another or choose another way")
@@ -411,20 +532,26 @@ func (f *flow) poll() (*sdk.Response, error) {
 	var cs []store.Challenge
 	for _, id := range f.st.Push.ChallengeIDs {
 		c, err := f.s.st.GetChallenge(f.ctx, id)
-		if err != nil {
+		if errors.Is(err, store.ErrNotFound) && f.st.Push.Quiet {
+			continue // a push in the background that is not (or never) out
+		} else if err != nil {
 			return nil, f.s.internal("poll: load challenge", err)
 		}
 		cs = append(cs, c)
 	}
-	pending := len(cs) == 0 && now.Before(f.st.Push.ExpiresAt) // an unknown login's push "waits"
+	// A push nobody could be sent "waits" like any other.
+	pending := len(cs) < len(f.st.Push.ChallengeIDs) || len(cs) == 0
+	pending = pending && now.Before(f.st.Push.ExpiresAt)
 	reason := store.ChallengeExpired
 	for _, c := range cs {
 		switch c.Status {
 		case store.ChallengeApproved:
 			next := f.st
 			next.Done = append(slices.Clone(next.Done), sdk.AuthPush)
+			next.UV = next.UV || c.UV
 			next.Push = nil
-			f.audit("factor.push_ok", map[string]string{"device": c.DeviceID})
+			f.s.audit(f.ctx, store.AuditEvent{Type: "factor.push_ok", UserID: f.tx.UserID, DeviceID: c.DeviceID, TxID: f.tx.ID,
+				ChallengeID: c.ID, ClientIP: f.meta.ip, Detail: map[string]string{"uv": fmt.Sprint(c.UV)}})
 			return f.next(next, u)
 		case store.ChallengePending:
 			if now.Before(c.ExpiresAt) {
@@ -445,17 +572,17 @@ func (f *flow) poll() (*sdk.Response, error) {
 		return f.end(store.TxFailed, "push reported",
 			apiErr(http.StatusForbidden, "push_reported", "the push was reported as not made by the account holder; this transaction has ended"))
 	case store.ChallengeDenied:
-		if _, err := f.move(back, ""); err != nil {
+		if _, err := f.move(back); err != nil {
 			return nil, err
 		}
 		return nil, apiErr(http.StatusForbidden, "push_denied", "the push was denied on the device; send another or use a code")
 	case store.ChallengeFailed:
-		if _, err := f.move(back, ""); err != nil {
+		if _, err := f.move(back); err != nil {
 			return nil, err
 		}
 		return nil, apiErr(http.StatusForbidden, "wrong_number", "the push was not approved: a wrong number was picked or the device did not verify its user; send another push")
 	}
-	if _, err := f.move(back, ""); err != nil {
+	if _, err := f.move(back); err != nil {
 		return nil, err
 	}
 	return nil, apiErr(http.StatusRequestTimeout, "push_expired", "the push was not answered in time; send another or use a code")
@@ -475,26 +602,27 @@ func (f *flow) checkTOTP(passcode string) (*sdk.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !known {
-		f.audit("totp.refused", nil)
-		return nil, errBadCode
+	// Counted before the check, like a password.
+	g := f.guess()
+	if err := f.s.chargeGuess(f.ctx, g); err != nil {
+		f.audit("signin.throttled", nil)
+		return nil, err
 	}
-	if f.s.now().Before(u.LockedUntil) {
-		return nil, f.s.lockedErr(u)
+	if !known {
+		u = unknownUser
 	}
 	d, err := f.s.verifyTOTP(f.ctx, u, code)
 	switch {
 	case errors.Is(err, errCodeUsed):
 		f.s.audit(f.ctx, store.AuditEvent{Type: "totp.replayed", UserID: u.ID, DeviceID: d.ID, TxID: f.tx.ID, ClientIP: f.meta.ip})
-		f.s.recordFailure(f.ctx, u.ID, "totp code reused")
 		return nil, errCodeUsed
 	case errors.Is(err, errBadCode):
 		f.audit("totp.refused", nil)
-		f.s.recordFailure(f.ctx, u.ID, "wrong totp code")
 		return nil, errBadCode
 	case err != nil:
 		return nil, err
 	}
+	f.s.clearGuesses(f.ctx, g)
 	f.s.audit(f.ctx, store.AuditEvent{Type: "totp.accepted", UserID: u.ID, DeviceID: d.ID, TxID: f.tx.ID, ClientIP: f.meta.ip})
 	next := f.st
 	next.Done = append(slices.Clone(next.Done), sdk.AuthTOTP)
@@ -533,28 +661,6 @@ func (s *Server) verifyTOTP(ctx context.Context, u store.User, code string) (sto
 	return store.Device{}, errBadCode
 }
 
-// recordFailure counts a failed factor check and locks the user past the
-// limit.
-func (s *Server) recordFailure(ctx context.Context, userID, reason string) {
-	now := s.now()
-	locked := false
-	u, err := s.st.UpdateUser(ctx, userID, func(u *store.User) error {
-		u.FailedAttempts++
-		if u.FailedAttempts >= s.opts.MaxFailures {
-			u.LockedUntil, u.FailedAttempts, locked = now.Add(s.opts.LockoutDuration), 0, true
-		}
-		return nil
-	})
-	if err != nil {
-		s.log.Error("record failed attempt", "err", err)
-		return
-	}
-	if locked {
-		s.audit(ctx, store.AuditEvent{Type: "user.locked", UserID: u.ID,
-			Detail: map[string]string{"reason": reason, "until": u.LockedUntil.UTC().Format(time.RFC3339)}})
-	}
-}
-
 // enroll offers an enrollment link (enroll-authenticator) and waits for the
 // new device (enroll-poll).
 func (f *flow) enroll(start bool) (*sdk.Response, error) {
@@ -576,7 +682,7 @@ func (f *flow) enroll(start bool) (*sdk.Response, error) {
 		for _, d := range f.s.activeDevices(f.ctx, u.ID) {
 			next.Enroll.Known = append(next.Enroll.Known, d.ID)
 		}
-		resp, err := f.move(next, "")
+		resp, err := f.move(next)
 		if err != nil {
 			return nil, err
 		}
@@ -599,7 +705,7 @@ func (f *flow) enroll(start bool) (*sdk.Response, error) {
 		if !now.Before(e.ExpiresAt) {
 			next := f.st
 			next.Enroll = nil
-			if _, err := f.move(next, ""); err != nil {
+			if _, err := f.move(next); err != nil {
 				return nil, err
 			}
 			return nil, apiErr(http.StatusRequestTimeout, "enroll_expired", "the enrollment link expired before a device used it; ask for a new one")
@@ -617,8 +723,12 @@ func (f *flow) enroll(start bool) (*sdk.Response, error) {
 			added.Name, added.Platform, f.s.opts.Org, u.Login, now.UTC().Format(time.RFC1123)))
 	f.audit("enroll.self_service", map[string]string{"device": added.ID, "name": added.Name})
 	next := f.st
-	next.Done = append(slices.Clone(next.Done), "enroll")
 	next.Enroll = nil
+	if next.Kind != sdk.KindEnroll {
+		// Signing in, the new device proved its key when it enrolled: that
+		// is the possession factor.
+		next.Done = append(slices.Clone(next.Done), authEnrolled)
+	}
 	return f.next(next, u)
 }
 
@@ -682,7 +792,8 @@ func (f *flow) profile(values map[string]string) (*sdk.Response, error) {
 }
 
 // reset sets a new password after recovery, revokes every session of the
-// user and tells them.
+// user and tells them; then the transaction signs in to its app, with the
+// recovery's factors counted and the app's rule asking for the rest.
 func (f *flow) reset(password string) (*sdk.Response, error) {
 	u, known, err := f.user()
 	if err != nil || !known {
@@ -704,6 +815,7 @@ func (f *flow) reset(password string) (*sdk.Response, error) {
 	if err != nil {
 		return nil, f.s.internal("reset: revoke sessions", err)
 	}
+	f.s.clearAccount(f.ctx, u.Login)
 	f.audit("password.reset", map[string]string{"sessionsRevoked": fmt.Sprint(n), "factors": strings.Join(f.st.Done, ",")})
 	for _, d := range f.s.activeDevices(f.ctx, u.ID) {
 		f.s.notice(f.ctx, d.ID, "Your password was reset and every session was signed out.")
@@ -711,7 +823,9 @@ func (f *flow) reset(password string) (*sdk.Response, error) {
 	f.s.mailUser(f.ctx, u, "Your password was reset",
 		fmt.Sprintf("The password of your %s account %s was reset at %s, and every session was signed out.\n\nIf this was not you, tell your administrator at once.",
 			f.s.opts.Org, u.Login, now.UTC().Format(time.RFC1123)))
-	return f.succeed(f.st, u)
+	next := f.st
+	next.Reset = true
+	return f.next(next, u)
 }
 
 // checkNewPassword applies the policy's password rules.
@@ -733,31 +847,50 @@ func (s *Server) checkNewPassword(u store.User, password string) error {
 	return nil
 }
 
-// succeed ends a transaction: a new session for sign-in and recovery.
+// succeed ends a transaction: a new session for sign-in and recovery,
+// carrying its app, its factors, and its original authentication time.
 func (f *flow) succeed(st txState, u store.User) (*sdk.Response, error) {
 	now := f.s.now()
+	// What the session will claim is checked once more here: the user is
+	// still active, and a session whose factors were counted still good.
+	u, err := f.s.st.GetUser(f.ctx, u.ID)
+	if err != nil || u.Status != store.UserActive {
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, f.s.internal("success: load user", err)
+		}
+		return f.end(store.TxFailed, "user not active", errTxEnded)
+	}
+	if st.Reused != "" {
+		if _, su, err := f.s.loadSession(f.ctx, st.Reused); err != nil || su.ID != u.ID {
+			return f.end(store.TxFailed, "session no longer valid", errSession)
+		}
+	}
 	done := st
 	done.Step = stepDone
 	if _, err := f.s.advance(f.ctx, f.tx, f.st.Gen, done, store.TxSuccess, u.ID); err != nil {
 		return nil, err
 	}
-	u, err := f.s.st.UpdateUser(f.ctx, u.ID, func(u *store.User) error { u.FailedAttempts = 0; return nil })
-	if err != nil {
-		return nil, f.s.internal("success: load user", err)
-	}
 	if st.Kind == sdk.KindEnroll {
 		return &sdk.Response{Status: sdk.StatusSuccess, Kind: st.Kind, User: u.Login, Message: "The device was added."}, nil
 	}
+	authTime := now
+	if st.Reused != "" && !st.AuthTime.IsZero() {
+		authTime = st.AuthTime
+	}
 	token := crypto.RandomToken(32)
 	sess := store.Session{ID: crypto.HashToken(token), UserID: u.ID, TxID: f.tx.ID, ClientIP: f.tx.ClientIP, UserAgent: f.tx.UserAgent,
+		App: f.tx.App, AMR: amrFor(st.Done, st.UV), AuthTime: authTime, Risk: st.Risk.Level,
 		CreatedAt: now, ExpiresAt: now.Add(f.s.opts.SessionTTL)}
 	if err := f.s.st.CreateSession(f.ctx, sess); err != nil {
 		return nil, f.s.internal("success: store session", err)
 	}
-	detail := map[string]string{"factors": strings.Join(st.Done, ","), "app": f.tx.App, "kind": st.Kind,
+	detail := map[string]string{"factors": strings.Join(st.Done, ","), "amr": strings.Join(sess.AMR, " "), "app": f.tx.App, "kind": st.Kind,
 		"risk": st.Risk.Level, "device": st.Device, "network": networkOf(f.tx.ClientIP)}
 	if st.Decision != nil {
 		detail["rule"] = st.Decision.Rule
+	}
+	if st.Reused != "" {
+		detail["reused"] = "true"
 	}
 	f.s.audit(f.ctx, store.AuditEvent{Type: "signin.success", UserID: u.ID, TxID: f.tx.ID, ClientIP: f.tx.ClientIP, Detail: detail})
 	f.s.metrics.signIns.WithLabelValues(st.Kind, "success").Inc()
@@ -768,7 +901,7 @@ func (f *flow) succeed(st txState, u store.User) (*sdk.Response, error) {
 func (f *flow) end(status, reason string, err error) (*sdk.Response, error) {
 	done := f.st
 	done.Step, done.Reason = stepDone, reason
-	if _, aerr := f.s.advance(f.ctx, f.tx, f.st.Gen, done, status, ""); aerr != nil {
+	if _, aerr := f.s.advance(f.ctx, f.tx, f.st.Gen, done, status, f.userID); aerr != nil {
 		return nil, aerr
 	}
 	f.cancelPush(f.st, reason)
@@ -811,7 +944,13 @@ func (s *Server) respond(ctx context.Context, handle string, tx store.Transactio
 		resp.Remediation = []sdk.Remediation{{Name: sdk.RemChallengePoll}, selectRem}
 	case stepEmail:
 		resp.Status, resp.Factor = sdk.StatusWaiting, sdk.AuthEmail
-		resp.Message = "We sent a link to " + maskEmail(u.Email) + ". Open it to continue; it works once, for 10 minutes."
+		if st.Email.Quiet {
+			// Before a factor is passed, nothing says whether an address
+			// exists.
+			resp.Message = "If this account has an email address, a link was sent to it. Open it to continue; it works once, for 10 minutes."
+		} else {
+			resp.Message = "We sent a link to " + maskEmail(u.Email) + ". Open it to continue; it works once, for 10 minutes."
+		}
 		resp.Remediation = []sdk.Remediation{{Name: sdk.RemChallengePoll}, selectRem}
 	case stepTOTP:
 		resp.Remediation = []sdk.Remediation{{Name: sdk.RemChallengeAuth, Fields: []sdk.Field{authField(sdk.AuthTOTP), passcode}}, selectRem}
@@ -829,6 +968,9 @@ func (s *Server) respond(ctx context.Context, handle string, tx store.Transactio
 		resp.Remediation = []sdk.Remediation{{Name: sdk.RemEnrollProfile, Fields: fields}}
 	case stepReset:
 		resp.Remediation = []sdk.Remediation{{Name: sdk.RemResetAuth, Fields: []sdk.Field{authField(sdk.AuthPassword), passcode}}}
+	}
+	if st.Reset && st.Step == stepPassword {
+		resp.Message = "Your password was reset. Sign in with the new password to continue."
 	}
 	return resp, nil
 }

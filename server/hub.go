@@ -3,6 +3,9 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -158,16 +161,62 @@ func (c *conn) shutLocked() {
 	c.ws.Close()
 }
 
-// hub knows this node's open device connections and pings them.
-type hub struct {
-	mu    sync.RWMutex
-	conns map[string]map[*conn]struct{}
-	n     int
-	stop  chan struct{}
+// SocketLimits bound the push sockets of a node. Zero fields take the
+// defaults.
+type SocketLimits struct {
+	// PerDevice sockets of one device may be open on a node (default 4); a
+	// newer one closes the oldest, which is told why (error "replaced").
+	// A device needs one; a phone that changed networks may reconnect
+	// before the node notices that its old socket died (up to a minute of
+	// silence), and an app and the CLI may listen at once. Past four the
+	// oldest is all but certainly dead, and one device key cannot pile up
+	// sockets on a node.
+	PerDevice int
+	// Unauthenticated sockets (upgraded, waiting for their hello, for at
+	// most 10 s) may be open on a node (default 1024), and
+	// UnauthenticatedPerAddress from one client address, an IPv6 /64
+	// (default 32). Past them the upgrade is refused: 503 for the node,
+	// 429 for the address. Such a socket costs a goroutine and its
+	// buffers before anyone knows who opened it: 1024 of them are some
+	// 20 MiB at most. A real device sends its hello in the first round trip
+	// (and the app sends its token in the upgrade request instead), so
+	// thousands a second still get through; a NAT of many devices
+	// reconnecting together spreads them over a second or more of jitter.
+	Unauthenticated           int
+	UnauthenticatedPerAddress int
 }
 
-func newHub(ping time.Duration) *hub {
-	h := &hub{conns: map[string]map[*conn]struct{}{}, stop: make(chan struct{})}
+func (l SocketLimits) withDefaults() SocketLimits {
+	if l.PerDevice <= 0 {
+		l.PerDevice = 4
+	}
+	if l.Unauthenticated <= 0 {
+		l.Unauthenticated = 1024
+	}
+	if l.UnauthenticatedPerAddress <= 0 {
+		l.UnauthenticatedPerAddress = 32
+	}
+	return l
+}
+
+// hub knows this node's open device connections and pings them.
+type hub struct {
+	limits SocketLimits
+
+	mu sync.RWMutex
+	// conns are each device's sockets, oldest first.
+	conns map[string][]*conn
+	n     int
+	stop  chan struct{}
+
+	// Sockets waiting for their hello, on the node and by address.
+	helloMu     sync.Mutex
+	hellos      int
+	helloByAddr map[string]int
+}
+
+func newHub(ping time.Duration, limits SocketLimits) *hub {
+	h := &hub{limits: limits.withDefaults(), conns: map[string][]*conn{}, helloByAddr: map[string]int{}, stop: make(chan struct{})}
 	go h.pinger(ping)
 	return h
 }
@@ -185,7 +234,7 @@ func (h *hub) pinger(every time.Duration) {
 		}
 		h.mu.RLock()
 		for _, set := range h.conns {
-			for c := range set {
+			for _, c := range set {
 				c.enqueue(nil)
 			}
 		}
@@ -193,29 +242,83 @@ func (h *hub) pinger(every time.Duration) {
 	}
 }
 
-func (h *hub) add(c *conn) {
+// msgReplaced is what a socket that a newer one of its device displaced
+// is told before it closes.
+func msgReplaced(limit int) *push.Message {
+	return &push.Message{Type: push.MsgError, Error: "replaced",
+		Message: fmt.Sprintf("a newer connection of this device took this one's place: a device keeps at most %d sockets on a node, "+
+			"the oldest goes first; close the device's other connections if this one should stay", limit)}
+}
+
+// add registers a socket. A device with PerDevice sockets open on this
+// node loses its oldest, which is told why and closed; add says how many
+// it closed.
+func (h *hub) add(c *conn) (replaced int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	set := h.conns[c.deviceID]
-	if set == nil {
-		set = map[*conn]struct{}{}
-		h.conns[c.deviceID] = set
+	for len(set) >= h.limits.PerDevice {
+		old := set[0]
+		set[0] = nil
+		set = set[1:]
+		h.n--
+		old.enqueue(msgReplaced(h.limits.PerDevice))
+		old.close()
+		replaced++
 	}
-	set[c] = struct{}{}
+	h.conns[c.deviceID] = append(set, c)
 	h.n++
+	return replaced
 }
 
 func (h *hub) remove(c *conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	set := h.conns[c.deviceID]
-	if _, ok := set[c]; !ok {
-		return
+	i := slices.Index(set, c)
+	if i < 0 {
+		return // replaced already
 	}
-	delete(set, c)
+	set = slices.Delete(set, i, i+1)
 	h.n--
 	if len(set) == 0 {
 		delete(h.conns, c.deviceID)
+	} else {
+		h.conns[c.deviceID] = set
+	}
+}
+
+// Refusals of sockets past the caps on unauthenticated ones.
+var (
+	errHelloNodeCap = &apiError{Status: http.StatusServiceUnavailable, Code: "busy", RetryAfter: 10,
+		Message: "this node has too many push sockets waiting for their hello; try again in a few seconds, or send the device token in the Authorization header of the upgrade request"}
+	errHelloAddressCap = &apiError{Status: http.StatusTooManyRequests, Code: "too_many_sockets", RetryAfter: 10,
+		Message: "too many push sockets from your address are waiting for their hello; send each socket's hello at once, or the device token in the Authorization header of the upgrade request"}
+)
+
+// admitHello takes a place for a socket that will authenticate with a
+// hello, if the node and the address have one.
+func (h *hub) admitHello(addr string) error {
+	h.helloMu.Lock()
+	defer h.helloMu.Unlock()
+	if h.hellos >= h.limits.Unauthenticated {
+		return errHelloNodeCap
+	}
+	if h.helloByAddr[addr] >= h.limits.UnauthenticatedPerAddress {
+		return errHelloAddressCap
+	}
+	h.hellos++
+	h.helloByAddr[addr]++
+	return nil
+}
+
+// helloDone gives back the place admitHello took.
+func (h *hub) helloDone(addr string) {
+	h.helloMu.Lock()
+	defer h.helloMu.Unlock()
+	h.hellos--
+	if h.helloByAddr[addr]--; h.helloByAddr[addr] <= 0 {
+		delete(h.helloByAddr, addr)
 	}
 }
 
@@ -223,7 +326,7 @@ func (h *hub) remove(c *conn) {
 func (h *hub) deliver(deviceID string, msg push.Message) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	for c := range h.conns[deviceID] {
+	for _, c := range h.conns[deviceID] {
 		c.enqueue(&msg)
 	}
 }
@@ -232,7 +335,7 @@ func (h *hub) deliver(deviceID string, msg push.Message) {
 func (h *hub) disconnect(deviceID string) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	for c := range h.conns[deviceID] {
+	for _, c := range h.conns[deviceID] {
 		c.close()
 	}
 }
@@ -242,7 +345,7 @@ func (h *hub) closeAll() {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for _, set := range h.conns {
-		for c := range set {
+		for _, c := range set {
 			c.close()
 		}
 	}

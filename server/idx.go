@@ -49,28 +49,46 @@ type txState struct {
 	Device string `json:"device,omitempty"`
 	// Known says the login names an active user; when it does not, the
 	// flow goes on as if it did, so that no answer reveals it.
-	Known    bool             `json:"known,omitempty"`
-	Risk     Risk             `json:"risk"`
+	Known bool `json:"known,omitempty"`
+	Risk  Risk `json:"risk"`
+	// Decision is the sign-on rule of the app for this person, here and
+	// now (a recovery signs in with it once the password is reset).
 	Decision *policy.Decision `json:"decision,omitempty"`
-	// Done lists the authenticators the person has passed.
+	// Done lists the authenticators the person has passed (or that a
+	// reused session stands in for); UV says a push was approved with the
+	// person verified on the device.
 	Done   []string     `json:"done,omitempty"`
+	UV     bool         `json:"uv,omitempty"`
 	Push   *pushState   `json:"push,omitempty"`
 	Email  *emailState  `json:"email,omitempty"`
 	Enroll *enrollState `json:"enroll,omitempty"`
 	Reason string       `json:"reason,omitempty"`
-	// Session is the hash of the session that started an enroll
-	// transaction, or that a sign-in may reuse (re-authentication
-	// frequency); SessionUser and SessionAt say whose and since when.
-	Session     string    `json:"session,omitempty"`
-	SessionUser string    `json:"sessionUser,omitempty"`
-	SessionAt   time.Time `json:"sessionAt,omitempty"`
+	// Session is the hash of the session given at interact: the one an
+	// enroll transaction acts for, or one a sign-in may reuse. Reused is
+	// set once a sign-in counts that session's factors, and AuthTime is
+	// then the session's original authentication, which the new session
+	// keeps. Both are checked again at every step.
+	Session  string    `json:"session,omitempty"`
+	Reused   string    `json:"reused,omitempty"`
+	AuthTime time.Time `json:"authTime,omitempty"`
+	// Reset says a recovery has set the new password; what follows is the
+	// sign-in to the app.
+	Reset bool `json:"reset,omitempty"`
 }
+
+// proven says the person has passed a factor (or holds a session): from
+// then on the answers may depend on what the account has.
+func (st *txState) proven() bool { return len(st.Done) > 0 || st.Kind == sdk.KindEnroll }
 
 type pushState struct {
 	ChallengeIDs []string  `json:"challengeIds"`
 	Number       int       `json:"number,omitempty"`
 	ExpiresAt    time.Time `json:"expiresAt"`
 	UV           string    `json:"uv,omitempty"`
+	// Quiet: the push goes out in the background (it was chosen before any
+	// factor was passed, so its answer must not depend on whether it can
+	// be sent); its challenges may not exist yet, or ever.
+	Quiet bool `json:"quiet,omitempty"`
 }
 
 type emailState struct {
@@ -78,6 +96,9 @@ type emailState struct {
 	SentAt    time.Time `json:"sentAt"`
 	ExpiresAt time.Time `json:"expiresAt"`
 	Clicked   bool      `json:"clicked,omitempty"`
+	// Quiet: sent in the background, and the page does not name the
+	// address (no factor was passed yet).
+	Quiet bool `json:"quiet,omitempty"`
 }
 
 type enrollState struct {
@@ -121,28 +142,43 @@ func (s *Server) Step(ctx context.Context, name string, req sdk.Request, meta re
 }
 
 func (s *Server) interact(ctx context.Context, req sdk.Request, meta reqMeta) (*sdk.Response, error) {
-	app := req.App
-	if app == "" {
-		app = "assent"
-	}
-	if len(app) > 64 || len(req.Device) > 128 {
-		return nil, apiErr(http.StatusBadRequest, "bad_request", "app names and device ids are at most 64 and 128 bytes")
+	if err := s.allowRequest(meta.ip); err != nil {
+		return nil, err
 	}
 	kind := req.Kind
 	if kind == "" {
 		kind = sdk.KindSignIn
+	}
+	appName := req.App
+	if appName == "" && kind == sdk.KindEnroll {
+		appName = AppAccount
+	}
+	if appName == "" {
+		return nil, apiErr(http.StatusBadRequest, "bad_request", "app is required: the name of an app registered on this server")
+	}
+	if len(req.Device) > 128 || len(req.SessionToken) > 128 {
+		return nil, apiErr(http.StatusBadRequest, "bad_request", "device ids and session tokens are at most 128 bytes")
+	}
+	app, err := s.App(ctx, appName)
+	if err != nil {
+		return nil, err
+	}
+	if app.Type != store.AppWeb && app.Type != store.AppEmbedded {
+		return nil, apiErr(http.StatusBadRequest, "unknown_app", "the app %q signs people in through its own protocol (%s), not this API", app.Name, app.Type)
 	}
 	now := s.now()
 	st := txState{Kind: kind, Step: stepIdentify, Device: deviceHash(req.Device)}
 	var userID string
 	switch kind {
 	case sdk.KindSignIn:
-		// A signed-in browser or app may skip the factors while its
-		// session is younger than the matching rule's re-authentication
-		// frequency.
+		// A signed-in browser or app may skip the factors its session
+		// already proves; identify decides, with the session reloaded.
 		if req.SessionToken != "" {
-			if sess, u, err := s.sessionUser(ctx, req.SessionToken); err == nil {
-				st.Session, st.SessionUser, st.SessionAt = sess.ID, u.ID, sess.CreatedAt
+			sess, _, err := s.sessionUser(ctx, req.SessionToken)
+			if err == nil {
+				st.Session = sess.ID
+			} else if !errors.Is(err, errSession) {
+				return nil, err
 			}
 		}
 	case sdk.KindRecovery:
@@ -168,7 +204,7 @@ func (s *Server) interact(ctx context.Context, req sdk.Request, meta reqMeta) (*
 	handle := crypto.RandomToken(32)
 	data, _ := json.Marshal(st)
 	tx := store.Transaction{
-		ID: crypto.HashToken(handle), App: app, Kind: kind, UserID: userID, Status: store.TxActive, Data: data,
+		ID: crypto.HashToken(handle), App: app.Name, Kind: kind, UserID: userID, Status: store.TxActive, Data: data,
 		ClientIP: meta.ip, UserAgent: meta.userAgent, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(txTTL),
 	}
 	if err := s.st.CreateTransaction(ctx, tx); err != nil {
@@ -187,6 +223,20 @@ func (s *Server) remediate(ctx context.Context, name string, req sdk.Request, me
 		return nil, err
 	}
 	f := &flow{s: s, ctx: ctx, handle: req.StateHandle, tx: tx, st: st, meta: meta}
+	// A session the transaction acts for (enroll) or counts (a reused
+	// sign-in) must still be good at every step: signing out or a
+	// password reset ends what it started.
+	if name != sdk.RemCancel {
+		if id := st.sessionInUse(); id != "" {
+			if _, u, err := s.loadSession(ctx, id); err != nil || u.ID != tx.UserID {
+				if ae := (*apiError)(nil); errors.As(err, &ae) && ae.Status >= 500 {
+					return nil, err
+				}
+				f.audit("session.refused", map[string]string{"reason": "revoked, expired or its user disabled"})
+				return f.end(store.TxFailed, "session no longer valid", errSession)
+			}
+		}
+	}
 	allowed := f.remediations()
 	if name != sdk.RemCancel && !slices.Contains(allowed, name) {
 		if !knownRemediation(name) {
@@ -289,51 +339,10 @@ func (s *Server) activeDevices(ctx context.Context, userID string) []store.Devic
 // NormalizeLogin is how logins are compared: trimmed, lower-case.
 func NormalizeLogin(login string) string { return strings.ToLower(strings.TrimSpace(login)) }
 
-// sessionUser checks a session token and returns the session and its user.
-func (s *Server) sessionUser(ctx context.Context, token string) (store.Session, store.User, error) {
-	errSess := apiErr(http.StatusUnauthorized, "invalid_session", "this session is not valid (unknown, expired or revoked); sign in again")
-	if token == "" {
-		return store.Session{}, store.User{}, errSess
+// sessionInUse is the session a transaction relies on now.
+func (st *txState) sessionInUse() string {
+	if st.Kind == sdk.KindEnroll {
+		return st.Session
 	}
-	sess, err := s.st.GetSession(ctx, crypto.HashToken(token))
-	if err != nil || !sess.RevokedAt.IsZero() || !s.now().Before(sess.ExpiresAt) {
-		return store.Session{}, store.User{}, errSess
-	}
-	u, err := s.st.GetUser(ctx, sess.UserID)
-	if err != nil || u.Status != store.UserActive {
-		return store.Session{}, store.User{}, errSess
-	}
-	return sess, u, nil
-}
-
-func bearer(r *http.Request) string {
-	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !strings.EqualFold(scheme, "Bearer") {
-		return ""
-	}
-	return strings.TrimSpace(tok)
-}
-
-func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
-	sess, u, err := s.sessionUser(r.Context(), bearer(r))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, sdk.SessionUser{User: u.Login, ExpiresAt: sess.ExpiresAt})
-}
-
-// handleSignOut ends a session (DELETE /v1/session).
-func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
-	sess, u, err := s.sessionUser(r.Context(), bearer(r))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := s.st.RevokeSession(r.Context(), sess.ID, s.now()); err != nil {
-		writeError(w, s.internal("sign out: revoke session", err))
-		return
-	}
-	s.audit(r.Context(), store.AuditEvent{Type: "session.revoked", UserID: u.ID, ClientIP: clientIP(r)})
-	w.WriteHeader(http.StatusNoContent)
+	return st.Reused
 }

@@ -25,6 +25,13 @@ type metrics struct {
 	requests   *prometheus.HistogramVec
 	errors     *prometheus.CounterVec
 	signIns    *prometheus.CounterVec
+	// refused counts connections and sockets turned away by a cap, by
+	// reason: address_cap (connections of one address), hello_node_cap
+	// and hello_address_cap (sockets waiting for their hello).
+	refused *prometheus.CounterVec
+	// replaced counts push sockets closed because a fifth of the same
+	// device connected to the node.
+	replaced prometheus.Counter
 }
 
 func newMetrics(connected func() int) *metrics {
@@ -47,8 +54,14 @@ func newMetrics(connected func() int) *metrics {
 		signIns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "assent_transactions_total", Help: "Finished transactions by kind and result.",
 		}, []string{"kind", "result"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "assent_connections_refused_total", Help: "Connections and push sockets turned away by a cap, by reason (address_cap, hello_node_cap, hello_address_cap).",
+		}, []string{"reason"}),
+		replaced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "assent_push_sockets_replaced_total", Help: "Push sockets closed because a newer socket of the same device took their place.",
+		}),
 	}
-	m.reg.MustRegister(m.challenges, m.roundTrip, m.requests, m.errors, m.signIns,
+	m.reg.MustRegister(m.challenges, m.roundTrip, m.requests, m.errors, m.signIns, m.refused, m.replaced,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "assent_connected_devices", Help: "Open push sockets on this node."},
 			func() float64 { return float64(connected()) }),
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
@@ -93,24 +106,17 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 	})
 }
 
+// The operator endpoints (/metrics, /debug/…) are served by OpsHandler
+// alone, on a listener of their own (--ops-listen): who may read them is
+// decided by where that listener binds, not by the requests.
+
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
-	// Counts are not secrets, but they are nobody else's business: only
-	// the machine itself (a local Prometheus or agent) may read them.
-	if !IsLoopback(clientIP(r)) {
-		writeError(w, apiErr(http.StatusForbidden, "forbidden", "metrics are served to loopback clients only"))
-		return
-	}
 	promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }
 
 // handleGC collects garbage and reports the Go runtime's memory: what
 // assent-load reads to work out the memory each connection costs.
-// Loopback only, like /metrics.
-func (s *Server) handleGC(w http.ResponseWriter, r *http.Request) {
-	if !IsLoopback(clientIP(r)) {
-		writeError(w, apiErr(http.StatusForbidden, "forbidden", "served to loopback clients only"))
-		return
-	}
+func (s *Server) handleGC(w http.ResponseWriter, _ *http.Request) {
 	runtime.GC()
 	debug.FreeOSMemory()
 	var m runtime.MemStats
@@ -119,24 +125,15 @@ func (s *Server) handleGC(w http.ResponseWriter, r *http.Request) {
 		"goroutines": uint64(runtime.NumGoroutine()), "connections": uint64(s.hub.count())})
 }
 
-// profiles serves Go's profiles (go tool pprof) to loopback clients.
+// profiles serves Go's profiles (go tool pprof). Not /debug/pprof/cmdline:
+// a command line may hold a password (--smtp-password).
 func profiles() http.Handler {
 	m := http.NewServeMux()
 	m.HandleFunc("/debug/pprof/", pprof.Index)
 	m.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	m.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return loopbackOnly(m)
-}
-
-// loopbackOnly guards the operator endpoints (profiles).
-func loopbackOnly(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !IsLoopback(clientIP(r)) {
-			writeError(w, apiErr(http.StatusForbidden, "forbidden", "served to loopback clients only"))
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
+	m.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	return m
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {

@@ -55,6 +55,15 @@ func Open(ctx context.Context, cfg Config, listenAddr string, log *slog.Logger) 
 	case cfg.Dev:
 		mailer = &MailSink{}
 	}
+	trusted, err := ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("trusted-proxies: %w", err)
+	}
+	httpLimits := cfg.HTTP
+	httpLimits.MaxConnsPerAddress = cfg.MaxConnsPerAddress
+	if cfg.MaxConnsPerAddress == 0 {
+		httpLimits.MaxConnsPerAddress = -1 // 0 on the command line: no cap
+	}
 	st, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -72,6 +81,9 @@ func Open(ctx context.Context, cfg Config, listenAddr string, log *slog.Logger) 
 		Broker: broker,
 		URL:    cfg.PublicURL(listenAddr), Org: cfg.Org, Store: st, SealKey: key, Logger: log,
 		EnrollTTL: cfg.EnrollTTL, Policy: pol, Mailer: mailer, Dev: cfg.Dev,
+		Limits:         Limits{SourceRate: cfg.SourceRate},
+		TrustedProxies: trusted,
+		HTTP:           httpLimits,
 	})
 	if err != nil {
 		st.Close()
@@ -92,46 +104,86 @@ func (s *Server) Shutdown() error {
 // configured), collects garbage, and on the way out closes every device
 // socket so that devices reconnect elsewhere. ready is told the public URL
 // once the server accepts connections.
+//
+// The operator endpoints (OpsHandler) get a listener of their own,
+// cfg.OpsListen, in plain HTTP: it is meant for loopback or a private
+// network, and a warning is logged when it is neither loopback nor off.
 func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(url string)) error {
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	var opsLn net.Listener
+	if cfg.OpsListen != "" && cfg.OpsListen != "off" {
+		if opsLn, err = net.Listen("tcp", cfg.OpsListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("ops-listen %s: %w; another assentd on this machine may hold it: give each node its own --ops-listen (e.g. 127.0.0.1:9091), or --ops-listen off", cfg.OpsListen, err)
+		}
+	}
+	closeAll := func() {
+		ln.Close()
+		if opsLn != nil {
+			opsLn.Close()
+		}
+	}
 	s, err := Open(ctx, cfg, ln.Addr().String(), log)
 	if err != nil {
-		ln.Close()
+		closeAll()
 		return err
 	}
 	defer s.Shutdown()
+	// The per-address cap counts TCP connections, under TLS.
+	ln = s.Listener(ln)
 	if cfg.TLS() {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {
-			ln.Close()
+			closeAll()
 			return fmt.Errorf("TLS certificate: %w", err)
 		}
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
-	hs := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	hs := s.HTTPServer()
 	go s.Run(ctx)
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
-	log.Info("assentd serving", "url", s.URL(), "listen", ln.Addr().String(), "data", cfg.Data, "tls", cfg.TLS())
+	var ops *http.Server
+	opsAddr := "off"
+	if opsLn != nil {
+		// No write timeout: a CPU profile or trace takes as long as asked.
+		ops = &http.Server{
+			Handler:           s.OpsHandler(),
+			ReadHeaderTimeout: s.opts.HTTP.ReadHeaderTimeout,
+			IdleTimeout:       s.opts.HTTP.IdleTimeout,
+			MaxHeaderBytes:    s.opts.HTTP.MaxHeaderBytes,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		go func() { errc <- ops.Serve(opsLn) }()
+		opsAddr = opsLn.Addr().String()
+		if !IsLoopback(opsAddr) {
+			log.Warn("the operator listener is not on loopback: whoever reaches it reads /metrics and takes profiles, "+
+				"over plain HTTP and with no password; keep it on a private network behind a firewall, "+
+				"or bind it to 127.0.0.1", "ops-listen", opsAddr)
+		}
+	}
+	log.Info("assentd serving", "url", s.URL(), "listen", ln.Addr().String(), "ops", opsAddr, "data", cfg.Data, "tls", cfg.TLS())
 	if ready != nil {
 		ready(s.URL())
 	}
+	var serveErr error
 	select {
-	case err := <-errc:
-		return err
+	case serveErr = <-errc:
 	case <-ctx.Done():
 	}
 	log.Info("assentd stopping: closing device connections")
 	s.Close()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return hs.Shutdown(sctx)
+	err = hs.Shutdown(sctx)
+	if ops != nil {
+		err = errors.Join(err, ops.Shutdown(sctx))
+	}
+	if serveErr != nil {
+		return serveErr
+	}
+	return err
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/seed-3a5b824e/assent/assets"
 	"github.com/seed-3a5b824e/assent/crypto"
 	"github.com/seed-3a5b824e/assent/sdk"
+	"github.com/seed-3a5b824e/assent/server/store"
 )
 
 // Paths of the hosted pages.
@@ -124,6 +125,9 @@ func (p *pages) routes(m *http.ServeMux) {
 	m.HandleFunc("GET "+PathAdmin, p.handleAdminUsers)
 	m.HandleFunc("GET "+PathAdmin+"/audit", p.handleAdminAudit)
 	m.HandleFunc("POST "+PathAdmin+"/devices/{id}/revoke", p.handleAdminRevoke)
+	m.HandleFunc("GET "+PathAdmin+"/apps", p.handleAdminApps)
+	m.HandleFunc("POST "+PathAdmin+"/apps", p.handleAdminAddApp)
+	m.HandleFunc("POST "+PathAdmin+"/apps/{name}/remove", p.handleAdminRemoveApp)
 	m.HandleFunc("GET "+PathDevMail, p.handleDevMail)
 }
 
@@ -171,9 +175,10 @@ func parseTemplates() (map[string]*template.Template, error) {
 }
 
 var authTitles = map[string][2]string{
-	sdk.AuthPush:  {"Get a push notification", "Approve the request in the Assent app"},
-	sdk.AuthTOTP:  {"Enter a code", "Type the 6-digit code the Assent app shows"},
-	sdk.AuthEmail: {"Email me a link", "Open a one-time link sent to your email"},
+	sdk.AuthPassword: {"Use my password", "Sign in with your password (and add a device if you have none)"},
+	sdk.AuthPush:     {"Get a push notification", "Approve the request in the Assent app"},
+	sdk.AuthTOTP:     {"Enter a code", "Type the 6-digit code the Assent app shows"},
+	sdk.AuthEmail:    {"Email me a link", "Open a one-time link sent to your email"},
 }
 
 var templateFuncs = template.FuncMap{
@@ -274,6 +279,10 @@ type view struct {
 	Older   string
 	Mail    []mailView
 	MailOn  bool
+	// Token is the magic link a landing page confirms with a button.
+	Token string
+	// Apps are the registered apps (admin).
+	Apps []store.App
 }
 
 // pageMsg is an error shown at the top of a page.
@@ -427,12 +436,7 @@ func (p *pages) checkPost(w http.ResponseWriter, r *http.Request, binding string
 	if err := r.ParseForm(); err != nil {
 		return false
 	}
-	// Browsers say where a form came from: refuse any other site. (With
-	// Referrer-Policy no-referrer the Origin of a form post is "null".)
-	if o := r.Header.Get("Origin"); o != "" && o != "null" && o != p.origin {
-		return false
-	}
-	if sfs := r.Header.Get("Sec-Fetch-Site"); sfs != "" && sfs != "same-origin" && sfs != "none" {
+	if !p.sameOrigin(r) {
 		return false
 	}
 	got := r.Header.Get("X-CSRF-Token")
@@ -441,6 +445,19 @@ func (p *pages) checkPost(w http.ResponseWriter, r *http.Request, binding string
 	}
 	want := p.csrfFor(binding)
 	return binding != "" && got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// sameOrigin says whether a post came from this server's own pages.
+// Browsers say where a form came from: refuse any other site. (With
+// Referrer-Policy no-referrer the Origin of a form post is "null".)
+func (p *pages) sameOrigin(r *http.Request) bool {
+	if o := r.Header.Get("Origin"); o != "" && o != "null" && o != p.origin {
+		return false
+	}
+	if sfs := r.Header.Get("Sec-Fetch-Site"); sfs != "" && sfs != "same-origin" && sfs != "none" {
+		return false
+	}
+	return true
 }
 
 func txBinding(t *pageTx) string       { return "tx:" + t.Handle }

@@ -33,8 +33,27 @@ func (p *pages) signedIn(r *http.Request) (store.Session, store.User, string, bo
 
 func isAdmin(u store.User) bool { return slices.Contains(u.Groups, AdminGroup) }
 
-func signInFor(path string) string {
-	return PathSignIn + "?return=" + url.QueryEscape(path)
+// signInFor is the sign-in to app that comes back to path.
+func signInFor(app, path string) string {
+	return PathSignIn + "?app=" + url.QueryEscape(app) + "&return=" + url.QueryEscape(path)
+}
+
+// signedInFor is the browser's session when it serves app (the account
+// page, the admin area): made for it, or proving what its rule asks
+// within the rule's re-authentication frequency. Otherwise it sends the
+// browser to sign in to app — which asks only for what is missing — and
+// says no.
+func (p *pages) signedInFor(w http.ResponseWriter, r *http.Request, app string) (store.Session, store.User, string, bool) {
+	sess, u, tok, ok := p.signedIn(r)
+	if !ok || !p.s.sessionServes(sess, u, app, clientIP(r)) {
+		back := r.URL.Path
+		if r.Method != http.MethodGet {
+			back = map[string]string{AppAdmin: PathAdmin, AppAccount: PathAccount}[app]
+		}
+		http.Redirect(w, r, signInFor(app, back), http.StatusSeeOther)
+		return sess, u, tok, false
+	}
+	return sess, u, tok, true
 }
 
 type accountView struct {
@@ -51,9 +70,8 @@ type accountView struct {
 var accountErrors = map[string]bool{"enrollment_disabled": true, "invalid_session": true}
 
 func (p *pages) handleAccount(w http.ResponseWriter, r *http.Request) {
-	sess, u, tok, ok := p.signedIn(r)
+	sess, u, tok, ok := p.signedInFor(w, r, AppAccount)
 	if !ok {
-		http.Redirect(w, r, signInFor(PathAccount), http.StatusSeeOther)
 		return
 	}
 	a := &accountView{Login: u.Login, Email: u.Email, Groups: u.Groups, Devices: p.s.activeDevices(r.Context(), u.ID),
@@ -80,9 +98,8 @@ func (p *pages) handleAccount(w http.ResponseWriter, r *http.Request) {
 // handleAddDevice starts a self-service enrollment: the engine asks the
 // existing device first (push or code), then offers the QR code.
 func (p *pages) handleAddDevice(w http.ResponseWriter, r *http.Request) {
-	_, _, tok, ok := p.signedIn(r)
+	_, _, tok, ok := p.signedInFor(w, r, AppAccount)
 	if !ok {
-		http.Redirect(w, r, signInFor(PathAccount), http.StatusSeeOther)
 		return
 	}
 	if !p.checkPost(w, r, sessionBinding(tok)) {
@@ -90,12 +107,12 @@ func (p *pages) handleAddDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	dev := p.deviceID(w, r)
-	resp, err := p.s.Step(r.Context(), "interact", sdk.Request{App: "account", Kind: sdk.KindEnroll, SessionToken: tok, Device: dev}, p.meta(r, dev))
+	resp, err := p.s.Step(r.Context(), "interact", sdk.Request{App: AppAccount, Kind: sdk.KindEnroll, SessionToken: tok, Device: dev}, p.meta(r, dev))
 	if err != nil {
 		http.Redirect(w, r, PathAccount+"?error="+url.QueryEscape(flashOf(err).Code), http.StatusSeeOther)
 		return
 	}
-	t := &pageTx{Handle: resp.StateHandle, Kind: sdk.KindEnroll, App: "account", Return: PathAccount + "?added=1"}
+	t := &pageTx{Handle: resp.StateHandle, Kind: sdk.KindEnroll, App: AppAccount, Return: PathAccount + "?added=1"}
 	http.Redirect(w, r, p.settle(w, r, t, resp, nil), http.StatusSeeOther)
 }
 
@@ -132,7 +149,7 @@ func (p *pages) handleSignOut(w http.ResponseWriter, r *http.Request) {
 func (p *pages) handleSignOutEverywhere(w http.ResponseWriter, r *http.Request) {
 	_, u, tok, ok := p.signedIn(r)
 	if !ok {
-		http.Redirect(w, r, signInFor(PathAccount), http.StatusSeeOther)
+		http.Redirect(w, r, signInFor(AppAccount, PathAccount), http.StatusSeeOther)
 		return
 	}
 	if !p.checkPost(w, r, sessionBinding(tok)) {
@@ -165,20 +182,29 @@ type auditRow struct {
 	Detail string
 }
 
-// admin checks for a signed-in administrator; it answers the request
-// itself when there is none.
+// admin checks for a signed-in administrator whose session serves the
+// admin area (its own sign-on rule: by default two factors, one of them
+// possession, within the last 15 minutes); it answers the request itself
+// when there is none.
 func (p *pages) admin(w http.ResponseWriter, r *http.Request) (store.User, string, bool) {
-	_, u, tok, ok := p.signedIn(r)
-	if !ok {
-		http.Redirect(w, r, signInFor(r.URL.Path), http.StatusSeeOther)
-		return u, "", false
-	}
-	if !isAdmin(u) {
+	_, u, _, ok := p.signedIn(r)
+	if ok && !isAdmin(u) {
 		p.render(w, http.StatusForbidden, "message", &view{User: u.Login, Title: "Not allowed",
 			Text: "Only members of the group \"" + AdminGroup + "\" may use the admin pages.", Back: PathAccount, BackText: "Back to your account"})
 		return u, "", false
 	}
-	return u, tok, true
+	_, u, tok, ok := p.signedInFor(w, r, AppAdmin)
+	return u, tok, ok
+}
+
+// adminPost is admin for a form post, whose CSRF token it checks too.
+func (p *pages) adminPost(w http.ResponseWriter, r *http.Request) (store.User, string, bool) {
+	me, tok, ok := p.admin(w, r)
+	if ok && !p.checkPost(w, r, sessionBinding(tok)) {
+		p.csrfRefused(w)
+		return me, tok, false
+	}
+	return me, tok, ok
 }
 
 func (p *pages) handleAdminUsers(w http.ResponseWriter, r *http.Request) {
@@ -192,14 +218,13 @@ func (p *pages) handleAdminUsers(w http.ResponseWriter, r *http.Request) {
 		p.message(w, http.StatusInternalServerError, "Something went wrong", "The users could not be read. Try again.", PathAdmin, "Reload")
 		return
 	}
-	now := p.s.now()
 	v := &view{User: me.Login, Admin: true, Wide: true, CSRF: p.csrfFor(sessionBinding(tok))}
 	for _, u := range users {
 		devs, err := p.s.st.ListDevices(r.Context(), u.ID)
 		if err != nil {
 			p.s.log.Error("hosted pages: list devices", "err", err)
 		}
-		v.Users = append(v.Users, adminUser{User: u, Locked: now.Before(u.LockedUntil), Devices: devs})
+		v.Users = append(v.Users, adminUser{User: u, Locked: p.s.accountThrottled(r.Context(), u.Login), Devices: devs})
 	}
 	if id := r.URL.Query().Get("revoked"); id != "" {
 		if d, err := p.s.st.GetDevice(r.Context(), id); err == nil && !d.RevokedAt.IsZero() {
@@ -210,12 +235,8 @@ func (p *pages) handleAdminUsers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *pages) handleAdminRevoke(w http.ResponseWriter, r *http.Request) {
-	me, tok, ok := p.admin(w, r)
+	me, _, ok := p.adminPost(w, r)
 	if !ok {
-		return
-	}
-	if !p.checkPost(w, r, sessionBinding(tok)) {
-		p.csrfRefused(w)
 		return
 	}
 	id := r.PathValue("id")
@@ -325,7 +346,59 @@ func (p *pages) handleDevMail(w http.ResponseWriter, r *http.Request) {
 	p.render(w, http.StatusOK, "devmail", v)
 }
 
-// renderMagic is the page a magic link lands on.
-func (p *pages) renderMagic(w http.ResponseWriter, status int, title, text string) {
-	p.render(w, status, "magic", &view{Title: title, Text: sentence(text)})
+// renderMagic is the page a magic link lands on; with a token it offers
+// the button that uses it.
+func (p *pages) renderMagic(w http.ResponseWriter, status int, title, text, token string) {
+	p.render(w, status, "magic", &view{Title: title, Text: sentence(text), Token: token})
+}
+
+// The registered apps (admin).
+
+func (p *pages) handleAdminApps(w http.ResponseWriter, r *http.Request) {
+	me, tok, ok := p.admin(w, r)
+	if !ok {
+		return
+	}
+	notice := ""
+	if name := r.URL.Query().Get("added"); ValidAppName(name) {
+		notice = fmt.Sprintf("The app %q was added. Send people to /signin?app=%s, or start sign-ins with it in the API.", name, name)
+	}
+	p.renderApps(w, r, me, tok, http.StatusOK, nil, notice)
+}
+
+func (p *pages) renderApps(w http.ResponseWriter, r *http.Request, me store.User, tok string, status int, fail *pageMsg, notice string) {
+	apps, err := p.s.ListApps(r.Context())
+	if err != nil {
+		p.s.log.Error("hosted pages: list apps", "err", err)
+		p.message(w, http.StatusInternalServerError, "Something went wrong", "The apps could not be read. Try again.", PathAdmin+"/apps", "Reload")
+		return
+	}
+	p.render(w, status, "apps", &view{User: me.Login, Admin: true, Wide: true, CSRF: p.csrfFor(sessionBinding(tok)), Apps: apps,
+		Error: fail, Notice: notice})
+}
+
+func (p *pages) handleAdminAddApp(w http.ResponseWriter, r *http.Request) {
+	me, tok, ok := p.adminPost(w, r)
+	if !ok {
+		return
+	}
+	name, typ := strings.TrimSpace(r.PostForm.Get("name")), r.PostForm.Get("type")
+	if _, err := p.s.AddApp(r.Context(), name, typ); err != nil {
+		p.renderApps(w, r, me, tok, http.StatusBadRequest, &pageMsg{Title: "The app was not added.", Detail: sentence(err.Error())}, "")
+		return
+	}
+	http.Redirect(w, r, PathAdmin+"/apps?added="+url.QueryEscape(name), http.StatusSeeOther)
+}
+
+func (p *pages) handleAdminRemoveApp(w http.ResponseWriter, r *http.Request) {
+	me, tok, ok := p.adminPost(w, r)
+	if !ok {
+		return
+	}
+	name := r.PathValue("name")
+	if err := p.s.RemoveApp(r.Context(), name); err != nil {
+		p.renderApps(w, r, me, tok, http.StatusBadRequest, &pageMsg{Title: "The app was not removed.", Detail: sentence(err.Error())}, "")
+		return
+	}
+	p.renderApps(w, r, me, tok, http.StatusOK, nil, fmt.Sprintf("The app %q was removed: nobody can start a sign-in to it any more.", name))
 }

@@ -34,22 +34,29 @@ func (p *pages) meta(r *http.Request, device string) reqMeta {
 }
 
 // handleStart begins a sign-in (/signin) or a password reset (/recover).
+// A browser that is signed in gives its session to the engine, which
+// counts what the session proves for the user who types their login, and
+// asks only for what the app's rule still needs; the login field starts
+// with that user's login.
 func (p *pages) handleStart(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	kind := sdk.KindSignIn
 	if r.URL.Path == PathRecover {
 		kind = sdk.KindRecovery
 	}
-	t := &pageTx{Kind: kind, App: q.Get("app"), Return: safeReturn(q.Get("return"))}
+	app := q.Get("app")
+	if app == "" {
+		app = AppAccount
+	}
+	t := &pageTx{Kind: kind, App: app, Return: safeReturn(q.Get("return"))}
 	if old, ok := p.loadTx(r); ok && kind == sdk.KindRecovery {
 		t.Login = old.Login // "Forgot password?" keeps the login typed
 	}
 	dev := p.deviceID(w, r)
 	req := sdk.Request{App: t.App, Kind: kind, Device: dev}
-	if _, _, tok, ok := p.signedIn(r); ok && kind == sdk.KindSignIn {
-		// The engine skips the factors while the session is younger than
-		// the rule's re-authentication frequency.
+	if _, u, tok, ok := p.signedIn(r); ok && kind == sdk.KindSignIn {
 		req.SessionToken = tok
+		t.Login = u.Login
 	}
 	resp, err := p.s.Step(r.Context(), "interact", req, p.meta(r, dev))
 	if err != nil {
@@ -177,6 +184,12 @@ func (p *pages) settle(w http.ResponseWriter, r *http.Request, t *pageTx, resp *
 	case sdk.StatusSuccess:
 		p.setCookie(w, "tx", "", -1)
 		if resp.Session != nil {
+			// The browser's earlier session gives way to the new one.
+			if old, _, _, ok := p.signedIn(r); ok {
+				if err := p.s.st.RevokeSession(r.Context(), old.ID, p.s.now()); err != nil {
+					p.s.log.Error("hosted pages: revoke replaced session", "err", err)
+				}
+			}
 			p.setCookie(w, "session", resp.Session.Token, resp.Session.ExpiresAt.Sub(p.s.now()))
 		}
 		return t.doneURL()
@@ -363,6 +376,9 @@ func (p *pages) renderFlow(w http.ResponseWriter, t *pageTx, resp *sdk.Response,
 		name = "code"
 		if opts := fieldOptions(resp, sdk.RemChallengeAuth, "authenticator"); len(opts) > 0 && opts[0] == sdk.AuthPassword {
 			name = "password"
+			if resp.Message != "" && v.Notice == "" && v.Error == nil {
+				v.Notice = resp.Message
+			}
 		}
 	case resp.Has(sdk.RemSelectAuth):
 		name = "select"
@@ -388,7 +404,10 @@ var errorTexts = map[string]struct {
 	detail bool
 }{
 	"invalid_credentials":       {"That login and password don't match. Check both and try again.", false},
-	"account_locked":            {"Too many failed attempts: this account is locked for a while.", true},
+	"too_many_attempts":         {"Too many attempts. Wait a little, then try again.", true},
+	"unknown_app":               {"This sign-in link names an app this server does not know.", true},
+	"enrollment_required":       {"This sign-in needs an Assent device, and this account has none yet.", true},
+	"email_limited":             {"Too many links were emailed to this account lately. Choose another way, or wait a while.", false},
 	"wrong_number":              {"The push was not approved: a different number was picked on the device. Send another and pick the number shown here.", false},
 	"push_denied":               {"The request was denied on your device. If that was a mistake, send another or use a code.", false},
 	"push_reported":             {"The request was reported as not made by you, so this sign-in was stopped. Your administrator can see what happened.", false},
@@ -402,7 +421,6 @@ var errorTexts = map[string]struct {
 	"email_expired":             {"The link in the email was not opened in time. Send another, or choose another way.", false},
 	"enroll_expired":            {"The enrollment code expired before a device used it. Show a new one.", false},
 	"state_changed":             {"This page was out of date. Here is where things stand now.", false},
-	"no_second_factor":          {"This account has no Assent device for the second step.", true},
 	"enrollment_disabled":       {"Adding devices yourself is turned off here.", true},
 	"invalid_session":           {"Your session has ended. Sign in again.", false},
 	"password_mismatch":         {"The two passwords differ. Type the same new password twice.", false},

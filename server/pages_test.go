@@ -95,10 +95,11 @@ func TestDevMailAndAdminNeedTheirConditions(t *testing.T) {
 			t.Errorf("GET %s: CSP %q", path, csp)
 		}
 	}
-	// Not signed in: the admin area sends people to sign in and back.
+	// Not signed in: the admin area sends people to sign in to it (its own
+	// app, with its own rule) and back.
 	rec := httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/admin/audit", nil))
-	if loc := rec.Header().Get("Location"); loc != "/signin?return="+url.QueryEscape("/admin/audit") {
+	if loc := rec.Header().Get("Location"); loc != "/signin?app=admin&return="+url.QueryEscape("/admin/audit") {
 		t.Errorf("admin without a session goes to %q", loc)
 	}
 }

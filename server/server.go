@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -45,10 +46,6 @@ type Options struct {
 	Dev bool
 	// PasswordParams are the Argon2id costs of new password hashes.
 	PasswordParams crypto.Argon2Params
-	// MaxFailures consecutive failed factor checks lock a user for
-	// LockoutDuration.
-	MaxFailures     int
-	LockoutDuration time.Duration
 	// SessionTTL is how long a signed-in session lasts.
 	SessionTTL time.Duration
 	// GCInterval is how often Run collects expired rows.
@@ -57,6 +54,19 @@ type Options struct {
 	// PingInterval, and a socket silent for IdleTimeout is closed.
 	PingInterval time.Duration
 	IdleTimeout  time.Duration
+	// Limits are the throttles of unauthenticated requests and guesses;
+	// zero fields take the defaults (see limits.go).
+	Limits Limits
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For or
+	// Forwarded header names the client (see proxy.go); without them the
+	// TCP peer is the client, whatever the headers say.
+	TrustedProxies []*net.IPNet
+	// HTTP bounds the public listener's connections (HTTPServer,
+	// Listener); zero fields take the defaults (see netlimit.go).
+	HTTP HTTPLimits
+	// Sockets bound the push sockets of this node; zero fields take the
+	// defaults (see hub.go).
+	Sockets SocketLimits
 }
 
 // Server is one assentd node.
@@ -73,12 +83,17 @@ type Server struct {
 	// web serves the hosted pages.
 	web     *pages
 	handler http.Handler
+	// ops serves the operator endpoints (OpsHandler).
+	ops     http.Handler
 	metrics *metrics
 	// adminTokens remembers admin API tokens recently found in the store.
 	adminTokens tokenCache
 	// dummyHash is verified against when a login is unknown, so that the
 	// answer takes as long as for a real user.
 	dummyHash string
+
+	// eng is the identity engine's own state (limits, the app cache).
+	eng engine
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -116,12 +131,6 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err := o.PasswordParams.Validate(); err != nil {
 		return nil, fmt.Errorf("server: password hashing: %w", err)
 	}
-	if o.MaxFailures <= 0 {
-		o.MaxFailures = 5
-	}
-	if o.LockoutDuration <= 0 {
-		o.LockoutDuration = 15 * time.Minute
-	}
 	if o.SessionTTL <= 0 {
 		o.SessionTTL = 8 * time.Hour
 	}
@@ -134,6 +143,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = 2 * o.PingInterval
 	}
+	o.HTTP = o.HTTP.withDefaults()
+	o.Sockets = o.Sockets.withDefaults()
 	sealer, err := crypto.NewSealer(o.SealKey)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -153,7 +164,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		signKey:   key,
 		pin:       pin,
 		log:       o.Logger,
-		hub:       newHub(o.PingInterval),
+		hub:       newHub(o.PingInterval, o.Sockets),
 		done:      make(chan struct{}),
 		audits:    make(chan auditReq),
 		dummyHash: crypto.HashPassword(crypto.RandomToken(16), o.PasswordParams),
@@ -169,6 +180,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if s.web, err = newPages(s); err != nil {
 		return nil, err
 	}
+	if err := s.initEngine(ctx); err != nil {
+		return nil, err
+	}
 	s.routes()
 	go s.auditWriter()
 	return s, nil
@@ -182,8 +196,16 @@ func (s *Server) URL() string { return s.opts.URL }
 
 func (s *Server) now() time.Time { return s.opts.Now() }
 
-// Handler serves the whole HTTP API.
+// Handler serves the whole HTTP API, the hosted pages and /healthz and
+// /readyz: what the public listener serves.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// OpsHandler serves the operator endpoints: /metrics (Prometheus),
+// /debug/pprof/ (Go's profiles), POST /debug/gc (collect garbage, report
+// memory: what assent-load reads), /healthz and /readyz. It checks no
+// caller: it is private by where its listener binds (--ops-listen,
+// loopback by default), and must never be mounted on the public listener.
+func (s *Server) OpsHandler() http.Handler { return s.ops }
 
 func (s *Server) routes() {
 	m := http.NewServeMux()
@@ -195,23 +217,29 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /v1/idx/{remediation}", s.handleIDX)
 	m.HandleFunc("GET /v1/session", s.handleSession)
 	m.HandleFunc("DELETE /v1/session", s.handleSignOut)
-	m.HandleFunc("GET "+PathMagic, s.handleMagic)
-	m.HandleFunc("POST /v1/admin/users", s.handleAdminAddUser)
-	m.HandleFunc("POST /v1/admin/users/{login}/enroll", s.handleAdminEnroll)
-	m.HandleFunc("POST /v1/admin/push", s.handleAdminPush)
-	m.HandleFunc("GET /metrics", s.handleMetrics)
-	m.HandleFunc("POST /debug/gc", s.handleGC)
-	m.Handle("GET /debug/pprof/", profiles())
+	s.engineRoutes(m)
+	s.adminRoutes(m)
 	m.HandleFunc("GET /healthz", s.handleHealthz)
 	m.HandleFunc("GET /readyz", s.handleReadyz)
 	m.HandleFunc("GET /v1/server", s.handleServerInfo)
 	m.Handle("GET /assets/", assetHandler())
 	s.web.routes(m)
-	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, apiErr(http.StatusNotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path))
-	})
+	m.HandleFunc("/", notFound)
 	s.mux = m
-	s.handler = s.instrument(m)
+	s.handler = s.withClientIP(s.instrument(m))
+
+	o := http.NewServeMux()
+	o.HandleFunc("GET /metrics", s.handleMetrics)
+	o.HandleFunc("POST /debug/gc", s.handleGC)
+	o.Handle("/debug/pprof/", profiles())
+	o.HandleFunc("GET /healthz", s.handleHealthz)
+	o.HandleFunc("GET /readyz", s.handleReadyz)
+	o.HandleFunc("/", notFound)
+	s.ops = o
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, apiErr(http.StatusNotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path))
 }
 
 // Run collects expired rows until ctx ends or the server closes, telling
@@ -298,6 +326,9 @@ func writeError(w http.ResponseWriter, err error) {
 	if !errors.As(err, &ae) {
 		ae = errInternal
 	}
+	if ae.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
+	}
 	writeJSON(w, ae.Status, ae)
 }
 
@@ -326,13 +357,15 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
-// clientIP is the peer address of a request.
+// clientIP is the client address of a request: worked out once per
+// request by the handler chain (withClientIP, proxy.go), from the TCP peer
+// and, when the peer is a trusted proxy, its forwarding header. A request
+// that did not come through the chain gets the peer.
 func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+	if ip, ok := r.Context().Value(clientIPKey{}).(string); ok {
+		return ip
 	}
-	return host
+	return peerIP(r.RemoteAddr)
 }
 
 // audit appends to the audit log before it returns; a failure to write it

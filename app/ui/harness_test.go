@@ -98,6 +98,10 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The app the test sign-ins name, registered as an administrator would.
+	if _, err := h.srv.AddApp(ctx, "intranet", "web"); err != nil {
+		t.Fatal(err)
+	}
 	hs := &http.Server{Handler: h.srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(ln)
 

@@ -39,6 +39,7 @@ func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("assent-load", flag.ContinueOnError)
 	server := fs.String("server", "http://127.0.0.1:8080", "assentd URL (its --url)")
 	nodes := fs.String("nodes", "", "comma-separated base URLs of the nodes behind --server, to spread sockets and requests over (default: --server)")
+	ops := fs.String("ops", "http://127.0.0.1:9090", "the nodes' operator listeners (assentd --ops-listen) as base URLs, where their memory is read; comma-separated, one for each of --nodes in the same order")
 	token := fs.String("admin-token", os.Getenv("ASSENT_ADMIN_TOKEN"), "admin API token (assentd admin-token; env ASSENT_ADMIN_TOKEN)")
 	state := fs.String("state", "assent-load-state.json", "file that keeps enrolled devices between runs (holds their test keys)")
 	prefix := fs.String("prefix", "load", "login prefix of the load users")
@@ -69,6 +70,14 @@ func run(ctx context.Context, args []string) error {
 		for _, n := range strings.Split(*nodes, ",") {
 			cfg.Nodes = append(cfg.Nodes, strings.TrimRight(strings.TrimSpace(n), "/"))
 		}
+	}
+	for _, o := range strings.Split(*ops, ",") {
+		if o = strings.TrimRight(strings.TrimSpace(o), "/"); o != "" {
+			cfg.Ops = append(cfg.Ops, o)
+		}
+	}
+	if n := max(len(cfg.Nodes), 1); len(cfg.Ops) != n {
+		return fmt.Errorf("--ops names %d operator listeners for %d nodes: give each node's --ops-listen address, in the order of --nodes", len(cfg.Ops), n)
 	}
 	if *sources != "" {
 		cfg.SourceIPs = strings.Split(*sources, ",")

@@ -13,11 +13,14 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"text/tabwriter"
+	"time"
 
 	"github.com/seed-3a5b824e/assent/enroll"
 	"github.com/seed-3a5b824e/assent/internal/cli"
 	"github.com/seed-3a5b824e/assent/server"
 	"github.com/seed-3a5b824e/assent/server/policy"
+	"github.com/seed-3a5b824e/assent/server/store"
 )
 
 const usage = `assentd — the Assent server
@@ -26,8 +29,15 @@ Usage:
   assentd serve [flags]                          run the server
   assentd user add LOGIN [--email E] [--group G]  add a user (password on standard input)
   assentd enroll LOGIN [--qr FILE.png]            make a single-use enrollment link (last line of output)
-  assentd admin-token [--name N]                  make an API token for /v1/admin/… (printed once)
-  assentd policy check FILE                       check a policy file; every problem with its line
+  assentd admin-token [--name N] [--ttl 720h]     make an API token for /v1/admin/… (printed once;
+                                                  expires after --ttl, at most 8760h)
+  assentd admin-token list                        list admin tokens: id, name, created, expires, state
+  assentd admin-token revoke ID                   revoke an admin token (every node refuses it within a second)
+  assentd app add NAME [--type web|embedded]      register an app that people sign in to
+  assentd app list                                list the registered apps
+  assentd app remove NAME                         unregister an app (not the built-in account and admin)
+  assentd policy check FILE                       check a policy file; every problem with its line, and
+                                                  sign-on rules that name apps not registered
   assentd policy default                          print the default policy (a starting point)
 
 Every subcommand takes the server flags (assentd serve -h lists them); each
@@ -62,9 +72,11 @@ func run(ctx context.Context, args []string) error {
 	case "enroll":
 		return enrollLink(ctx, args[1:])
 	case "policy":
-		return policyCmd(args[1:])
+		return policyCmd(ctx, args[1:])
 	case "admin-token":
 		return adminToken(ctx, args[1:])
+	case "app":
+		return appCmd(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil
@@ -163,42 +175,274 @@ func enrollLink(ctx context.Context, args []string) error {
 	return nil
 }
 
-func policyCmd(args []string) error {
-	switch {
-	case len(args) == 2 && args[0] == "check":
-		p, err := policy.Load(args[1])
-		if err != nil {
-			return err
-		}
-		fmt.Printf("%s: fine: %d sign-on rules, recovery by %s\n", args[1], len(p.SignOn), strings.Join(p.Recovery.Authenticators, " or "))
-		return nil
-	case len(args) == 1 && args[0] == "default":
+const policyUsage = "usage: assentd policy check FILE [--data DIR | --database URL] | assentd policy default"
+
+func policyCmd(ctx context.Context, args []string) error {
+	if len(args) == 1 && args[0] == "default" {
 		fmt.Print(policy.DefaultYAML)
 		return nil
 	}
-	return errors.New("usage: assentd policy check FILE | assentd policy default")
+	if len(args) == 0 || args[0] != "check" {
+		return errors.New(policyUsage)
+	}
+	fs := flag.NewFlagSet("assentd policy check", flag.ContinueOnError)
+	cfg, rest, err := server.LoadConfig(fs, args[1:], os.Getenv)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return errors.New(policyUsage)
+	}
+	file := rest[0]
+	p, err := policy.Load(file)
+	if err != nil {
+		return err
+	}
+	apps, why, err := registeredApps(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if apps == nil {
+		fmt.Printf("%s: fine: %d sign-on rules, recovery by %s\n", file, len(p.SignOn), strings.Join(p.Recovery.Authenticators, " or "))
+		if named := ruleApps(p); named > 0 {
+			fmt.Printf("%s: the app names of the sign-on rules were not checked: %s\n", file, why)
+		}
+		return nil
+	}
+	unknown := 0
+	for i, r := range p.SignOn {
+		for _, name := range r.Conditions.Apps {
+			if apps[name] {
+				continue
+			}
+			unknown++
+			if server.ValidAppName(name) {
+				fmt.Printf("%s: line %d: signOn[%d] %q names app %q, which is not registered (assentd app add %s)\n", file, r.Line, i, r.Name, name, name)
+			} else {
+				fmt.Printf("%s: line %d: signOn[%d] %q names app %q, which cannot be registered: app names are 1 to 64 lower-case letters, digits, '.', '-' or '_'\n", file, r.Line, i, r.Name, name)
+			}
+		}
+	}
+	if unknown > 0 {
+		if unknown == 1 {
+			return fmt.Errorf("%s: 1 app name in the sign-on rules is not a registered app; a rule naming only unknown apps never matches", file)
+		}
+		return fmt.Errorf("%s: %d app names in the sign-on rules are not registered apps; a rule naming only unknown apps never matches", file, unknown)
+	}
+	fmt.Printf("%s: fine: %d sign-on rules, recovery by %s; every app they name is registered\n", file, len(p.SignOn), strings.Join(p.Recovery.Authenticators, " or "))
+	return nil
 }
+
+// ruleApps counts the app names sign-on rules give.
+func ruleApps(p *policy.Policy) int {
+	n := 0
+	for _, r := range p.SignOn {
+		n += len(r.Conditions.Apps)
+	}
+	return n
+}
+
+// registeredApps reads the names of the registered apps from the database
+// the config names, without making one: nil and the reason when there is
+// none to read.
+func registeredApps(ctx context.Context, cfg server.Config) (map[string]bool, string, error) {
+	if !cfg.Postgres() {
+		if _, err := os.Stat(cfg.DBPath()); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Sprintf("there is no database at %s (give the server's --data folder or --database URL to check them)", cfg.DBPath()), nil
+		} else if err != nil {
+			return nil, "", fmt.Errorf("database %s: %w", cfg.DBPath(), err)
+		}
+	}
+	st, err := server.OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	defer st.Close()
+	list, err := st.ListApps(ctx)
+	if err != nil {
+		return nil, "", fmt.Errorf("list the registered apps: %w", err)
+	}
+	// The server makes the built-in apps when it starts.
+	apps := map[string]bool{server.AppAccount: true, server.AppAdmin: true}
+	for _, a := range list {
+		apps[a.Name] = true
+	}
+	return apps, "", nil
+}
+
+const adminTokenUsage = "usage: assentd admin-token [--name N] [--ttl 720h] | assentd admin-token list | assentd admin-token revoke ID"
 
 func adminToken(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("assentd admin-token", flag.ContinueOnError)
-	name := fs.String("name", "api", "what the token is for (kept in the audit log)")
+	name := fs.String("name", "api", "what the token is for (shown by 'admin-token list', kept in the audit log)")
+	ttlFlag := fs.String("ttl", "720h", "how long the token lasts: more than 0, at most 8760h (a year)")
 	cfg, rest, err := server.LoadConfig(fs, args, os.Getenv)
 	if err != nil {
 		return err
 	}
-	if len(rest) != 0 {
-		return errors.New("usage: assentd admin-token [--name N]")
+	makeFlags := false
+	fs.Visit(func(f *flag.Flag) { makeFlags = makeFlags || f.Name == "name" || f.Name == "ttl" })
+	var ttl time.Duration
+	switch {
+	case len(rest) == 0:
+		if ttl, err = parseTTL(*ttlFlag); err != nil {
+			return err
+		}
+	case makeFlags:
+		return fmt.Errorf("--name and --ttl are for making a token, not for %q\n%s", rest[0], adminTokenUsage)
+	case len(rest) == 1 && rest[0] == "list":
+	case len(rest) == 2 && rest[0] == "revoke":
+	case len(rest) == 1 && rest[0] == "revoke":
+		return errors.New("say which token to revoke: assentd admin-token revoke ID ('assentd admin-token list' shows the ids)")
+	default:
+		return errors.New(adminTokenUsage)
 	}
 	s, err := server.Open(ctx, cfg, cfg.Listen, logger("error", os.Stderr))
 	if err != nil {
 		return err
 	}
 	defer s.Shutdown()
-	tok, err := s.NewAdminToken(ctx, *name)
+	switch {
+	case len(rest) == 0:
+		tok, t, err := s.IssueAdminToken(ctx, *name, ttl)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "Made admin token %s (%s), valid until %s. It is shown once; keep it secret.\n"+
+			"Use it as: Authorization: Bearer <token>. Revoke it with: assentd admin-token revoke %s\n",
+			t.ID, t.Name, fmtTime(t.ExpiresAt), t.ID)
+		fmt.Println(tok)
+		return nil
+	case rest[0] == "list":
+		ts, err := s.ListAdminTokens(ctx)
+		if err != nil {
+			return err
+		}
+		if len(ts) == 0 {
+			fmt.Println("no admin tokens; make one with: assentd admin-token --name NAME")
+			return nil
+		}
+		now := time.Now()
+		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "ID\tNAME\tCREATED\tEXPIRES\tSTATE")
+		for _, t := range ts {
+			state := server.AdminTokenState(t, now)
+			if state == "revoked" {
+				state += " at " + fmtTime(t.RevokedAt)
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", t.ID, printable(t.Name), fmtTime(t.CreatedAt), fmtTime(t.ExpiresAt), state)
+		}
+		return w.Flush()
+	default:
+		t, already, err := s.RevokeAdminToken(ctx, rest[1])
+		if errors.Is(err, server.ErrAdminTokenNotFound) {
+			return fmt.Errorf("no admin token has the id %q; 'assentd admin-token list' shows the ids", rest[1])
+		} else if err != nil {
+			return err
+		}
+		if already {
+			fmt.Printf("admin token %s (%s) was revoked already, at %s\n", t.ID, printable(t.Name), fmtTime(t.RevokedAt))
+			return nil
+		}
+		fmt.Printf("revoked admin token %s (%s); every node refuses it within a second\n", t.ID, printable(t.Name))
+		return nil
+	}
+}
+
+// parseTTL reads --ttl: a Go duration, more than 0 and at most a year.
+func parseTTL(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("--ttl %q: want a duration in hours or minutes, such as 720h (30 days) or 8760h (a year)", v)
+	}
+	if err := server.CheckAdminTokenTTL(d); err != nil {
+		return 0, fmt.Errorf("--ttl %s: %w", v, err)
+	}
+	return d, nil
+}
+
+func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// printable keeps a stored name from driving the terminal.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+const appUsage = "usage: assentd app add NAME [--type web|embedded] | assentd app list | assentd app remove NAME"
+
+func appCmd(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return errors.New(appUsage)
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("assentd app "+sub, flag.ContinueOnError)
+	var typ *string
+	if sub == "add" {
+		typ = fs.String("type", store.AppWeb, "web (the hosted pages) or embedded (the JSON API, as examples/signin)")
+	}
+	switch sub {
+	case "add", "list", "remove":
+	default:
+		return fmt.Errorf("unknown app subcommand %q\n%s", sub, appUsage)
+	}
+	cfg, rest, err := server.LoadConfig(fs, args[1:], os.Getenv)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(os.Stderr, "Keep this token secret; it is shown once. Use it as: Authorization: Bearer <token>")
-	fmt.Println(tok)
+	switch {
+	case sub == "list" && len(rest) == 0:
+	case sub == "add" && len(rest) == 1, sub == "remove" && len(rest) == 1:
+	case sub == "list":
+		return errors.New("usage: assentd app list (it takes no arguments)")
+	case sub == "add":
+		return errors.New("usage: assentd app add NAME [--type web|embedded]")
+	default:
+		return errors.New("usage: assentd app remove NAME")
+	}
+	s, err := server.Open(ctx, cfg, cfg.Listen, logger("error", os.Stderr))
+	if err != nil {
+		return err
+	}
+	defer s.Shutdown()
+	switch sub {
+	case "add":
+		a, err := s.AddApp(ctx, rest[0], *typ)
+		if errors.Is(err, server.ErrAppExists) {
+			return fmt.Errorf("app %q is registered already ('assentd app list' shows the apps)", rest[0])
+		} else if err != nil {
+			return err
+		}
+		fmt.Printf("added app %s (type %s, id %s)\n", a.Name, a.Type, a.ID)
+	case "remove":
+		switch err := s.RemoveApp(ctx, rest[0]); {
+		case errors.Is(err, server.ErrAppNotFound):
+			return fmt.Errorf("no app named %q is registered; 'assentd app list' shows the apps", rest[0])
+		case errors.Is(err, server.ErrAppBuiltin):
+			return fmt.Errorf("%q is built in (the account page and the admin area need it) and cannot be removed", rest[0])
+		case err != nil:
+			return err
+		}
+		fmt.Printf("removed app %s; sessions made for it last until they end, and no new sign-in can name it\n", rest[0])
+	default:
+		apps, err := s.ListApps(ctx)
+		if err != nil {
+			return err
+		}
+		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "NAME\tTYPE\tBUILT-IN\tID\tCREATED")
+		for _, a := range apps {
+			builtin := "no"
+			if a.Builtin {
+				builtin = "yes"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", a.Name, a.Type, builtin, a.ID, fmtTime(a.CreatedAt))
+		}
+		return w.Flush()
+	}
 	return nil
 }

@@ -137,6 +137,11 @@ func main() {
 	b.fill("confirm", "a long new passphrase")
 	b.shot("reset")
 	b.click("save")
+	// The reset is one factor; the sign-in asks for the new password.
+	b.page("password")
+	b.fill("passcode", "a long new passphrase")
+	b.shot("reset-signin")
+	b.click("verify")
 	b.page("account")
 
 	// A magic link: the waiting page, the dev mail sink, the link's page.
@@ -166,6 +171,8 @@ func main() {
 	mail.run(chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS(`a[href*="/v1/magic?token="]`))))
 	mail.page("magic")
 	mail.shot("magic")
+	mail.click("confirm")
+	mail.page("magic")
 	mcancel()
 	b.page("account")
 
@@ -191,6 +198,9 @@ func main() {
 	b.open("/admin")
 	b.page("admin")
 	b.shot("admin")
+	b.open("/admin/apps")
+	b.page("apps")
+	b.shot("apps")
 	b.open("/admin/audit")
 	b.page("audit")
 	b.shot("audit")

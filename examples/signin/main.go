@@ -3,6 +3,9 @@
 // code from the app).
 //
 //	go run ./examples/signin --server http://127.0.0.1:8080 --login demo
+//
+// It signs in to the app example-app, which an administrator registers
+// once with: assentd app add example-app --type embedded
 package main
 
 import (
@@ -23,16 +26,17 @@ func main() {
 	server := flag.String("server", "http://127.0.0.1:8080", "Assent server URL")
 	login := flag.String("login", "", "login (asked when empty)")
 	factor := flag.String("factor", sdk.AuthPush, "second factor: push or totp")
+	app := flag.String("app", "example-app", "the registered app to sign in to")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *server, *login, *factor); err != nil {
+	if err := run(ctx, *server, *app, *login, *factor); err != nil {
 		fmt.Fprintln(os.Stderr, "signin:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, server, login, factor string) error {
+func run(ctx context.Context, server, app, login, factor string) error {
 	in := bufio.NewReader(os.Stdin)
 	ask := func(prompt string) string {
 		fmt.Fprint(os.Stderr, prompt)
@@ -41,7 +45,7 @@ func run(ctx context.Context, server, login, factor string) error {
 	}
 	c := sdk.New(server)
 	c.UserAgent = "Assent example sign-in"
-	tx, err := c.Interact(ctx, "example-app")
+	tx, err := c.Interact(ctx, app)
 	if err != nil {
 		return err
 	}

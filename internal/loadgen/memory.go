@@ -10,9 +10,10 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// nodesMemory adds up the memory of every node.
-func nodesMemory(ctx context.Context, httpc *http.Client, nodes []string) (heapStack, rss float64, err error) {
-	for _, n := range nodes {
+// nodesMemory adds up the memory of every node, read from their operator
+// listeners (ops: base URLs).
+func nodesMemory(ctx context.Context, httpc *http.Client, ops []string) (heapStack, rss float64, err error) {
+	for _, n := range ops {
 		hs, r, err := serverMemory(ctx, httpc, n)
 		if err != nil {
 			return 0, 0, err
@@ -22,32 +23,32 @@ func nodesMemory(ctx context.Context, httpc *http.Client, nodes []string) (heapS
 	return heapStack, rss, nil
 }
 
-// serverMemory has the server collect its garbage and then reads its
-// memory: the Go heap and stacks in use (what connections cost) and the
-// resident set from /metrics.
-func serverMemory(ctx context.Context, httpc *http.Client, server string) (heapStack, rss float64, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, server+"/debug/gc", nil)
+// serverMemory has a node collect its garbage and then reads its memory
+// from its operator listener (ops): the Go heap and stacks in use (what
+// connections cost) and the resident set from /metrics.
+func serverMemory(ctx context.Context, httpc *http.Client, ops string) (heapStack, rss float64, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ops+"/debug/gc", nil)
 	if err != nil {
 		return 0, 0, err
 	}
 	resp, err := httpc.Do(req)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, fmt.Errorf("read the memory of assentd at its operator listener %s: %w (is that the node's --ops-listen? give it with --ops)", ops, err)
 	}
 	defer resp.Body.Close()
 	var gc map[string]float64
 	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&gc) != nil {
-		return 0, 0, fmt.Errorf("%s/debug/gc: HTTP %d (served to loopback clients only)", server, resp.StatusCode)
+		return 0, 0, fmt.Errorf("%s/debug/gc: HTTP %d, not assentd's memory report (is %s the node's --ops-listen? give it with --ops)", ops, resp.StatusCode, ops)
 	}
-	m, err := scrape(ctx, httpc, server)
+	m, err := scrape(ctx, httpc, ops)
 	if err != nil {
 		return 0, 0, err
 	}
 	return gc["heapInuse"] + gc["stackInuse"], m["process_resident_memory_bytes"], nil
 }
 
-func scrape(ctx context.Context, httpc *http.Client, server string) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, server+"/metrics", nil)
+func scrape(ctx context.Context, httpc *http.Client, ops string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ops+"/metrics", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -57,12 +58,12 @@ func scrape(ctx context.Context, httpc *http.Client, server string) (map[string]
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s/metrics: HTTP %d (metrics are served to loopback clients only)", server, resp.StatusCode)
+		return nil, fmt.Errorf("%s/metrics: HTTP %d (is %s the node's --ops-listen? give it with --ops)", ops, resp.StatusCode, ops)
 	}
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("%s/metrics: %w", server, err)
+		return nil, fmt.Errorf("%s/metrics: %w", ops, err)
 	}
 	out := map[string]float64{}
 	for name, f := range fams {

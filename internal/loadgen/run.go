@@ -28,6 +28,10 @@ import (
 	"github.com/seed-3a5b824e/assent/sdk"
 )
 
+// SignInApp is the app sign-in mode signs in to: an embedded app the
+// server must have registered (assentd app add load --type embedded).
+const SignInApp = "load"
+
 // Config is one assent-load run.
 type Config struct {
 	// Server is the URL the server calls itself (its --url).
@@ -35,7 +39,11 @@ type Config struct {
 	// Nodes are the nodes' own addresses (base URLs) when several serve
 	// one Server: sockets and requests are spread over them, as a load
 	// balancer would. Empty means Server alone.
-	Nodes       []string
+	Nodes []string
+	// Ops are the nodes' operator listeners (their --ops-listen, as base
+	// URLs), one for each of Nodes in the same order: where the nodes'
+	// memory is read (POST /debug/gc, /metrics).
+	Ops         []string
 	AdminToken  string
 	StatePath   string
 	Prefix      string
@@ -108,6 +116,10 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 	if len(cfg.Nodes) == 0 {
 		cfg.Nodes = []string{cfg.Server}
 	}
+	if len(cfg.Ops) != len(cfg.Nodes) {
+		return nil, fmt.Errorf("%d operator URLs (--ops) for %d nodes: give each node's --ops-listen address, in the order of --nodes (e.g. --ops http://127.0.0.1:9091,http://127.0.0.1:9092)",
+			len(cfg.Ops), len(cfg.Nodes))
+	}
 	rep := &Report{Server: cfg.Server, Nodes: cfg.Nodes, P256VerifyPerSec: p256Rate()}
 	fmt.Fprintf(log, "P-256 verifications per second on this machine (one core): %.0f\n", rep.P256VerifyPerSec)
 
@@ -123,7 +135,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 		}
 	}
 	devices := st.Devices[:cfg.Devices]
-	if rep.BaselineHeapStack, rep.BaselineRSS, err = nodesMemory(ctx, httpc, cfg.Nodes); err != nil {
+	if rep.BaselineHeapStack, rep.BaselineRSS, err = nodesMemory(ctx, httpc, cfg.Ops); err != nil {
 		return nil, err
 	}
 
@@ -153,7 +165,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 			return nil, err
 		}
 		step.Devices, step.ConnectFailures = connected, failed
-		if step.HeapStackBytes, step.RSSBytes, err = nodesMemory(ctx, httpc, cfg.Nodes); err != nil {
+		if step.HeapStackBytes, step.RSSBytes, err = nodesMemory(ctx, httpc, cfg.Ops); err != nil {
 			return nil, err
 		}
 		if connected > 0 {
@@ -434,11 +446,12 @@ func (d *driver) once(ctx context.Context, i int) (time.Duration, error) {
 		c.HTTP = d.admin.HTTP
 		c.Device = "load-" + dev.Login
 		var err error
-		if tx, err = c.Interact(ctx, "load"); err == nil {
+		if tx, err = c.Interact(ctx, SignInApp); err == nil {
 			_, err = tx.Do(ctx, sdk.RemIdentify, sdk.Request{Login: dev.Login})
 		}
 		if err != nil {
-			return 0, err
+			return 0, fmt.Errorf("%w (sign-in mode needs the app registered: assentd app add %s --type embedded; "+
+				"and the per-address throttle off, since every sign-in comes from this machine: assentd serve --source-rate -1)", err, SignInApp)
 		}
 		start = time.Now()
 		r, err := tx.Do(ctx, sdk.RemSelectAuth, sdk.Request{Authenticator: sdk.AuthPush})

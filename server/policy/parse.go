@@ -160,6 +160,7 @@ func Parse(data []byte) (*Policy, error) {
 	if len(p.SignOn) == 0 && !c.saw("signOn") {
 		p.SignOn = Default().SignOn
 	}
+	p.AdminFloor = !slices.ContainsFunc(p.SignOn, func(r Rule) bool { return slices.Contains(r.Conditions.Apps, AdminApp) })
 	for _, r := range zoneRefs {
 		if _, ok := p.Zones[r.name]; !ok {
 			c.errf(r.node, r.path, "unknown zone %q (zones: %s)", r.name, zoneNames(p.Zones))

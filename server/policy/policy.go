@@ -56,7 +56,20 @@ type Policy struct {
 	Password   Password
 	Push       Push
 	Enrollment Enrollment
+	// AdminFloor is set when no rule names the admin area's app: its
+	// sign-ins then ask at least what AdminFloorAction asks, on top of
+	// the rule that matches.
+	AdminFloor bool
 }
+
+// AdminApp is the name of the admin area's built-in app.
+const AdminApp = "admin"
+
+// AdminFloorAction is what the admin area asks by default: two factors,
+// one of them possession, with a number challenge, and a sign-in no older
+// than 15 minutes.
+var AdminFloorAction = Action{Factors: 2, Possession: true, Authenticators: []string{AuthPush, AuthTOTP},
+	UserVerification: UVPreferred, NumberChallenge: NumberAlways, Reauthenticate: 15 * time.Minute}
 
 // Rule is one app sign-on rule.
 type Rule struct {
@@ -148,7 +161,12 @@ type Decision struct {
 func (p *Policy) SignOnFor(in Input) Decision {
 	for _, r := range p.SignOn {
 		if p.matches(r.Conditions, in) {
-			return Decision{Rule: r.Name, Action: r.Action}
+			d := Decision{Rule: r.Name, Action: r.Action}
+			if in.App == AdminApp && p.AdminFloor && !d.Deny {
+				d.Action = d.Action.Stricter(AdminFloorAction)
+				d.Rule += " (and the admin area's own rule)"
+			}
+			return d
 		}
 	}
 	// Unreachable for a checked policy; deny rather than guess.
@@ -207,6 +225,38 @@ func (a Action) NumberChallengeFor(risk string) bool {
 // alone.
 func (a Action) Passwordless() bool { return a.Factors == 1 && a.Possession }
 
+// Stricter combines two actions into one that asks everything either
+// asks: more factors, possession if either wants it, only authenticators
+// both allow (those of a when they share none), the stronger user
+// verification and number challenge, and the shorter re-authentication
+// frequency (0, always, is the shortest).
+func (a Action) Stricter(b Action) Action {
+	if a.Deny || b.Deny {
+		return Action{Deny: true}
+	}
+	out := a
+	out.Factors = max(a.Factors, b.Factors)
+	out.Possession = a.Possession || b.Possession
+	var both []string
+	for _, x := range a.Authenticators {
+		if slices.Contains(b.Authenticators, x) {
+			both = append(both, x)
+		}
+	}
+	if len(both) > 0 {
+		out.Authenticators = both
+	}
+	rank := func(v string, order ...string) int { return slices.Index(order, v) }
+	if rank(b.UserVerification, UVNone, UVPreferred, UVRequired) > rank(a.UserVerification, UVNone, UVPreferred, UVRequired) {
+		out.UserVerification = b.UserVerification
+	}
+	if rank(b.NumberChallenge, NumberNever, NumberHighRisk, NumberAlways) > rank(a.NumberChallenge, NumberNever, NumberHighRisk, NumberAlways) {
+		out.NumberChallenge = b.NumberChallenge
+	}
+	out.Reauthenticate = min(a.Reauthenticate, b.Reauthenticate)
+	return out
+}
+
 // PasswordOnly says whether a password alone suffices.
 func (a Action) PasswordOnly() bool { return a.Factors == 1 && !a.Possession }
 
@@ -223,6 +273,10 @@ func Default() *Policy {
 
 // DefaultYAML is the default policy, as a file would say it.
 const DefaultYAML = `# Assent's default policy: what applies when no policy file is given.
+#
+# The admin area (the built-in app "admin") asks at least two factors, one
+# of them possession, from a sign-in of the last 15 minutes, on top of the
+# rule that matches, unless a rule names the app admin itself.
 signOn:
   - name: High risk needs user verification
     conditions:

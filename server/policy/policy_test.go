@@ -238,3 +238,65 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestAdminAreaAsksAtLeastTwoFactorsWithin15Minutes(t *testing.T) {
+	p, err := Parse([]byte(`
+zones:
+  blocked: [203.0.113.0/24]
+signOn:
+  - name: Blocked
+    conditions: {zones: [blocked]}
+    action: deny
+  - name: Wiki with a password
+    conditions: {apps: [wiki]}
+    action: {factors: 1}
+  - name: Anything passwordless
+    action: {factors: 1, possession: true, reauthenticate: 24h, numberChallenge: never}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.AdminFloor {
+		t.Fatal("no rule names admin, but the admin floor is off")
+	}
+	d := p.SignOnFor(Input{App: AdminApp, IP: net.ParseIP("10.1.2.3")})
+	if d.Factors != 2 || !d.Possession || d.Reauthenticate != 15*time.Minute || d.NumberChallenge != NumberAlways {
+		t.Fatalf("admin decision = %+v, want the floor: 2 factors, possession, 15m, numbers always", d)
+	}
+	// A deny rule still denies the admin area.
+	if d := p.SignOnFor(Input{App: AdminApp, IP: net.ParseIP("203.0.113.9")}); !d.Deny {
+		t.Fatalf("admin from a blocked network = %+v, want deny", d)
+	}
+	// Other apps keep their own rule.
+	if d := p.SignOnFor(Input{App: "wiki", IP: net.ParseIP("10.1.2.3")}); d.Factors != 1 || d.Possession {
+		t.Fatalf("wiki = %+v", d)
+	}
+	// A file that names admin decides for itself.
+	own, err := Parse([]byte(`
+signOn:
+  - name: Admins from anywhere with a push
+    conditions: {apps: [admin]}
+    action: {factors: 1, possession: true}
+  - name: Default
+    action: {factors: 2}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := own.SignOnFor(Input{App: AdminApp}); own.AdminFloor || d.Factors != 1 {
+		t.Fatalf("own admin rule = %+v (floor %v)", d, own.AdminFloor)
+	}
+}
+
+func TestStricterAsksWhatEitherAsks(t *testing.T) {
+	a := Action{Factors: 1, Possession: false, Authenticators: []string{AuthPush, AuthEmail}, UserVerification: UVRequired,
+		NumberChallenge: NumberNever, Reauthenticate: 0}
+	got := a.Stricter(AdminFloorAction)
+	if got.Factors != 2 || !got.Possession || got.UserVerification != UVRequired || got.NumberChallenge != NumberAlways ||
+		got.Reauthenticate != 0 || strings.Join(got.Authenticators, ",") != AuthPush {
+		t.Fatalf("Stricter = %+v", got)
+	}
+	if !(Action{Deny: true}).Stricter(AdminFloorAction).Deny {
+		t.Fatal("a deny softened")
+	}
+}

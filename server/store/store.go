@@ -172,15 +172,78 @@ type Transaction struct {
 }
 
 // Session is a signed-in session. Only the hash of its token is stored.
+// It carries what it proves, so that every use can check it again: whose
+// it is, the app it was made for, the factors used (RFC 8176 amr values),
+// when the person last authenticated in full, and the risk at the time.
 type Session struct {
 	ID        string // hash of the session token
 	UserID    string
 	TxID      string
 	ClientIP  string
 	UserAgent string
+	// App is the name of the registered app the session was made for.
+	App string
+	// AMR lists the authentication methods used (pwd, swk, otp, email,
+	// user, mfa), in the order they were passed.
+	AMR []string
+	// AuthTime is when the person authenticated originally; a session made
+	// by reusing another keeps the other's AuthTime.
+	AuthTime time.Time
+	// Risk is the risk level the session was made at.
+	Risk      string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	RevokedAt time.Time
+}
+
+// App types. Web and embedded apps sign people in through the engine's
+// hosted pages and JSON API; the other types are clients of a protocol
+// front (OpenID Connect, RADIUS) with their settings in Config.
+const (
+	AppWeb      = "web"
+	AppEmbedded = "embedded"
+	AppOIDC     = "oidc"
+	AppRADIUS   = "radius"
+)
+
+// App is a registered application: what sign-on rules name and sessions
+// are made for. Name is unique. Config holds the settings of the app's
+// type (an OpenID Connect client's redirect URIs and hashed secret, a
+// RADIUS client's networks and sealed secret) as JSON the store does not
+// look inside.
+type App struct {
+	ID        string
+	Name      string
+	Type      string
+	Builtin   bool // made by assentd itself; cannot be removed
+	Config    []byte
+	CreatedAt time.Time
+}
+
+// Counter is the state of one limit (a throttle, a lockout, a push
+// budget), shared by every node: how many hits since WindowStart, and
+// until when it refuses. Its meaning is the caller's; the store keeps it
+// and removes it once ExpiresAt has passed.
+type Counter struct {
+	Key         string
+	Count       int
+	WindowStart time.Time
+	// Until is when a block ends; zero when none is set.
+	Until time.Time
+	// Last is when the counter last changed.
+	Last      time.Time
+	ExpiresAt time.Time
+}
+
+// AdminToken is an admin API token. Only the SHA-256 of the token is
+// stored.
+type AdminToken struct {
+	ID        string // public handle, shown by admin-token list, used to revoke
+	Hash      string // unique
+	Name      string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	RevokedAt time.Time // zero while valid
 }
 
 // AuditEvent is one line of the append-only audit log. Seq follows commit
@@ -219,7 +282,8 @@ type GCResult struct {
 	// devices.
 	Expired []Challenge
 	// Deleted counts rows removed: used nonces past expiry, enrollment
-	// tokens and transactions long past expiry, expired sessions.
+	// tokens and transactions long past expiry, expired sessions, counters
+	// past their ExpiresAt.
 	Deleted int64
 }
 
@@ -261,6 +325,40 @@ type Store interface {
 	// RevokeSessions revokes every unrevoked session of a user and says how
 	// many.
 	RevokeSessions(ctx context.Context, userID string, now time.Time) (int, error)
+
+	// CreateApp registers an app; ErrConflict when its ID or Name is taken.
+	CreateApp(ctx context.Context, a App) error
+	GetApp(ctx context.Context, id string) (App, error)
+	GetAppByName(ctx context.Context, name string) (App, error)
+	// ListApps lists every app by name.
+	ListApps(ctx context.Context) ([]App, error)
+	UpdateApp(ctx context.Context, id string, fn func(*App) error) (App, error)
+	// DeleteApp removes an app; ErrNotFound for an unknown id. The store
+	// does not look at Builtin: refusing to remove a built-in app is the
+	// caller's.
+	DeleteApp(ctx context.Context, id string) error
+
+	// UpdateCounter reads the counter with that key (a zero Counter with
+	// only Key set when there is none), calls fn on it and writes the
+	// result, in one database transaction that holds the row locked:
+	// concurrent updates of one key serialize, so a limit checked in fn
+	// can never be passed by racing callers. If fn returns an error
+	// nothing is written and that error is returned unchanged with the
+	// counter as read.
+	UpdateCounter(ctx context.Context, key string, fn func(*Counter) error) (Counter, error)
+	// GetCounter reads a counter; ErrNotFound when there is none.
+	GetCounter(ctx context.Context, key string) (Counter, error)
+
+	// CreateAdminToken stores a token; ErrConflict for a taken ID or Hash.
+	CreateAdminToken(ctx context.Context, t AdminToken) error
+	// GetAdminToken finds a token by its hash.
+	GetAdminToken(ctx context.Context, hash string) (AdminToken, error)
+	// ListAdminTokens lists every token, expired and revoked ones included,
+	// oldest first (by CreatedAt, then ID). GarbageCollect keeps them.
+	ListAdminTokens(ctx context.Context) ([]AdminToken, error)
+	// RevokeAdminToken revokes a token by ID, keeping the first RevokedAt;
+	// ErrNotFound for an unknown ID.
+	RevokeAdminToken(ctx context.Context, id string, now time.Time) error
 
 	// AppendAudit stores an event and returns it with its Seq.
 	AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, error)

@@ -29,6 +29,7 @@ const (
 	gcDeleteSessions = "DELETE FROM sessions WHERE expires_at <= $1"
 	gcDeleteTokens   = "DELETE FROM enroll_tokens WHERE expires_at <= $1"
 	gcDeleteTxs      = "DELETE FROM transactions WHERE expires_at <= $1"
+	gcDeleteCounters = "DELETE FROM counters WHERE expires_at <= $1"
 )
 
 // gcExpire returns exactly the challenges it changed: one that an
@@ -72,10 +73,11 @@ func (s *Store) PutSecretIfAbsent(ctx context.Context, name string, value []byte
 }
 
 // GarbageCollect expires pending challenges with ExpiresAt <= now and
-// deletes used nonces past expiry, expired sessions, and enrollment tokens
-// and transactions expired more than store.GCGrace ago. Nodes collecting at
-// once take turns (an advisory lock): the second finds nothing left, rather
-// than the two locking the same rows in different orders.
+// deletes used nonces past expiry, expired sessions and counters, and
+// enrollment tokens and transactions expired more than store.GCGrace ago
+// (admin tokens are kept, expired or not). Nodes collecting at once take
+// turns (an advisory lock): the second finds nothing left, rather than the
+// two locking the same rows in different orders.
 func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (store.GCResult, error) {
 	var res store.GCResult
 	at, grace := tsSet(now), tsSet(now.Add(-store.GCGrace))
@@ -97,6 +99,7 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (store.GCResu
 			{gcDeleteSessions, at},
 			{gcDeleteTokens, grace},
 			{gcDeleteTxs, grace},
+			{gcDeleteCounters, at},
 		} {
 			tag, err := tx.Exec(ctx, d.query, d.before)
 			if err != nil {

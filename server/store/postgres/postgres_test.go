@@ -475,3 +475,97 @@ func setUpDevice(t testing.TB, s *Store) store.Device {
 func BenchmarkStore(b *testing.B) {
 	storetest.Bench(b, func(b *testing.B) store.Store { return open(b, freshSchema(b)) })
 }
+
+// Before schema version 2, admin tokens were secrets named
+// 'admin-token:<hash>'; the migration moves them to admin_tokens, valid
+// for 30 days from the upgrade, and sessions gain their new columns.
+func TestMigrationToVersion2MovesLegacyAdminTokens(t *testing.T) {
+	cfg := freshSchema(t)
+	ctx := t.Context()
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg.Copy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrateTo(ctx, pool, ms[:1]); err != nil {
+		pool.Close()
+		t.Fatal(err)
+	}
+	const (
+		hash1 = "n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg"
+		hash2 = "Zm9vYmFyYmF6cXV4LXF1dXgtY29ycmVjdC1ob3JzZQ"
+		hash3 = "aW52YWxpZC11dGYtOC1hbmQtYmFkLWNyZWF0ZWQtdGk"
+	)
+	for _, q := range []string{
+		`INSERT INTO secrets (name, value) VALUES ('admin-token:` + hash1 + `', convert_to('{"name":"ci deploy","created":"2025-01-02T03:04:05Z"}', 'UTF8'))`,
+		`INSERT INTO secrets (name, value) VALUES ('admin-token:` + hash2 + `', convert_to('not json', 'UTF8'))`,
+		`INSERT INTO secrets (name, value) VALUES ('admin-token:` + hash3 + `', convert_to('{"name":"x","created":"yesterday-ish"}', 'UTF8'))`,
+		`INSERT INTO secrets (name, value) VALUES ('server-signing-key', '\x0102')`,
+		`INSERT INTO users (id, login, email, groups_json, profile_json, status, password_hash, risk, failed_attempts, created_at)
+			VALUES ('u1', 'alice', '', '[]', '{}', 'active', '', '', 0, '-infinity')`,
+		`INSERT INTO sessions (id, user_id, tx_id, client_ip, user_agent, created_at, expires_at)
+			VALUES ('s1', 'u1', 'tx1', '192.0.2.7', 'Firefox', 'epoch', '2031-01-01 00:00:00Z')`,
+	} {
+		if _, err := pool.Exec(ctx, q); err != nil {
+			pool.Close()
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	pool.Close()
+
+	before := time.Now().Truncate(time.Millisecond)
+	s := open(t, cfg)
+	defer s.Close()
+	after := time.Now()
+	wantAllVersionsOnce(t, s)
+	toks, err := s.ListAdminTokens(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(toks) != 3 {
+		t.Fatalf("ListAdminTokens = %+v, want the 3 legacy tokens", toks)
+	}
+	month := 30 * 24 * time.Hour
+	// Oldest first: the one with a created time, then the two created at
+	// the migration, by ID.
+	for i, want := range []store.AdminToken{
+		{ID: "tok_" + hash1[:16], Hash: hash1, Name: "ci deploy", CreatedAt: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)},
+		{ID: "tok_" + hash2[:16], Hash: hash2},
+		{ID: "tok_" + hash3[:16], Hash: hash3, Name: "x"},
+	} {
+		got := toks[i]
+		if got.ID != want.ID || got.Hash != want.Hash || got.Name != want.Name || !got.RevokedAt.IsZero() {
+			t.Errorf("token %d = %+v, want %+v", i, got, want)
+		}
+		if !want.CreatedAt.IsZero() && !got.CreatedAt.Equal(want.CreatedAt) {
+			t.Errorf("token %d CreatedAt = %v, want %v", i, got.CreatedAt, want.CreatedAt)
+		}
+		if want.CreatedAt.IsZero() && (got.CreatedAt.Before(before) || got.CreatedAt.After(after)) {
+			t.Errorf("token %d CreatedAt = %v, want the migration's time", i, got.CreatedAt)
+		}
+		if got.ExpiresAt.Before(before.Add(month)) || got.ExpiresAt.After(after.Add(month)) {
+			t.Errorf("token %d ExpiresAt = %v, want 30 days after the migration (%v)", i, got.ExpiresAt, before.Add(month))
+		}
+		if byHash, err := s.GetAdminToken(ctx, want.Hash); err != nil || byHash != got {
+			t.Errorf("GetAdminToken(%s) = %+v, %v; want %+v", want.Hash, byHash, err, got)
+		}
+	}
+	for _, h := range []string{hash1, hash2, hash3} {
+		if _, err := s.GetSecret(ctx, "admin-token:"+h); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("legacy secret admin-token:%s: %v, want it gone", h, err)
+		}
+	}
+	if v, err := s.GetSecret(ctx, "server-signing-key"); err != nil || string(v) != "\x01\x02" {
+		t.Errorf("other secret = %q, %v; want it kept", v, err)
+	}
+	se, err := s.GetSession(ctx, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if se.UserID != "u1" || se.App != "" || se.AMR != nil || !se.AuthTime.IsZero() || se.Risk != "" || se.ExpiresAt.Year() != 2031 {
+		t.Errorf("session from version 1 = %+v, want it with no app, methods, auth time or risk", se)
+	}
+}

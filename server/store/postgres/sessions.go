@@ -17,7 +17,8 @@ var transactions = table{"transactions", []string{
 }}
 
 var sessions = table{"sessions", []string{
-	"id", "user_id", "tx_id", "client_ip", "user_agent", "created_at", "expires_at", "revoked_at",
+	"id", "user_id", "tx_id", "client_ip", "user_agent", "app", "amr_json", "auth_time", "risk",
+	"created_at", "expires_at", "revoked_at",
 }}
 
 var (
@@ -73,9 +74,33 @@ func (s *Store) UpdateTransaction(ctx context.Context, id string, fn func(*store
 	return update(ctx, s, "transaction", id, txLock, txUpdate, scanTx, txArgs, fn)
 }
 
+func sessionArgs(se store.Session) []any {
+	return []any{
+		se.ID, se.UserID, se.TxID, se.ClientIP, se.UserAgent, se.App, encodeList(se.AMR), ts(se.AuthTime), se.Risk,
+		tsSet(se.CreatedAt), tsSet(se.ExpiresAt), ts(se.RevokedAt),
+	}
+}
+
+func scanSession(sc scanner) (store.Session, error) {
+	var (
+		se                                  store.Session
+		amr                                 []byte
+		authTime, created, expires, revoked pgtype.Timestamptz
+	)
+	err := sc.Scan(&se.ID, &se.UserID, &se.TxID, &se.ClientIP, &se.UserAgent, &se.App, &amr, &authTime, &se.Risk,
+		&created, &expires, &revoked)
+	if err != nil {
+		return store.Session{}, err
+	}
+	if se.AMR, err = decodeList[string]("amr", amr); err != nil {
+		return store.Session{}, err
+	}
+	se.AuthTime, se.CreatedAt, se.ExpiresAt, se.RevokedAt = fromTS(authTime), fromTS(created), fromTS(expires), fromTS(revoked)
+	return se, nil
+}
+
 func (s *Store) CreateSession(ctx context.Context, se store.Session) error {
-	_, err := s.pool.Exec(ctx, sessionInsert,
-		se.ID, se.UserID, se.TxID, se.ClientIP, se.UserAgent, tsSet(se.CreatedAt), tsSet(se.ExpiresAt), ts(se.RevokedAt))
+	_, err := s.pool.Exec(ctx, sessionInsert, sessionArgs(se)...)
 	if err != nil {
 		return fmt.Errorf("postgres: create session for user %s: %w", se.UserID, dbErr(err))
 	}
@@ -83,16 +108,10 @@ func (s *Store) CreateSession(ctx context.Context, se store.Session) error {
 }
 
 func (s *Store) GetSession(ctx context.Context, id string) (store.Session, error) {
-	var (
-		se                        store.Session
-		created, expires, revoked pgtype.Timestamptz
-	)
-	err := s.pool.QueryRow(ctx, sessionGet, id).Scan(
-		&se.ID, &se.UserID, &se.TxID, &se.ClientIP, &se.UserAgent, &created, &expires, &revoked)
+	se, err := scanSession(s.pool.QueryRow(ctx, sessionGet, id))
 	if err != nil {
 		return store.Session{}, fmt.Errorf("postgres: get session: %w", dbErr(err))
 	}
-	se.CreatedAt, se.ExpiresAt, se.RevokedAt = fromTS(created), fromTS(expires), fromTS(revoked)
 	return se, nil
 }
 

@@ -65,8 +65,9 @@ func (s *Store) PutSecretIfAbsent(ctx context.Context, name string, value []byte
 }
 
 // GarbageCollect expires pending challenges with ExpiresAt <= now and
-// deletes used nonces past expiry, expired sessions, and enrollment tokens
-// and transactions expired more than store.GCGrace ago.
+// deletes used nonces past expiry, expired sessions and counters, and
+// enrollment tokens and transactions expired more than store.GCGrace ago.
+// Admin tokens are kept, expired or not.
 func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (store.GCResult, error) {
 	var res store.GCResult
 	at := now.UnixMilli()
@@ -95,6 +96,7 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (store.GCResu
 			{gcDeleteSessions, at},
 			{gcDeleteTokens, grace},
 			{gcDeleteTxs, grace},
+			{gcDeleteCounters, at},
 		} {
 			r, err := tx.ExecContext(ctx, d.query, d.before)
 			if err != nil {

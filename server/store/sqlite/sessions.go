@@ -14,7 +14,8 @@ var transactions = table{"transactions", []string{
 }}
 
 var sessions = table{"sessions", []string{
-	"id", "user_id", "tx_id", "client_ip", "user_agent", "created_at", "expires_at", "revoked_at",
+	"id", "user_id", "tx_id", "client_ip", "user_agent", "app", "amr_json", "auth_time", "risk",
+	"created_at", "expires_at", "revoked_at",
 }}
 
 var (
@@ -78,9 +79,33 @@ func (s *Store) UpdateTransaction(ctx context.Context, id string, fn func(*store
 	return update(ctx, s, "transaction", id, getTx, putTx, fn)
 }
 
+func sessionArgs(se store.Session) []any {
+	return []any{
+		se.ID, se.UserID, se.TxID, se.ClientIP, se.UserAgent, se.App, encodeList(se.AMR), ms(se.AuthTime), se.Risk,
+		ms(se.CreatedAt), ms(se.ExpiresAt), ms(se.RevokedAt),
+	}
+}
+
+func scanSession(sc scanner) (store.Session, error) {
+	var (
+		se                                  store.Session
+		amr                                 string
+		authTime, created, expires, revoked int64
+	)
+	err := sc.Scan(&se.ID, &se.UserID, &se.TxID, &se.ClientIP, &se.UserAgent, &se.App, &amr, &authTime, &se.Risk,
+		&created, &expires, &revoked)
+	if err != nil {
+		return store.Session{}, err
+	}
+	if se.AMR, err = decodeList[string]("amr", amr); err != nil {
+		return store.Session{}, err
+	}
+	se.AuthTime, se.CreatedAt, se.ExpiresAt, se.RevokedAt = fromMS(authTime), fromMS(created), fromMS(expires), fromMS(revoked)
+	return se, nil
+}
+
 func (s *Store) CreateSession(ctx context.Context, se store.Session) error {
-	_, err := s.w.ExecContext(ctx, sessionInsert,
-		se.ID, se.UserID, se.TxID, se.ClientIP, se.UserAgent, ms(se.CreatedAt), ms(se.ExpiresAt), ms(se.RevokedAt))
+	_, err := s.w.ExecContext(ctx, sessionInsert, sessionArgs(se)...)
 	if err != nil {
 		return fmt.Errorf("sqlite: create session for user %s: %w", se.UserID, dbErr(err))
 	}
@@ -88,16 +113,10 @@ func (s *Store) CreateSession(ctx context.Context, se store.Session) error {
 }
 
 func (s *Store) GetSession(ctx context.Context, id string) (store.Session, error) {
-	var (
-		se                        store.Session
-		created, expires, revoked int64
-	)
-	err := s.r.QueryRowContext(ctx, sessionGet, id).Scan(
-		&se.ID, &se.UserID, &se.TxID, &se.ClientIP, &se.UserAgent, &created, &expires, &revoked)
+	se, err := scanSession(s.r.QueryRowContext(ctx, sessionGet, id))
 	if err != nil {
 		return store.Session{}, fmt.Errorf("sqlite: get session: %w", dbErr(err))
 	}
-	se.CreatedAt, se.ExpiresAt, se.RevokedAt = fromMS(created), fromMS(expires), fromMS(revoked)
 	return se, nil
 }
 

@@ -42,9 +42,10 @@ const busyTimeout = 10 * time.Second
 // (see pool.prepare).
 var inTx = []string{
 	userGet, userUpdate, deviceGet, deviceUpdate, challengeGet, challengeUpdate, txGet, txUpdate,
-	tokenGet, deviceInsert, tokenConsume,
+	tokenGet, deviceInsert, tokenConsume, appGet, appUpdate, counterGet, counterPut,
 	secretInsert, secretGet, auditInsert,
 	gcSelectExpired, gcExpire, gcDeleteNonces, gcDeleteSessions, gcDeleteTokens, gcDeleteTxs,
+	gcDeleteCounters,
 }
 
 // Store is a store.Store on one SQLite file.

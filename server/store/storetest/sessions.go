@@ -94,6 +94,40 @@ var sessionTests = []test{
 		must(t, "GetSession", err)
 		same(t, "GetSession", got, se)
 	}},
+	{name: "SessionWithoutMethodsOrAuthTimeRoundTrips", run: func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		createUser(t, s, "u1")
+		bare := newSession("s-nil", "u1")
+		bare.App, bare.AMR, bare.AuthTime, bare.Risk = "", nil, time.Time{}, ""
+		empty := newSession("s-empty", "u1")
+		empty.AMR = []string{}
+		one := newSession("s-one", "u1")
+		one.AMR = []string{"otp"}
+		for _, se := range []store.Session{bare, empty, one} {
+			must(t, "CreateSession "+se.ID, s.CreateSession(ctx, se))
+			got, err := s.GetSession(ctx, se.ID)
+			must(t, "GetSession", err)
+			same(t, "GetSession "+se.ID, got, se)
+		}
+	}},
+	{name: "RevokeSessionsKeepWhatTheSessionProves", run: func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		createUser(t, s, "u1")
+		s1, s2 := newSession("s1", "u1"), newSession("s2", "u1")
+		s2.AMR, s2.Risk = []string{"pwd", "otp"}, "high"
+		must(t, "CreateSession s1", s.CreateSession(ctx, s1))
+		must(t, "CreateSession s2", s.CreateSession(ctx, s2))
+		now := base.Add(time.Hour)
+		must(t, "RevokeSession", s.RevokeSession(ctx, "s1", now))
+		_, err := s.RevokeSessions(ctx, "u1", now)
+		must(t, "RevokeSessions", err)
+		for _, want := range []store.Session{s1, s2} {
+			want.RevokedAt = now
+			got, err := s.GetSession(ctx, want.ID)
+			must(t, "GetSession "+want.ID, err)
+			same(t, "GetSession "+want.ID, got, want)
+		}
+	}},
 	{name: "CreateSessionWithTakenIDIsConflict", run: func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		createUser(t, s, "u1")
