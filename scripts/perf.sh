@@ -17,8 +17,9 @@
 # sign-ins at SIGNIN_RATE.
 #
 # The load comes from this one machine: the servers run with the per-address
-# request throttle off (--source-rate -1) and no cap on connections per
-# address (--max-conns-per-address 0), which no production server should.
+# request throttle off (--source-rate -1), no cap on connections per address
+# (--max-conns-per-address 0) and no floor under the answers before a factor
+# (--answer-floor 0), which no production server should.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-perf-results}
@@ -70,7 +71,7 @@ fi
 
 # Every server below: the load's own policy and limits (see the top).
 export ASSENT_SEAL_KEY=$(head -c 32 /dev/urandom | base64)
-export ASSENT_POLICY=docs/load-policy.yaml ASSENT_SOURCE_RATE=-1 ASSENT_MAX_CONNS_PER_ADDRESS=0
+export ASSENT_POLICY=docs/load-policy.yaml ASSENT_SOURCE_RATE=-1 ASSENT_MAX_CONNS_PER_ADDRESS=0 ASSENT_ANSWER_FLOOR=0
 
 # One node on SQLite. The app that sign-in mode signs in to is registered
 # before the node starts.

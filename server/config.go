@@ -46,6 +46,7 @@ type Config struct {
 	TrustedProxies     string        `name:"trusted-proxies" yaml:"trusted-proxies" usage:"comma-separated addresses or CIDRs of the reverse proxies in front of assentd; only connections from these may name the client in X-Forwarded-For or Forwarded (list the proxies, not whole networks)"`
 	MaxConnsPerAddress int           `name:"max-conns-per-address" yaml:"max-conns-per-address" usage:"open connections one client address (an IPv6 /64) may hold; more are closed as they are accepted; trusted proxies are exempt; 0: no cap"`
 	SourceRate         int           `name:"source-rate" yaml:"source-rate" usage:"unauthenticated requests (sign-in and recovery steps, magic links, enrollments) one client address may make a minute before it is slowed down; -1: no throttle (load tests only)"`
+	AnswerFloor        time.Duration `name:"answer-floor" yaml:"answer-floor" usage:"the shortest time an answer takes before the person has passed a factor, so that its timing cannot tell whether a login exists; 0: no floor (load tests only)"`
 
 	// HTTP holds the HTTP server's timeouts and header limit. It is not a
 	// setting (the defaults suit every deployment we know of); tests
@@ -69,6 +70,7 @@ func DefaultConfig() Config {
 		// descriptors and memory alone.
 		MaxConnsPerAddress: 1000,
 		SourceRate:         Limits{}.withDefaults().SourceRate,
+		AnswerFloor:        Limits{}.withDefaults().AnswerFloor,
 		HTTP:               DefaultHTTPLimits(),
 	}
 }
@@ -285,6 +287,9 @@ func (c *Config) Check() error {
 	}
 	if c.MaxConnsPerAddress < 0 {
 		return fmt.Errorf("max-conns-per-address %d: want a number of connections, or 0 for no cap", c.MaxConnsPerAddress)
+	}
+	if c.AnswerFloor < 0 || c.AnswerFloor > time.Second {
+		return fmt.Errorf("answer-floor %s: want from 0 (none) to 1s; the default is %s", c.AnswerFloor, Limits{}.withDefaults().AnswerFloor)
 	}
 	if c.SourceRate == 0 {
 		return fmt.Errorf("source-rate %d: want the requests a minute one address may make (default %d), or -1 to turn the throttle off",

@@ -222,6 +222,11 @@ func (s *Server) remediate(ctx context.Context, name string, req sdk.Request, me
 	if err != nil {
 		return nil, err
 	}
+	// Until a factor is passed, a known and an unknown login must take as
+	// long: every such step lasts at least the answer floor.
+	if !st.proven() && s.eng.limits.AnswerFloor > 0 {
+		defer s.padAnswer(ctx, time.Now())
+	}
 	f := &flow{s: s, ctx: ctx, handle: req.StateHandle, tx: tx, st: st, meta: meta}
 	// A session the transaction acts for (enroll) or counts (a reused
 	// sign-in) must still be good at every step: signing out or a

@@ -61,6 +61,11 @@ type Limits struct {
 	RecoveryPushes, SourceRecoveryPushes int
 	// Mails is how many magic links one user is sent in the push window.
 	Mails int
+	// AnswerFloor is the shortest time a step takes before the person has
+	// passed a factor: the work behind it differs for a login that exists
+	// (its history is read, its device is pushed to), and its timing must
+	// not tell. Negative turns it off (load tests).
+	AnswerFloor time.Duration
 }
 
 // maxConsecutiveFailures is NIST SP 800-63B's ceiling for one account.
@@ -83,11 +88,16 @@ func (l Limits) withDefaults() Limits {
 	def(&l.RecoveryPushes, 2)
 	def(&l.SourceRecoveryPushes, 10)
 	def(&l.Mails, 5)
-	for l.AccountFailures+l.FamiliarFailures+l.DeviceFailures > maxConsecutiveFailures && l.AccountFailures > 1 {
-		l.AccountFailures--
+	// Together they stay within NIST's 100.
+	if l.FamiliarFailures+l.DeviceFailures > maxConsecutiveFailures-1 {
+		l.FamiliarFailures, l.DeviceFailures = 10, 10
 	}
+	l.AccountFailures = min(l.AccountFailures, maxConsecutiveFailures-l.FamiliarFailures-l.DeviceFailures)
 	if l.BackoffBase <= 0 {
 		l.BackoffBase = time.Second
+	}
+	if l.AnswerFloor == 0 {
+		l.AnswerFloor = 20 * time.Millisecond
 	}
 	if l.BackoffMax <= 0 {
 		l.BackoffMax = 15 * time.Minute
@@ -442,4 +452,19 @@ func (s *Server) chargeRecoveryPush(ctx context.Context, ip, login string) (bool
 func (s *Server) chargeMail(ctx context.Context, userID string) bool {
 	_, err := s.windowCharge(ctx, "m:"+userID, s.eng.limits.Mails, s.opts.Policy.Push.Window)
 	return err == nil
+}
+
+// padAnswer waits until at least the answer floor has passed since start
+// (the wall clock, not the engine's: this is about what a caller can time).
+func (s *Server) padAnswer(ctx context.Context, start time.Time) {
+	wait := s.eng.limits.AnswerFloor - time.Since(start)
+	if wait <= 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }

@@ -81,7 +81,7 @@ func Open(ctx context.Context, cfg Config, listenAddr string, log *slog.Logger) 
 		Broker: broker,
 		URL:    cfg.PublicURL(listenAddr), Org: cfg.Org, Store: st, SealKey: key, Logger: log,
 		EnrollTTL: cfg.EnrollTTL, Policy: pol, Mailer: mailer, Dev: cfg.Dev,
-		Limits:         Limits{SourceRate: cfg.SourceRate},
+		Limits:         Limits{SourceRate: cfg.SourceRate, AnswerFloor: answerFloor(cfg.AnswerFloor)},
 		TrustedProxies: trusted,
 		HTTP:           httpLimits,
 	})
@@ -186,4 +186,13 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(url str
 		return serveErr
 	}
 	return err
+}
+
+// answerFloor is the engine's setting for a configured floor: 0 in the
+// configuration turns it off.
+func answerFloor(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
