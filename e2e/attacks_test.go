@@ -694,3 +694,25 @@ func TestDeniedPushesUseUpTheBudget(t *testing.T) {
 		}
 	}
 }
+
+func TestSessionOfASuspendedUserIsRefusedEverywhere(t *testing.T) {
+	e := newEnv(t, withPolicy(t, wikiPolicy))
+	u, d, _ := e.enrolled("vic")
+	s := e.pushAndApprove(e.signIn("vic", "correct horse battery"), d).Session
+	tx, err := e.api().Start(e.ctx, sdk.Request{App: "wiki", SessionToken: s.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.UpdateUser(e.ctx, u.ID, func(u *store.User) error { u.Status = store.UserSuspended; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.api().Session(e.ctx, s.Token); sdk.Code(err) != "invalid_session" {
+		t.Fatalf("a suspended user's session: %v", err)
+	}
+	// identify treats the login as unknown, and the session counts for
+	// nothing.
+	r, err := tx.Do(e.ctx, sdk.RemIdentify, sdk.Request{Login: "vic"})
+	if err != nil || r.Session != nil || !r.Has(sdk.RemChallengeAuth) {
+		t.Fatalf("identify for a suspended user with a session = %+v, %v", r, err)
+	}
+}

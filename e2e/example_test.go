@@ -48,7 +48,7 @@ func TestSDKExampleSignsIn(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("the example failed: %v (%s)", err, rest)
 	}
-	if !strings.HasPrefix(rest, "Signed in as sam") {
+	if !strings.HasPrefix(rest, "Signed in as sam to example-app (pwd swk mfa)") {
 		t.Fatalf("the example ended with %q", rest)
 	}
 }

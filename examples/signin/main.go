@@ -83,6 +83,13 @@ func run(ctx context.Context, server, app, login, factor string) error {
 	if res.Status != sdk.StatusSuccess {
 		return fmt.Errorf("sign-in ended with status %q", res.Status)
 	}
-	fmt.Printf("Signed in as %s; session valid until %s.\n", res.User, res.Session.ExpiresAt.Local().Format(time.Kitchen))
+	// An app trusts a session token only once the server says it is for
+	// this app, and how the person signed in.
+	su, err := c.SessionFor(ctx, res.Session.Token, app)
+	if err != nil {
+		return fmt.Errorf("check the session: %w", err)
+	}
+	fmt.Printf("Signed in as %s to %s (%s); session valid until %s.\n", su.User, su.App, strings.Join(su.AMR, " "),
+		su.ExpiresAt.Local().Format(time.Kitchen))
 	return nil
 }
