@@ -716,3 +716,33 @@ func TestSessionOfASuspendedUserIsRefusedEverywhere(t *testing.T) {
 		t.Fatalf("identify for a suspended user with a session = %+v, %v", r, err)
 	}
 }
+
+func TestALevelOrAFreshAuthenticationIsAskedBeyondTheRule(t *testing.T) {
+	e := newEnv(t, withPolicy(t, wikiPolicy))
+	d, wiki := e.wikiSession("wes")
+	// The wiki's rule takes a password alone; asked for level mfa, the
+	// sign-in wants the device too.
+	tx, err := e.api().Start(e.ctx, sdk.Request{App: "wiki", Level: "mfa"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.Do(e.ctx, sdk.RemIdentify, sdk.Request{Login: "wes"})
+	r, err := tx.Do(e.ctx, sdk.RemChallengeAuth, sdk.Request{Authenticator: sdk.AuthPassword, Passcode: "correct horse battery"})
+	if err != nil || r.Session != nil || !r.Has(sdk.RemSelectAuth) {
+		t.Fatalf("wiki at level mfa after the password = %+v, %v", r, err)
+	}
+	if r = e.pushAndApprove(tx, d); r.Status != sdk.StatusSuccess {
+		t.Fatalf("after the push = %+v", r)
+	}
+	// A session is not counted when a full sign-in after a time is asked.
+	e.clock.Advance(time.Minute)
+	tx, err = e.api().Start(e.ctx, sdk.Request{App: "wiki", SessionToken: wiki, AuthAfter: e.clock.Now().Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := tx.Do(e.ctx, sdk.RemIdentify, sdk.Request{Login: "wes"}); err != nil || !r.Has(sdk.RemChallengeAuth) {
+		t.Fatalf("a fresh sign-in with a session = %+v, %v; want the password asked", r, err)
+	}
+	_, err = e.api().Start(e.ctx, sdk.Request{App: "wiki", Level: "gold"})
+	wantCode(t, err, "bad_request")
+}

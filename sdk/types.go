@@ -116,7 +116,13 @@ type Request struct {
 	Kind         string `json:"kind,omitempty"`
 	Device       string `json:"device,omitempty"`
 	SessionToken string `json:"sessionToken,omitempty"`
-	Login        string `json:"login,omitempty"`
+	// Level asks a sign-in for more than its app's rule: "mfa" (two
+	// factors, one a device) or "mfa-uv" (and the person verified on the
+	// device). AuthAfter (unix seconds) asks for a full authentication at
+	// or after that time: a session from before it counts for nothing.
+	Level     string `json:"level,omitempty"`
+	AuthAfter int64  `json:"authAfter,omitempty"`
+	Login     string `json:"login,omitempty"`
 	// Authenticator is password, push, totp or email.
 	Authenticator string `json:"authenticator,omitempty"`
 	// Passcode is the password, the code, or (reset-authenticator) the new

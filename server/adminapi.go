@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -168,14 +167,18 @@ func (s *Server) handleAdminPush(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, AdminPushResult{ChallengeIDs: res.ChallengeIDs, Number: res.Number, ExpiresAt: res.ExpiresAt})
 }
 
-// AdminApp is one app of the registry as the admin API shows it; the
-// settings of protocol apps (Config) are never shown.
+// AdminApp is one app of the registry as the admin API shows it: its
+// settings as people read them, never a secret.
 type AdminApp struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Type      string    `json:"type"`
-	Builtin   bool      `json:"builtin"`
-	CreatedAt time.Time `json:"createdAt"`
+	ID        string       `json:"id"`
+	Name      string       `json:"name"`
+	Type      string       `json:"type"`
+	Builtin   bool         `json:"builtin"`
+	CreatedAt time.Time    `json:"createdAt"`
+	Settings  []AppSetting `json:"settings,omitempty"`
+	// Secret is the app's secret (an OpenID Connect client's), in the
+	// answer that made it only: it is never shown again.
+	Secret string `json:"secret,omitempty"`
 }
 
 // AdminApps is the answer of GET /v1/admin/apps.
@@ -183,14 +186,17 @@ type AdminApps struct {
 	Apps []AdminApp `json:"apps"`
 }
 
-// AdminNewApp is the body of POST /v1/admin/apps.
+// AdminNewApp is the body of POST /v1/admin/apps. Settings are those of
+// the type (an OpenID Connect client's redirect_uri, post_logout_uri,
+// public, id_token_alg).
 type AdminNewApp struct {
-	Name string `json:"name"`
-	Type string `json:"type,omitempty"`
+	Name     string              `json:"name"`
+	Type     string              `json:"type,omitempty"`
+	Settings map[string][]string `json:"settings,omitempty"`
 }
 
-func adminApp(a store.App) AdminApp {
-	return AdminApp{ID: a.ID, Name: a.Name, Type: a.Type, Builtin: a.Builtin, CreatedAt: a.CreatedAt.UTC()}
+func (s *Server) adminApp(a store.App) AdminApp {
+	return AdminApp{ID: a.ID, Name: a.Name, Type: a.Type, Builtin: a.Builtin, CreatedAt: a.CreatedAt.UTC(), Settings: s.DescribeApp(a)}
 }
 
 func (s *Server) handleAdminListApps(w http.ResponseWriter, r *http.Request) {
@@ -204,7 +210,7 @@ func (s *Server) handleAdminListApps(w http.ResponseWriter, r *http.Request) {
 	}
 	out := AdminApps{Apps: make([]AdminApp, 0, len(apps))}
 	for _, a := range apps {
-		out.Apps = append(out.Apps, adminApp(a))
+		out.Apps = append(out.Apps, s.adminApp(a))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -218,28 +224,21 @@ func (s *Server) handleAdminAddApp(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	a, err := s.AddApp(r.Context(), req.Name, req.Type)
+	a, secret, err := s.AddAppOfKind(r.Context(), req.Name, req.Type, req.Settings)
 	switch {
 	case errors.Is(err, ErrAppExists):
 		writeError(w, apiErr(http.StatusConflict, "app_exists", "%v; GET /v1/admin/apps lists the registered apps", err))
 		return
-	case err != nil && !validNewApp(req.Name, req.Type):
-		// AddApp refused the name or type before it asked the store.
+	case errors.Is(err, ErrAppInvalid):
 		writeError(w, apiErr(http.StatusBadRequest, "bad_request", "%v", err))
 		return
 	case err != nil:
 		writeError(w, s.unavailable("admin: add app", err))
 		return
 	}
-	writeJSON(w, http.StatusCreated, adminApp(a))
-}
-
-// validNewApp says whether AddApp takes a name and type as they are.
-func validNewApp(name, typ string) bool {
-	if !ValidAppName(name) {
-		return false
-	}
-	return typ == "" || slices.Contains(AppTypes, typ)
+	out := s.adminApp(a)
+	out.Secret = secret
+	writeJSON(w, http.StatusCreated, out)
 }
 
 func (s *Server) handleAdminRemoveApp(w http.ResponseWriter, r *http.Request) {

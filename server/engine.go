@@ -13,6 +13,9 @@ type engine struct {
 	limits Limits
 	reqs   reqThrottle
 	bg     sync.WaitGroup
+	// kinds are the app types protocol fronts added (RegisterAppKind).
+	kindsMu sync.Mutex
+	kinds   map[string]AppKind
 }
 
 // initEngine readies the engine: its limits, and the built-in apps.

@@ -107,7 +107,8 @@ func (f *flow) identify(login, kind string) (*sdk.Response, error) {
 	if !known {
 		u, subject = store.User{}, unknownUser
 	}
-	next := txState{Kind: kind, Gen: f.st.Gen, Login: login, Device: f.st.Device, Known: known, Session: f.st.Session}
+	next := txState{Kind: kind, Gen: f.st.Gen, Login: login, Device: f.st.Device, Known: known, Session: f.st.Session,
+		Level: f.st.Level, AuthAfter: f.st.AuthAfter}
 	// Whether the login exists is not revealed: an unknown one is weighed
 	// and audited the same way, goes on to the same next step, and fails
 	// there like a wrong password.
@@ -118,6 +119,10 @@ func (f *flow) identify(login, kind string) (*sdk.Response, error) {
 		App: f.tx.App, Groups: u.Groups, IP: net.ParseIP(f.meta.ip), Risk: next.Risk.Level,
 		NewDevice: slices.Contains(next.Risk.Reasons, "new device"),
 	})
+	if a, ok := levelAction(next.Level); ok && !d.Deny {
+		// The caller asked for more than the rule: the stricter of both.
+		d.Action, d.Rule = d.Action.Stricter(a), d.Rule+" (and level "+next.Level+")"
+	}
 	next.Decision = &d
 	f.userID = u.ID
 	switch kind {
@@ -155,7 +160,8 @@ func (f *flow) reuse(st *txState, u store.User) (bool, error) {
 		return false, nil
 	}
 	d := st.Decision
-	if su.ID != u.ID || d.Deny || d.Reauthenticate <= 0 || f.s.now().Sub(sess.AuthTime) >= d.Reauthenticate {
+	if su.ID != u.ID || d.Deny || d.Reauthenticate <= 0 || f.s.now().Sub(sess.AuthTime) >= d.Reauthenticate ||
+		sess.AuthTime.Before(st.AuthAfter) {
 		return false, nil
 	}
 	done, uv := authsOf(sess.AMR)

@@ -74,6 +74,10 @@ type txState struct {
 	// Reset says a recovery has set the new password; what follows is the
 	// sign-in to the app.
 	Reset bool `json:"reset,omitempty"`
+	// Level and AuthAfter are what the caller asked beyond the app's rule
+	// (a level to reach; no session from before a time).
+	Level     string    `json:"level,omitempty"`
+	AuthAfter time.Time `json:"authAfter,omitempty"`
 }
 
 // proven says the person has passed a factor (or holds a session): from
@@ -163,11 +167,23 @@ func (s *Server) interact(ctx context.Context, req sdk.Request, meta reqMeta) (*
 	if err != nil {
 		return nil, err
 	}
-	if app.Type != store.AppWeb && app.Type != store.AppEmbedded {
+	if app.Type != store.AppWeb && app.Type != store.AppEmbedded && app.Type != store.AppOIDC {
 		return nil, apiErr(http.StatusBadRequest, "unknown_app", "the app %q signs people in through its own protocol (%s), not this API", app.Name, app.Type)
 	}
+	if app.Type == store.AppOIDC && kind == sdk.KindEnroll {
+		return nil, apiErr(http.StatusBadRequest, "bad_request", "devices are added from the account page")
+	}
+	if _, ok := levelAction(req.Level); req.Level != "" && !ok {
+		return nil, apiErr(http.StatusBadRequest, "bad_request", "level must be %s", strings.Join(Levels, " or "))
+	}
 	now := s.now()
-	st := txState{Kind: kind, Step: stepIdentify, Device: deviceHash(req.Device)}
+	st := txState{Kind: kind, Step: stepIdentify, Device: deviceHash(req.Device), Level: req.Level}
+	if req.AuthAfter > 0 {
+		st.AuthAfter = time.Unix(req.AuthAfter, 0)
+		if st.AuthAfter.After(now) {
+			st.AuthAfter = now
+		}
+	}
 	var userID string
 	switch kind {
 	case sdk.KindSignIn:

@@ -108,7 +108,9 @@ func (s *Server) Shutdown() error {
 // The operator endpoints (OpsHandler) get a listener of their own,
 // cfg.OpsListen, in plain HTTP: it is meant for loopback or a private
 // network, and a warning is logged when it is neither loopback nor off.
-func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(url string)) error {
+// attach are the protocol fronts (server/oidc), attached to the node
+// before it accepts connections.
+func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(url string), attach ...func(*Server) error) error {
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -132,6 +134,12 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(url str
 		return err
 	}
 	defer s.Shutdown()
+	for _, a := range attach {
+		if err := a(s); err != nil {
+			closeAll()
+			return err
+		}
+	}
 	// The per-address cap counts TCP connections, under TLS.
 	ln = s.Listener(ln)
 	if cfg.TLS() {

@@ -281,8 +281,22 @@ type view struct {
 	MailOn  bool
 	// Token is the magic link a landing page confirms with a button.
 	Token string
-	// Apps are the registered apps (admin).
-	Apps []store.App
+	// Apps are the registered apps, Kinds the types fronts add, and
+	// Created the app just added with its secret, shown once (admin).
+	Apps    []appRow
+	Kinds   []AppKind
+	Created *createdApp
+}
+
+// appRow is a registered app with its settings as people read them.
+type appRow struct {
+	store.App
+	Settings []AppSetting
+}
+
+// createdApp is an app just added, with the secret said this once.
+type createdApp struct {
+	Name, ID, Secret string
 }
 
 // pageMsg is an error shown at the top of a page.

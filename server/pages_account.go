@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -359,22 +360,48 @@ func (p *pages) handleAdminApps(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	notice := ""
-	if name := r.URL.Query().Get("added"); ValidAppName(name) {
-		notice = fmt.Sprintf("The app %q was added. Send people to /signin?app=%s, or start sign-ins with it in the API.", name, name)
-	}
-	p.renderApps(w, r, me, tok, http.StatusOK, nil, notice)
+	p.renderApps(w, r, me, tok, http.StatusOK, &view{})
 }
 
-func (p *pages) renderApps(w http.ResponseWriter, r *http.Request, me store.User, tok string, status int, fail *pageMsg, notice string) {
+// renderApps draws the apps page over v (an error, a notice, a new app).
+func (p *pages) renderApps(w http.ResponseWriter, r *http.Request, me store.User, tok string, status int, v *view) {
 	apps, err := p.s.ListApps(r.Context())
 	if err != nil {
 		p.s.log.Error("hosted pages: list apps", "err", err)
 		p.message(w, http.StatusInternalServerError, "Something went wrong", "The apps could not be read. Try again.", PathAdmin+"/apps", "Reload")
 		return
 	}
-	p.render(w, status, "apps", &view{User: me.Login, Admin: true, Wide: true, CSRF: p.csrfFor(sessionBinding(tok)), Apps: apps,
-		Error: fail, Notice: notice})
+	v.User, v.Admin, v.Wide, v.CSRF, v.Kinds = me.Login, true, true, p.csrfFor(sessionBinding(tok)), p.s.AppKinds()
+	for _, a := range apps {
+		v.Apps = append(v.Apps, appRow{App: a, Settings: p.s.DescribeApp(a)})
+	}
+	p.render(w, status, "apps", v)
+}
+
+// appSettings reads a kind's settings from the add form: fields named
+// "setting.NAME", a list one value a line.
+func appSettings(k AppKind, form url.Values) map[string][]string {
+	out := map[string][]string{}
+	for _, f := range k.Fields {
+		raw := form.Get("setting." + f.Name)
+		switch {
+		case f.Flag:
+			if raw != "" {
+				out[f.Name] = []string{"true"}
+			}
+		case f.List:
+			for _, line := range strings.Split(raw, "\n") {
+				if line = strings.TrimSpace(line); line != "" {
+					out[f.Name] = append(out[f.Name], line)
+				}
+			}
+		default:
+			if raw = strings.TrimSpace(raw); raw != "" {
+				out[f.Name] = []string{raw}
+			}
+		}
+	}
+	return out
 }
 
 func (p *pages) handleAdminAddApp(w http.ResponseWriter, r *http.Request) {
@@ -383,11 +410,26 @@ func (p *pages) handleAdminAddApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name, typ := strings.TrimSpace(r.PostForm.Get("name")), r.PostForm.Get("type")
-	if _, err := p.s.AddApp(r.Context(), name, typ); err != nil {
-		p.renderApps(w, r, me, tok, http.StatusBadRequest, &pageMsg{Title: "The app was not added.", Detail: sentence(err.Error())}, "")
+	var settings map[string][]string
+	if k, ok := p.s.appKind(typ); ok {
+		settings = appSettings(k, r.PostForm)
+	}
+	a, secret, err := p.s.AddAppOfKind(r.Context(), name, typ, settings)
+	if err != nil {
+		status := http.StatusBadRequest
+		if !errors.Is(err, ErrAppInvalid) && !errors.Is(err, ErrAppExists) {
+			p.s.log.Error("hosted pages: add app", "err", err)
+			status, err = http.StatusInternalServerError, errors.New("the server could not store the app; try again")
+		}
+		p.renderApps(w, r, me, tok, status, &view{Error: &pageMsg{Title: "The app was not added.", Detail: sentence(err.Error())}})
 		return
 	}
-	http.Redirect(w, r, PathAdmin+"/apps?added="+url.QueryEscape(name), http.StatusSeeOther)
+	v := &view{Notice: fmt.Sprintf("The app %q was added.", a.Name)}
+	if secret != "" {
+		// The secret is said here, once; it is kept only as a hash.
+		v.Created = &createdApp{Name: a.Name, ID: a.ID, Secret: secret}
+	}
+	p.renderApps(w, r, me, tok, http.StatusOK, v)
 }
 
 func (p *pages) handleAdminRemoveApp(w http.ResponseWriter, r *http.Request) {
@@ -397,8 +439,8 @@ func (p *pages) handleAdminRemoveApp(w http.ResponseWriter, r *http.Request) {
 	}
 	name := r.PathValue("name")
 	if err := p.s.RemoveApp(r.Context(), name); err != nil {
-		p.renderApps(w, r, me, tok, http.StatusBadRequest, &pageMsg{Title: "The app was not removed.", Detail: sentence(err.Error())}, "")
+		p.renderApps(w, r, me, tok, http.StatusBadRequest, &view{Error: &pageMsg{Title: "The app was not removed.", Detail: sentence(err.Error())}})
 		return
 	}
-	p.renderApps(w, r, me, tok, http.StatusOK, nil, fmt.Sprintf("The app %q was removed: nobody can start a sign-in to it any more.", name))
+	p.renderApps(w, r, me, tok, http.StatusOK, &view{Notice: fmt.Sprintf("The app %q was removed: nobody can start a sign-in to it any more.", name)})
 }

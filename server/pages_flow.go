@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/seed-3a5b824e/assent/enroll"
@@ -53,7 +54,13 @@ func (p *pages) handleStart(w http.ResponseWriter, r *http.Request) {
 		t.Login = old.Login // "Forgot password?" keeps the login typed
 	}
 	dev := p.deviceID(w, r)
-	req := sdk.Request{App: t.App, Kind: kind, Device: dev}
+	req := sdk.Request{App: t.App, Kind: kind, Device: dev, Level: q.Get("level")}
+	// A front (OpenID Connect's prompt=login, max_age) may ask that no
+	// session from before a time counts; asking it can only make a
+	// sign-in stricter.
+	if after, err := strconv.ParseInt(q.Get("after"), 10, 64); err == nil && after > 0 {
+		req.AuthAfter = after
+	}
 	if _, u, tok, ok := p.signedIn(r); ok && kind == sdk.KindSignIn {
 		req.SessionToken = tok
 		t.Login = u.Login

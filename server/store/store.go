@@ -15,9 +15,11 @@
 //     failures), must not call the Store, and cannot change the row's ID.
 //   - Rows refer to their parents: a token, device, session or challenge
 //     needs its user, and a challenge its device; a missing parent is
-//     ErrNotFound. Transactions may name no user yet.
+//     ErrNotFound. Transactions may name no user yet. Grants name users and
+//     apps without needing them: a grant outlives what it names.
 //   - Every ExpiresAt is set; GarbageCollect treats ExpiresAt <= now as
-//     expired, and removes tokens and transactions GCGrace after that.
+//     expired, and removes tokens, transactions and grants GCGrace after
+//     that.
 //   - The audit log is append-only: there is no way to change or delete an
 //     event through this interface, and backends refuse it in the schema too.
 package store
@@ -235,6 +237,45 @@ type Counter struct {
 	ExpiresAt time.Time
 }
 
+// Grant is one object of a protocol front's flows — an OpenID Connect
+// authorization request, code, access or refresh token, device
+// authorization, signing key — kept in the store so that any node can
+// finish a flow another began. Its meaning is the front's: the store keeps
+// Data as it is and finds grants by ID, by (Kind, Lookup) and by filter.
+type Grant struct {
+	ID       string // unique
+	Kind     string
+	ClientID string // the app's ID, when the grant is for one
+	UserID   string
+	// Lookup is a second key, unique within Kind when not empty (the hash
+	// of a code or a refresh token, a device's user code).
+	Lookup string
+	// Family names the grant a grant descends from (the authorization
+	// that a code, its tokens and their refreshed tokens come from), so
+	// that a whole family can be revoked at once.
+	Family    string
+	Data      []byte
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero until used (a code, a refresh token)
+	RevokedAt time.Time // zero while valid
+}
+
+// GrantFilter selects grants: a grant matches when it matches every field
+// that is set, and empty fields match everything. At least one of Kind,
+// ClientID, UserID and Family must be set; ListGrants and RevokeGrants
+// refuse a filter without any with an error, so that nothing lists or
+// revokes every grant by mistake.
+type GrantFilter struct {
+	Kind     string
+	ClientID string
+	UserID   string
+	Family   string
+	// Live keeps grants that are neither revoked (RevokedAt zero) nor
+	// expired at Live (ExpiresAt after it). Used grants are live.
+	Live time.Time
+}
+
 // AdminToken is an admin API token. Only the SHA-256 of the token is
 // stored.
 type AdminToken struct {
@@ -283,7 +324,7 @@ type GCResult struct {
 	Expired []Challenge
 	// Deleted counts rows removed: used nonces past expiry, enrollment
 	// tokens and transactions long past expiry, expired sessions, counters
-	// past their ExpiresAt.
+	// past their ExpiresAt, grants GCGrace past their ExpiresAt.
 	Deleted int64
 }
 
@@ -348,6 +389,27 @@ type Store interface {
 	UpdateCounter(ctx context.Context, key string, fn func(*Counter) error) (Counter, error)
 	// GetCounter reads a counter; ErrNotFound when there is none.
 	GetCounter(ctx context.Context, key string) (Counter, error)
+
+	// CreateGrant stores a grant; ErrConflict when its ID, or its Lookup
+	// within its Kind, is taken.
+	CreateGrant(ctx context.Context, g Grant) error
+	GetGrant(ctx context.Context, id string) (Grant, error)
+	// GetGrantByLookup finds the grant of a kind with that Lookup; an
+	// empty lookup finds nothing (ErrNotFound).
+	GetGrantByLookup(ctx context.Context, kind, lookup string) (Grant, error)
+	// UpdateGrant is the read-modify-write of the store's conventions; a
+	// new Lookup (or Kind) that makes the pair taken is ErrConflict, and
+	// nothing is written.
+	UpdateGrant(ctx context.Context, id string, fn func(*Grant) error) (Grant, error)
+	// ListGrants lists matching grants, oldest first (by CreatedAt, then
+	// ID).
+	ListGrants(ctx context.Context, f GrantFilter) ([]Grant, error)
+	// RevokeGrants sets RevokedAt to now on every matching grant not
+	// revoked yet and says how many; revoked ones keep their first
+	// RevokedAt.
+	RevokeGrants(ctx context.Context, f GrantFilter, now time.Time) (int, error)
+	// DeleteGrant removes a grant; ErrNotFound for an unknown id.
+	DeleteGrant(ctx context.Context, id string) error
 
 	// CreateAdminToken stores a token; ErrConflict for a taken ID or Hash.
 	CreateAdminToken(ctx context.Context, t AdminToken) error

@@ -74,8 +74,8 @@ func (s *Store) PutSecretIfAbsent(ctx context.Context, name string, value []byte
 
 // GarbageCollect expires pending challenges with ExpiresAt <= now and
 // deletes used nonces past expiry, expired sessions and counters, and
-// enrollment tokens and transactions expired more than store.GCGrace ago
-// (admin tokens are kept, expired or not). Nodes collecting at once take
+// enrollment tokens, transactions and grants expired more than
+// store.GCGrace ago (admin tokens are kept, expired or not). Nodes collecting at once take
 // turns (an advisory lock): the second finds nothing left, rather than the
 // two locking the same rows in different orders.
 func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (store.GCResult, error) {
@@ -100,6 +100,7 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (store.GCResu
 			{gcDeleteTokens, grace},
 			{gcDeleteTxs, grace},
 			{gcDeleteCounters, at},
+			{gcDeleteGrants, grace},
 		} {
 			tag, err := tx.Exec(ctx, d.query, d.before)
 			if err != nil {

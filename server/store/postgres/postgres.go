@@ -6,8 +6,8 @@
 // each other and each sees the row as the one before left it; at READ
 // COMMITTED a row lock never ends in a serialization failure, and one row
 // lock per transaction cannot deadlock, so in practice fn runs once. Only whole-table
-// work (GarbageCollect, RevokeSessions) could meet another transaction in a
-// deadlock; transactions are retried a few times on a deadlock or
+// work (GarbageCollect, RevokeSessions, RevokeGrants) could meet another
+// transaction in a deadlock; transactions are retried a few times on a deadlock or
 // serialization failure, which store allows (fn may run again).
 //
 // Open applies the embedded migrations under a transaction-level advisory

@@ -66,8 +66,8 @@ func (s *Store) PutSecretIfAbsent(ctx context.Context, name string, value []byte
 
 // GarbageCollect expires pending challenges with ExpiresAt <= now and
 // deletes used nonces past expiry, expired sessions and counters, and
-// enrollment tokens and transactions expired more than store.GCGrace ago.
-// Admin tokens are kept, expired or not.
+// enrollment tokens, transactions and grants expired more than
+// store.GCGrace ago. Admin tokens are kept, expired or not.
 func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (store.GCResult, error) {
 	var res store.GCResult
 	at := now.UnixMilli()
@@ -97,6 +97,7 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (store.GCResu
 			{gcDeleteTokens, grace},
 			{gcDeleteTxs, grace},
 			{gcDeleteCounters, at},
+			{gcDeleteGrants, grace},
 		} {
 			r, err := tx.ExecContext(ctx, d.query, d.before)
 			if err != nil {

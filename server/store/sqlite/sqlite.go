@@ -42,10 +42,10 @@ const busyTimeout = 10 * time.Second
 // (see pool.prepare).
 var inTx = []string{
 	userGet, userUpdate, deviceGet, deviceUpdate, challengeGet, challengeUpdate, txGet, txUpdate,
-	tokenGet, deviceInsert, tokenConsume, appGet, appUpdate, counterGet, counterPut,
+	tokenGet, deviceInsert, tokenConsume, appGet, appUpdate, counterGet, counterPut, grantGet, grantUpdate,
 	secretInsert, secretGet, auditInsert,
 	gcSelectExpired, gcExpire, gcDeleteNonces, gcDeleteSessions, gcDeleteTokens, gcDeleteTxs,
-	gcDeleteCounters,
+	gcDeleteCounters, gcDeleteGrants,
 }
 
 // Store is a store.Store on one SQLite file.

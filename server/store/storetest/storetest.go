@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Sessions", sessionTests},
 		{"Apps", appTests},
 		{"Counters", counterTests},
+		{"Grants", grantTests},
 		{"AdminTokens", adminTokenTests},
 		{"Audit", auditTests},
 		{"Nonces", nonceTests},

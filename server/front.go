@@ -1,0 +1,184 @@
+package server
+
+// What a protocol front (server/oidc; later server/radius) uses of the
+// engine. A front is a package of its own that calls these; the engine
+// knows nothing of its protocol. It signs people in through the hosted
+// pages (SignInURL), reads what the browser's session proves
+// (BrowserSignIn, SignInMeets) and keeps its own objects in the store as
+// grants.
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/seed-3a5b824e/assent/server/policy"
+	"github.com/seed-3a5b824e/assent/server/store"
+)
+
+// Store is the node's store.
+func (s *Server) Store() store.Store { return s.st }
+
+// Now is the engine's clock.
+func (s *Server) Now() time.Time { return s.now() }
+
+// Logger is the node's logger.
+func (s *Server) Logger() *slog.Logger { return s.log }
+
+// Org is the organisation's name.
+func (s *Server) Org() string { return s.opts.Org }
+
+// Seal seals a secret at rest with the node's seal key, bound to aad
+// (where it lives); Open opens it.
+func (s *Server) Seal(plain, aad []byte) []byte { return s.sealer.Seal(plain, aad) }
+
+// Open opens what Seal sealed with the same aad.
+func (s *Server) Open(sealed, aad []byte) ([]byte, error) { return s.sealer.Open(sealed, aad) }
+
+// Audit appends to the audit log.
+func (s *Server) Audit(ctx context.Context, e store.AuditEvent) { s.audit(ctx, e) }
+
+// ClientIP is where a request comes from (behind trusted proxies, the
+// client they name).
+func (s *Server) ClientIP(r *http.Request) string { return clientIP(r) }
+
+// Handle serves a front's endpoints on the public listener, with the
+// same metrics and client address as the engine's own.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// Levels a sign-in can be asked to reach beyond its app's rule.
+const (
+	// LevelMFA is two factors, one of them a device (or a code from it).
+	LevelMFA = "mfa"
+	// LevelMFAUV is LevelMFA with the person verified on the device (the
+	// app lock).
+	LevelMFAUV = "mfa-uv"
+)
+
+// Levels are the levels in order, weakest first.
+var Levels = []string{LevelMFA, LevelMFAUV}
+
+// levelAction is what a level asks, as a rule's action.
+func levelAction(level string) (policy.Action, bool) {
+	a := policy.Action{Factors: 2, Possession: true, Authenticators: []string{policy.AuthPush, policy.AuthTOTP},
+		UserVerification: policy.UVPreferred, NumberChallenge: policy.NumberAlways, Reauthenticate: 30 * 24 * time.Hour}
+	switch level {
+	case LevelMFA:
+		return a, true
+	case LevelMFAUV:
+		// Only a push carries the person's verification.
+		a.Authenticators, a.UserVerification = []string{policy.AuthPush}, policy.UVRequired
+		return a, true
+	}
+	return policy.Action{}, false
+}
+
+// LevelOf is the highest level a session's amr reaches ("" for none).
+func LevelOf(amr []string) string {
+	if !slices.Contains(amr, AMRPassword) || !slices.ContainsFunc(amr, func(v string) bool { return v == AMRPush || v == AMROTP }) {
+		return ""
+	}
+	if slices.Contains(amr, AMRPush) && slices.Contains(amr, AMRUser) {
+		return LevelMFAUV
+	}
+	return LevelMFA
+}
+
+// levelMet says whether amr reaches level.
+func levelMet(amr []string, level string) bool {
+	if level == "" {
+		return true
+	}
+	return slices.Index(Levels, LevelOf(amr)) >= slices.Index(Levels, level)
+}
+
+// SignInRequest is what a front asks of a sign-in on the hosted pages.
+type SignInRequest struct {
+	// App is the registered app's name.
+	App string
+	// Return is where the browser goes when it is signed in: a path on
+	// this origin.
+	Return string
+	// AuthAfter asks for a full authentication at or after this time
+	// (OpenID Connect's prompt=login and max_age): a session whose
+	// authTime is earlier counts for nothing.
+	AuthAfter time.Time
+	// Level asks for at least this level (LevelMFA, LevelMFAUV).
+	Level string
+}
+
+// SignInURL is the hosted sign-in page for a request.
+func (s *Server) SignInURL(req SignInRequest) string {
+	q := url.Values{"app": {req.App}}
+	if req.Return != "" {
+		q.Set("return", req.Return)
+	}
+	if !req.AuthAfter.IsZero() {
+		q.Set("after", strconv.FormatInt(req.AuthAfter.Unix(), 10))
+	}
+	if req.Level != "" {
+		q.Set("level", req.Level)
+	}
+	return PathSignIn + "?" + q.Encode()
+}
+
+// SignIn is what a browser's session proves.
+type SignIn struct {
+	SessionID string
+	UserID    string
+	Login     string
+	// App is the app the session was made for.
+	App       string
+	AMR       []string
+	AuthTime  time.Time
+	Risk      string
+	ExpiresAt time.Time
+}
+
+// BrowserSignIn is the browser's session, reloaded and checked (not
+// revoked or expired, its user active).
+func (s *Server) BrowserSignIn(r *http.Request) (SignIn, bool) {
+	sess, u, _, ok := s.web.signedIn(r)
+	if !ok {
+		return SignIn{}, false
+	}
+	return SignIn{SessionID: sess.ID, UserID: u.ID, Login: u.Login, App: sess.App, AMR: sess.AMR, AuthTime: sess.AuthTime,
+		Risk: sess.Risk, ExpiresAt: sess.ExpiresAt}, true
+}
+
+// SignInMeets says whether a browser's session may stand for a sign-in
+// to req.App now: it serves the app (made for it, or its factors meet the
+// app's rule within the rule's frequency), its authentication is not
+// older than req.AuthAfter, and it reaches req.Level.
+func (s *Server) SignInMeets(r *http.Request, si SignIn, req SignInRequest) bool {
+	sess, u, err := s.loadSession(r.Context(), si.SessionID)
+	if err != nil || u.ID != si.UserID {
+		return false
+	}
+	if sess.AuthTime.Before(req.AuthAfter.Truncate(time.Second)) || !levelMet(sess.AMR, req.Level) {
+		return false
+	}
+	return s.sessionServes(sess, u, req.App, clientIP(r))
+}
+
+// EndBrowserSession signs this browser out: its session is revoked and
+// its cookie cleared.
+func (s *Server) EndBrowserSession(w http.ResponseWriter, r *http.Request) {
+	if sess, u, _, ok := s.web.signedIn(r); ok {
+		if err := s.st.RevokeSession(r.Context(), sess.ID, s.now()); err != nil {
+			s.log.Error("end browser session", "err", err)
+		} else {
+			s.audit(r.Context(), store.AuditEvent{Type: "session.revoked", UserID: u.ID, ClientIP: clientIP(r)})
+		}
+	}
+	s.web.setCookie(w, "session", "", -1)
+}
+
+// User loads a user by ID.
+func (s *Server) User(ctx context.Context, id string) (store.User, error) {
+	return s.st.GetUser(ctx, id)
+}
