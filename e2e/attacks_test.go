@@ -746,3 +746,29 @@ func TestALevelOrAFreshAuthenticationIsAskedBeyondTheRule(t *testing.T) {
 	_, err = e.api().Start(e.ctx, sdk.Request{App: "wiki", Level: "gold"})
 	wantCode(t, err, "bad_request")
 }
+
+func TestSteppingUpToUserVerificationAsksForThePushAgain(t *testing.T) {
+	e := newEnv(t, withPolicy(t, wikiPolicy))
+	_, d, _ := e.enrolled("xia")
+	s := e.pushAndApprove(e.signIn("xia", "correct horse battery"), d).Session
+	// The session has a password and a push, but the person was not
+	// verified on the device: level mfa-uv asks for the push once more.
+	tx, err := e.api().Start(e.ctx, sdk.Request{App: "wiki", SessionToken: s.Token, Level: "mfa-uv"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := tx.Do(e.ctx, sdk.RemIdentify, sdk.Request{Login: "xia"})
+	if err != nil || r.Session != nil || !r.Has(sdk.RemSelectAuth) {
+		t.Fatalf("step-up to mfa-uv = %+v, %v; want the push offered", r, err)
+	}
+	if opts := r.Remediation[0].Fields[0].Options; !slices.Equal(opts, []string{sdk.AuthPush}) {
+		t.Fatalf("options = %v; want the push alone (only a push carries verification)", opts)
+	}
+	r, err = tx.Do(e.ctx, sdk.RemSelectAuth, sdk.Request{Authenticator: sdk.AuthPush})
+	if err != nil || r.Status != sdk.StatusWaiting {
+		t.Fatalf("push = %+v, %v", r, err)
+	}
+	if p := e.onlyPrompt(d); p.UserVerification != "required" {
+		t.Fatalf("the push asks verification %q, want required", p.UserVerification)
+	}
+}

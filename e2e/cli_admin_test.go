@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -186,7 +187,9 @@ func TestCLIAndAdminAPIManageApps(t *testing.T) {
 	}
 	c.fails(`app "wiki" is registered already`, "assentd", c.server("app", "add", "wiki")...)
 	c.fails(`app name "Wiki"`, "assentd", c.server("app", "add", "Wiki")...)
-	c.fails(`app type "oidc": want one of web, embedded`, "assentd", c.server("app", "add", "sso", "--type", "oidc")...)
+	c.fails(`app type "saml": want one of web, embedded, oidc`, "assentd", c.server("app", "add", "sso", "--type", "saml")...)
+	c.fails(`needs at least one redirect URI`, "assentd", c.server("app", "add", "sso", "--type", "oidc")...)
+	c.fails(`take no settings`, "assentd", c.server("app", "add", "sso", "--redirect-uri", "https://sso.example/cb")...)
 	c.fails(`"account" is built in`, "assentd", c.server("app", "remove", "account")...)
 	c.fails(`no app named "wikki" is registered`, "assentd", c.server("app", "remove", "wikki")...)
 	c.fails("usage: assentd app add NAME", "assentd", c.server("app", "add")...)
@@ -253,6 +256,71 @@ func TestCLIAndAdminAPIManageApps(t *testing.T) {
 	}
 	code, body = adminCall(t, "DELETE", c.url+"/v1/admin/apps/crm", tok, "")
 	wantStatus(t, "DELETE an app the CLI removed", code, body, 404, "unknown_app")
+}
+
+// TestCLIRegistersOpenIDConnectClientsAndRotatesKeys: the commands the
+// README gives for an OpenID Connect client and for the signing keys, with
+// the built binary against a running assentd.
+func TestCLIRegistersOpenIDConnectClientsAndRotatesKeys(t *testing.T) {
+	c := newServedCLI(t)
+	out := c.must("", "assentd", c.server("app", "add", "grafana", "--type", "oidc",
+		"--redirect-uri", "https://grafana.example.com/login/generic_oauth", "--post-logout-uri", "https://grafana.example.com/")...)
+	m := regexp.MustCompile(`(?m)^client ID:\s+(app_\S+)\nclient secret: (\S{40,})$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("app add --type oidc said %q; want the client ID and secret", out)
+	}
+	id, secret := m[1], m[2]
+	out = c.must("", "assentd", c.server("app", "add", "kubectl", "--type", "oidc", "--public", "--device",
+		"--redirect-uri", "http://127.0.0.1:8000")...)
+	if strings.Contains(out, "client secret") {
+		t.Fatalf("a public client got a secret: %q", out)
+	}
+	c.fails(`redirect URI "http://grafana.example.com/cb"`, "assentd", c.server("app", "add", "bad", "--type", "oidc",
+		"--redirect-uri", "http://grafana.example.com/cb")...)
+	out = c.must("", "assentd", c.server("app", "list")...)
+	if !strings.Contains(out, "https://grafana.example.com/login/generic_oauth") || strings.Contains(out, secret) {
+		t.Fatalf("app list shows the settings without the secret? %q", out)
+	}
+	// The server's discovery document and the client's secret work.
+	code, body := adminCall(t, "GET", c.url+"/.well-known/openid-configuration", "", "")
+	wantStatus(t, "discovery", code, body, 200, "")
+	if !strings.Contains(body, `"issuer":"`+c.url+`"`) {
+		t.Fatalf("discovery = %s", body)
+	}
+	req, _ := http.NewRequest("POST", c.url+"/oidc/introspect", strings.NewReader("token=nope"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, secret+"x")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a wrong client secret at the introspection endpoint = %d, want 401 invalid_client", resp.StatusCode)
+	}
+
+	before := c.must("", "assentd", c.server("keys", "list")...)
+	if n := strings.Count(before, "signs new tokens"); n != 2 {
+		t.Fatalf("keys list: want an RS256 and an ES256 key signing, got:\n%s", before)
+	}
+	after := c.must("", "assentd", c.server("keys", "rotate")...)
+	if strings.Count(after, "signs new tokens") != 2 || strings.Count(after, "published until") != 2 {
+		t.Fatalf("keys rotate: want two new keys and the two old ones published:\n%s", after)
+	}
+	// The running node reads the keys again within its cache time (10 s).
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, body = adminCall(t, "GET", c.url+"/oidc/keys", "", "")
+		wantStatus(t, "JWKS", code, body, 200, "")
+		n := strings.Count(body, `"kid"`)
+		if n == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the JWKS publishes %d keys after a rotation, want 4: %s", n, body)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 const policyWithApps = `signOn:

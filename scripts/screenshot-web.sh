@@ -47,6 +47,8 @@ export ASSENT_URL="$url"
 
 # The hosted pages are opened as the app "intranet" (/signin?app=intranet).
 "$work/bin/assentd" app add intranet --type web >/dev/null
+# An OpenID Connect client, for the apps page.
+"$work/bin/assentd" app add grafana --type oidc --redirect-uri https://grafana.example.com/login/generic_oauth >/dev/null 2>&1
 adduser() { echo "correct horse battery" | "$work/bin/assentd" user add "$@" >/dev/null; }
 adduser alice --email alice@example.com --group staff
 adduser sam --email sam@example.com --group admins --group staff

@@ -330,7 +330,11 @@ func (f *flow) optionsFor(st txState, u store.User) []string {
 	hasDev := proven && st.Known && f.s.hasDevice(f.ctx, u.ID)
 	var out []string
 	for _, a := range allowed {
-		if st.done(a) {
+		// A push passed without the person's verification may be asked
+		// again where the rule now wants it (a level stepped up to).
+		redo := a == sdk.AuthPush && (st.Kind == sdk.KindSignIn || st.Reset) && st.Decision != nil &&
+			st.Decision.UserVerification == policy.UVRequired && !st.UV
+		if st.done(a) && !redo {
 			continue
 		}
 		switch a {

@@ -109,6 +109,9 @@ type SignInRequest struct {
 	AuthAfter time.Time
 	// Level asks for at least this level (LevelMFA, LevelMFAUV).
 	Level string
+	// Login fills the login field when the browser is not signed in (a
+	// hint; it decides nothing).
+	Login string
 }
 
 // SignInURL is the hosted sign-in page for a request.
@@ -122,6 +125,9 @@ func (s *Server) SignInURL(req SignInRequest) string {
 	}
 	if req.Level != "" {
 		q.Set("level", req.Level)
+	}
+	if req.Login != "" {
+		q.Set("login", req.Login)
 	}
 	return PathSignIn + "?" + q.Encode()
 }
@@ -181,4 +187,34 @@ func (s *Server) EndBrowserSession(w http.ResponseWriter, r *http.Request) {
 // User loads a user by ID.
 func (s *Server) User(ctx context.Context, id string) (store.User, error) {
 	return s.st.GetUser(ctx, id)
+}
+
+// AllowSource counts an unauthenticated request of a front (an authorize
+// or a device authorization) against its source's rate, the same one the
+// engine's own sign-in steps use (--source-rate); false means the source
+// must wait.
+func (s *Server) AllowSource(r *http.Request) bool { return s.allowRequest(clientIP(r)) == nil }
+
+// Source is the unit a limit counts a request's source by: an IPv4
+// address or an IPv6 /64.
+func (s *Server) Source(r *http.Request) string { return sourceOf(clientIP(r)) }
+
+// signedOutEvents are the audit events after which none of a user's
+// earlier sign-ins stands: "sign out everywhere" and a password reset.
+var signedOutEvents = []string{"session.revoked_all", "password.reset"}
+
+// SignedOutSince says whether every session of the user was ended (signed
+// out everywhere, or the password reset) after t: what a front's tokens
+// from a sign-in at t must not outlive.
+func (s *Server) SignedOutSince(ctx context.Context, userID string, t time.Time) (bool, error) {
+	evs, err := s.st.ListAudit(ctx, store.AuditFilter{UserID: userID, Types: signedOutEvents, Since: t})
+	if err != nil {
+		return false, err
+	}
+	for _, ev := range evs {
+		if ev.Time.After(t) {
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/seed-3a5b824e/assent/enroll"
 	"github.com/seed-3a5b824e/assent/sdk"
@@ -52,6 +53,8 @@ func (p *pages) handleStart(w http.ResponseWriter, r *http.Request) {
 	t := &pageTx{Kind: kind, App: app, Return: safeReturn(q.Get("return"))}
 	if old, ok := p.loadTx(r); ok && kind == sdk.KindRecovery {
 		t.Login = old.Login // "Forgot password?" keeps the login typed
+	} else if hint := strings.TrimSpace(q.Get("login")); len(hint) <= maxLoginLength && utf8.ValidString(hint) {
+		t.Login = hint // an app's hint (OpenID Connect's login_hint)
 	}
 	dev := p.deviceID(w, r)
 	req := sdk.Request{App: t.App, Kind: kind, Device: dev, Level: q.Get("level")}

@@ -19,6 +19,7 @@ import (
 	"github.com/seed-3a5b824e/assent/enroll"
 	"github.com/seed-3a5b824e/assent/internal/cli"
 	"github.com/seed-3a5b824e/assent/server"
+	"github.com/seed-3a5b824e/assent/server/oidc"
 	"github.com/seed-3a5b824e/assent/server/policy"
 	"github.com/seed-3a5b824e/assent/server/store"
 )
@@ -34,11 +35,18 @@ Usage:
   assentd admin-token list                        list admin tokens: id, name, created, expires, state
   assentd admin-token revoke ID                   revoke an admin token (every node refuses it within a second)
   assentd app add NAME [--type web|embedded]      register an app that people sign in to
+  assentd app add NAME --type oidc --redirect-uri URL [--redirect-uri URL] [--public]
+        [--post-logout-uri URL] [--id-token-alg ES256] [--device]
+                                                  register an OpenID Connect client: prints its client
+                                                  ID and, unless --public, its secret (shown once)
   assentd app list                                list the registered apps
   assentd app remove NAME                         unregister an app (not the built-in account and admin)
   assentd policy check FILE                       check a policy file; every problem with its line, and
                                                   sign-on rules that name apps not registered
   assentd policy default                          print the default policy (a starting point)
+  assentd keys list                               list the OpenID Connect signing keys
+  assentd keys rotate                             make new signing keys; the old ones stay published
+                                                  until the tokens they signed have expired
 
 Every subcommand takes the server flags (assentd serve -h lists them); each
 is also an environment variable (ASSENT_LISTEN, ASSENT_DATA, …) and a key of
@@ -77,6 +85,8 @@ func run(ctx context.Context, args []string) error {
 		return adminToken(ctx, args[1:])
 	case "app":
 		return appCmd(ctx, args[1:])
+	case "keys":
+		return keysCmd(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil
@@ -99,7 +109,15 @@ func serve(ctx context.Context, args []string) error {
 	if len(rest) > 0 {
 		return fmt.Errorf("serve takes no arguments, got %q", rest)
 	}
-	return server.Serve(ctx, cfg, logger(cfg.LogLevel, os.Stderr), nil)
+	log := logger(cfg.LogLevel, os.Stderr)
+	// zitadel's OpenID Connect library logs refused requests to the
+	// default logger: the same one, then.
+	slog.SetDefault(log)
+	// The OpenID Connect provider is a front of its own over the engine.
+	return server.Serve(ctx, cfg, log, nil, func(s *server.Server) error {
+		_, err := oidc.Attach(s, oidc.Options{})
+		return err
+	})
 }
 
 // multiFlag collects a repeated flag.
@@ -373,7 +391,7 @@ func printable(s string) string {
 	}, s)
 }
 
-const appUsage = "usage: assentd app add NAME [--type web|embedded] | assentd app list | assentd app remove NAME"
+const appUsage = "usage: assentd app add NAME [--type web|embedded|oidc] [OpenID Connect settings] | assentd app list | assentd app remove NAME"
 
 func appCmd(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -382,8 +400,16 @@ func appCmd(ctx context.Context, args []string) error {
 	sub := args[0]
 	fs := flag.NewFlagSet("assentd app "+sub, flag.ContinueOnError)
 	var typ *string
+	var redirects, postLogout multiFlag
+	var public, device *bool
+	var idTokenAlg *string
 	if sub == "add" {
-		typ = fs.String("type", store.AppWeb, "web (the hosted pages) or embedded (the JSON API, as examples/signin)")
+		typ = fs.String("type", store.AppWeb, "web (the hosted pages), embedded (the JSON API, as examples/signin) or oidc (an OpenID Connect client)")
+		fs.Var(&redirects, "redirect-uri", "oidc: a redirect URI, matched exactly (repeat for several)")
+		fs.Var(&postLogout, "post-logout-uri", "oidc: where the app may send people after signing them out (repeat for several)")
+		public = fs.Bool("public", false, "oidc: a client that cannot keep a secret (PKCE required, no secret)")
+		idTokenAlg = fs.String("id-token-alg", "", "oidc: RS256 (the default) or ES256")
+		device = fs.Bool("device", false, "oidc: allow the device authorization grant (command-line tools)")
 	}
 	switch sub {
 	case "add", "list", "remove":
@@ -400,7 +426,7 @@ func appCmd(ctx context.Context, args []string) error {
 	case sub == "list":
 		return errors.New("usage: assentd app list (it takes no arguments)")
 	case sub == "add":
-		return errors.New("usage: assentd app add NAME [--type web|embedded]")
+		return errors.New(appUsage)
 	default:
 		return errors.New("usage: assentd app remove NAME")
 	}
@@ -409,15 +435,39 @@ func appCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Shutdown()
+	oidc.RegisterKind(s)
 	switch sub {
 	case "add":
-		a, err := s.AddApp(ctx, rest[0], *typ)
+		settings := map[string][]string{}
+		if len(redirects) > 0 {
+			settings[oidc.SettingRedirectURI] = redirects
+		}
+		if len(postLogout) > 0 {
+			settings[oidc.SettingPostLogoutURI] = postLogout
+		}
+		if *public {
+			settings[oidc.SettingPublic] = []string{"true"}
+		}
+		if *idTokenAlg != "" {
+			settings[oidc.SettingIDTokenAlg] = []string{*idTokenAlg}
+		}
+		if *device {
+			settings[oidc.SettingDevice] = []string{"true"}
+		}
+		a, secret, err := s.AddAppOfKind(ctx, rest[0], *typ, settings)
 		if errors.Is(err, server.ErrAppExists) {
 			return fmt.Errorf("app %q is registered already ('assentd app list' shows the apps)", rest[0])
 		} else if err != nil {
 			return err
 		}
 		fmt.Printf("added app %s (type %s, id %s)\n", a.Name, a.Type, a.ID)
+		if a.Type == store.AppOIDC {
+			fmt.Printf("client ID:     %s\n", a.ID)
+			if secret != "" {
+				fmt.Fprintln(os.Stderr, "The client secret is shown this once; Assent keeps only its hash. Put it in the app's settings now.")
+				fmt.Printf("client secret: %s\n", secret)
+			}
+		}
 	case "remove":
 		switch err := s.RemoveApp(ctx, rest[0]); {
 		case errors.Is(err, server.ErrAppNotFound):
@@ -441,8 +491,54 @@ func appCmd(ctx context.Context, args []string) error {
 				builtin = "yes"
 			}
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", a.Name, a.Type, builtin, a.ID, fmtTime(a.CreatedAt))
+			for _, set := range s.DescribeApp(a) {
+				fmt.Fprintf(w, "  %s: %s\t\t\t\t\n", set.Name, printable(set.Value))
+			}
 		}
 		return w.Flush()
 	}
 	return nil
+}
+
+// keysCmd lists and rotates the OpenID Connect signing keys.
+func keysCmd(ctx context.Context, args []string) error {
+	const keysUsage = "usage: assentd keys list | assentd keys rotate"
+	if len(args) == 0 || (args[0] != "list" && args[0] != "rotate") {
+		return errors.New(keysUsage)
+	}
+	fs := flag.NewFlagSet("assentd keys "+args[0], flag.ContinueOnError)
+	cfg, rest, err := server.LoadConfig(fs, args[1:], os.Getenv)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 0 {
+		return errors.New(keysUsage)
+	}
+	s, err := server.Open(ctx, cfg, cfg.Listen, logger("error", os.Stderr))
+	if err != nil {
+		return err
+	}
+	defer s.Shutdown()
+	var keys []oidc.KeyInfo
+	if args[0] == "rotate" {
+		keys, err = oidc.RotateKeys(ctx, s)
+	} else {
+		keys, err = oidc.Keys(ctx, s)
+	}
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "KID\tALG\tCREATED\tSTATE")
+	for _, k := range keys {
+		state := "signs new tokens"
+		if !k.Current {
+			state = "retired " + fmtTime(k.RetiredAt) + "; published until " + fmtTime(k.ExpiresAt)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", k.ID, k.Alg, fmtTime(k.CreatedAt), state)
+	}
+	if args[0] == "rotate" {
+		fmt.Fprintln(os.Stderr, "New tokens are signed with the new keys; the old keys stay published until the tokens they signed have expired.")
+	}
+	return w.Flush()
 }

@@ -201,6 +201,11 @@ func main() {
 	b.open("/admin/apps")
 	b.page("apps")
 	b.shot("apps")
+	// A command-line tool's sign-in: the page where the person types the
+	// code it shows.
+	b.open("/oidc/device")
+	b.page("oidc-device")
+	b.shot("oidc-device")
 	b.open("/admin/audit")
 	b.page("audit")
 	b.shot("audit")
