@@ -2,8 +2,10 @@ package enroll
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"image"
 	"image/color"
@@ -66,6 +68,27 @@ func TestEncodePNGRoundTripsThroughDecodeReader(t *testing.T) {
 				t.Errorf("%s at %d px: got %q, want %q", name, size, got, text)
 			}
 		}
+	}
+}
+
+// The finder-pattern search alone missed about one enrollment QR code in
+// fifty that EncodePNG made; every one must read back.
+func TestEveryEnrollmentLinkReadsBackFromItsQRCode(t *testing.T) {
+	failed := 0
+	for i := range 600 {
+		l := wantLinkValue()
+		l.Server = fmt.Sprintf("http://127.0.0.1:%d", 30000+i)
+		l.Token = base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("%032d", i*7919)))
+		l.Pin = base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("pin%029d", i*104729)))
+		text := l.String()
+		got, err := DecodeReader(bytes.NewReader(mustEncodePNG(t, text, 480)))
+		if err != nil || got != text {
+			failed++
+			t.Errorf("link %d: %v", i, err)
+		}
+	}
+	if failed > 0 {
+		t.Fatalf("%d of 600 enrollment QR codes did not read back", failed)
 	}
 }
 
