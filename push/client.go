@@ -362,7 +362,7 @@ func (c *Client) Connect(ctx context.Context, h Handler) error {
 			if h.Error != nil {
 				h.Error(ae)
 			}
-			if m.Error == "device_revoked" || m.Error == "unauthorized" {
+			if m.Error == "device_revoked" || m.Error == "unauthorized" || m.Error == ErrReplaced {
 				return ae
 			}
 		}
@@ -380,6 +380,19 @@ func Permanent(err error) bool {
 		}
 	}
 	return false
+}
+
+// ErrReplaced is the error code of a socket the server closed because a
+// newer socket of the same device took its place (a device keeps at most
+// four on a node).
+const ErrReplaced = "replaced"
+
+// Replaced reports whether Connect ended because a newer connection of
+// this device took its place: another copy of it is connected, so Run waits
+// the longest backoff before it takes the place back.
+func Replaced(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Code == ErrReplaced
 }
 
 // Backoff bounds for Run.
@@ -415,7 +428,12 @@ func (c *Client) Run(ctx context.Context, h Handler) error {
 			state(StateOffline, err)
 			return err
 		}
-		if connected {
+		switch {
+		case Replaced(err):
+			// Copies of one device would otherwise push each other off
+			// the server about once a second.
+			backoff = maxBackoff
+		case connected:
 			backoff = minBackoff
 		}
 		state(StateReconnecting, err)

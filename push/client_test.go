@@ -541,6 +541,28 @@ func TestRunReturnsNilWhenCancelledBeforeItStarts(t *testing.T) {
 // TestConnectHandsEachMessageToItsHandler drives Connect with a socket
 // server that sends every kind of message, including ones the device must
 // refuse without hanging up.
+func TestConnectEndsWhenANewerConnectionTakesItsPlace(t *testing.T) {
+	serverKey := newKey(t)
+	c := &Client{EnrollmentID: "enr_1", Key: newKey(t), ServerKey: &serverKey.PublicKey}
+	var upgrader websocket.Upgrader
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		_ = ws.WriteJSON(Message{Type: MsgWelcome, ServerTime: 1_700_000_000_000})
+		_ = ws.WriteJSON(Message{Type: MsgError, Error: ErrReplaced, Message: "a newer connection of this device took this one's place"})
+		_, _, _ = ws.ReadMessage()
+	}))
+	defer s.Close()
+	c.Server = s.URL
+	err := c.Connect(context.Background(), Handler{})
+	if !Replaced(err) || Permanent(err) {
+		t.Fatalf("Connect = %v; want it to end with the replaced error, which is not permanent", err)
+	}
+}
+
 func TestConnectHandsEachMessageToItsHandler(t *testing.T) {
 	serverKey := newKey(t)
 	c := &Client{EnrollmentID: "enr_1", Key: newKey(t), ServerKey: &serverKey.PublicKey}

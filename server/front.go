@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/seed-3a5b824e/assent/sdk"
 	"github.com/seed-3a5b824e/assent/server/policy"
 	"github.com/seed-3a5b824e/assent/server/store"
 )
@@ -218,3 +219,23 @@ func (s *Server) SignedOutSince(ctx context.Context, userID string, t time.Time)
 	}
 	return false, nil
 }
+
+// RequestMeta is where a front's request comes from, as the engine weighs
+// it: the address (risk, zones, throttles, the push's "where from"), what
+// asked (shown in the push as the browser is), and a stable id of the
+// asking device when there is one (risk's known devices).
+type RequestMeta struct {
+	IP        string
+	UserAgent string
+	Device    string
+}
+
+// Do runs one step of the engine's embedded API in process — interact,
+// then the remediations its answers offer — as a front that is not a
+// browser does (a RADIUS server asking for a password and a push).
+func (s *Server) Do(ctx context.Context, step string, req sdk.Request, m RequestMeta) (*sdk.Response, error) {
+	return s.Step(ctx, step, req, reqMeta{ip: m.IP, userAgent: truncate(m.UserAgent, 256), device: m.Device})
+}
+
+// Done is closed when the node closes: a front's listeners stop then.
+func (s *Server) Done() <-chan struct{} { return s.done }

@@ -245,7 +245,7 @@ func (h *hub) pinger(every time.Duration) {
 // msgReplaced is what a socket that a newer one of its device displaced
 // is told before it closes.
 func msgReplaced(limit int) *push.Message {
-	return &push.Message{Type: push.MsgError, Error: "replaced",
+	return &push.Message{Type: push.MsgError, Error: push.ErrReplaced,
 		Message: fmt.Sprintf("a newer connection of this device took this one's place: a device keeps at most %d sockets on a node, "+
 			"the oldest goes first; close the device's other connections if this one should stay", limit)}
 }
