@@ -772,3 +772,20 @@ func TestSteppingUpToUserVerificationAsksForThePushAgain(t *testing.T) {
 		t.Fatalf("the push asks verification %q, want required", p.UserVerification)
 	}
 }
+
+func TestARADIUSClientsSignInsComeThroughRADIUSOnly(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.srv.RegisterApp(e.ctx, "vpn", store.AppRADIUS, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.api().Interact(e.ctx, "vpn")
+	wantCode(t, err, "unknown_app")
+	resp, err := http.Get(e.url + "/signin?app=vpn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("/signin?app=vpn = %d, want 400", resp.StatusCode)
+	}
+}

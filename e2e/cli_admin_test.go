@@ -388,3 +388,32 @@ func TestCLIPolicyCheckNamesUnknownApps(t *testing.T) {
 		t.Fatalf("policy check of a fixed file said %q", out)
 	}
 }
+
+// TestCLIRegistersRADIUSClientsAndPolicyCheckNotesWhatNoNumberGivesUp: the
+// commands the README gives for a RADIUS client, with the built binary.
+func TestCLIRegistersRADIUSClientsAndPolicyCheckNotesWhatNoNumberGivesUp(t *testing.T) {
+	c := newServedCLI(t)
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "vpn.secret")
+	if err := os.WriteFile(secretFile, []byte("a shared secret of some length\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := c.must("", "assentd", c.server("app", "add", "vpn", "--type", "radius", "--client", "10.0.0.0/8", "--client", "192.0.2.10",
+		"--secret-file", secretFile)...)
+	if !strings.Contains(out, "added app vpn (type radius") {
+		t.Fatalf("app add --type radius said %q", out)
+	}
+	short := filepath.Join(dir, "short.secret")
+	os.WriteFile(short, []byte("tiny"), 0o600)
+	c.fails("16", "assentd", c.server("app", "add", "vpn2", "--type", "radius", "--client", "10.0.0.0/8", "--secret-file", short)...)
+	out = c.must("", "assentd", c.server("app", "list")...)
+	if !strings.Contains(out, "10.0.0.0/8") || strings.Contains(out, "a shared secret") {
+		t.Fatalf("app list shows the networks without the secret? %q", out)
+	}
+	file := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(file, []byte("signOn:\n  - name: VPN\n    conditions: {apps: [vpn]}\n    action: {factors: 2, numberChallenge: never}\n  - name: Default\n    action: {factors: 2}\n"), 0o600)
+	out = c.must("", "assentd", c.server("policy", "check", file)...)
+	if !strings.Contains(out, "line 2: note:") || !strings.Contains(out, "numberChallenge: never") || !strings.Contains(out, "fine") {
+		t.Fatalf("policy check said %q", out)
+	}
+}

@@ -2,20 +2,17 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"github.com/seed-3a5b824e/assent/internal/pgtest"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"github.com/seed-3a5b824e/assent/app/core"
@@ -31,36 +28,8 @@ const howToRunCluster = `the cluster tests need PostgreSQL and NATS: set ASSENT_
   start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server`
 
 // pgSchema makes a PostgreSQL schema for one test and returns a URL that
-// uses it.
-func pgSchema(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("ASSENT_TEST_POSTGRES")
-	if base == "" {
-		t.Fatal("ASSENT_TEST_POSTGRES is not set: " + howToRunCluster)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "assent_e2e_" + hex.EncodeToString(b)
-	exec := func(sql string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Fatalf("connect to PostgreSQL: %v\n%s", err, howToRunCluster)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	exec("CREATE SCHEMA " + name)
-	t.Cleanup(func() { exec("DROP SCHEMA " + name + " CASCADE") })
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + name
-}
+// uses it (internal/pgtest).
+func pgSchema(t *testing.T) string { t.Helper(); return pgtest.Schema(t, "assent_e2e") }
 
 // embeddedNATS runs a NATS server inside the test process.
 func embeddedNATS(t *testing.T) string {

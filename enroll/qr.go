@@ -170,27 +170,30 @@ func Decode(img image.Image) (text string, err error) {
 		gozxing.DecodeHintType_CHARACTER_SET: "UTF-8",
 	}
 	reader := qrcode.NewQRCodeReader()
-	// The finder-pattern search misses about one generated code in fifty
-	// (some data looks like a finder pattern to it); an image that is just
-	// the code and its quiet zone — a saved PNG, a page's QR image — is
-	// read as a pure barcode then.
-	pure := map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_PURE_BARCODE: true, gozxing.DecodeHintType_CHARACTER_SET: "UTF-8"}
-	for _, h := range []map[gozxing.DecodeHintType]any{hints, pure} {
-		// The inverted image covers light-on-dark codes: dark-mode screens
-		// and screenshots of a terminal.
-		for _, s := range []gozxing.LuminanceSource{src, src.Invert()} {
-			// The hybrid binarizer copes with uneven light in photos; the
-			// global one with small, low-contrast codes that the hybrid's
-			// blocks miss.
-			for _, bin := range []gozxing.Binarizer{gozxing.NewHybridBinarizer(s), gozxing.NewGlobalHistgramBinarizer(s)} {
-				bmp, err := gozxing.NewBinaryBitmap(bin)
-				if err != nil {
-					continue
-				}
-				if res, err := reader.Decode(bmp, h); err == nil {
-					return res.GetText(), nil
-				}
+	// The inverted image covers light-on-dark codes: dark-mode screens and
+	// screenshots of a terminal.
+	for _, s := range []gozxing.LuminanceSource{src, src.Invert()} {
+		// The hybrid binarizer copes with uneven light in photos; the global
+		// one with small, low-contrast codes that the hybrid's blocks miss.
+		for _, bin := range []gozxing.Binarizer{gozxing.NewHybridBinarizer(s), gozxing.NewGlobalHistgramBinarizer(s)} {
+			bmp, err := gozxing.NewBinaryBitmap(bin)
+			if err != nil {
+				continue
 			}
+			if res, err := reader.Decode(bmp, hints); err == nil {
+				return res.GetText(), nil
+			}
+		}
+	}
+	// The finder-pattern search misses about one generated code in fifty
+	// (some data looks like a finder pattern to it): an image that is just
+	// the code and its quiet zone — a saved PNG, a page's QR image — is read
+	// as a pure barcode then. One cheap pass: a screen full of other things
+	// fails it at once.
+	pure := map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_PURE_BARCODE: true, gozxing.DecodeHintType_CHARACTER_SET: "UTF-8"}
+	if bmp, err := gozxing.NewBinaryBitmap(gozxing.NewGlobalHistgramBinarizer(src)); err == nil {
+		if res, err := reader.Decode(bmp, pure); err == nil {
+			return res.GetText(), nil
 		}
 	}
 	return "", ErrNoQRCode

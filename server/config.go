@@ -43,6 +43,7 @@ type Config struct {
 	SMTPPassword       string        `name:"smtp-password" yaml:"smtp-password" usage:"SMTP password (prefer the environment variable)"`
 	SMTPFrom           string        `name:"smtp-from" yaml:"smtp-from" usage:"sender address of Assent's mail"`
 	OpsListen          string        `name:"ops-listen" yaml:"ops-listen" usage:"address of the operator listener (/metrics, /debug/pprof, POST /debug/gc, /healthz, /readyz): plain HTTP with no authentication, so keep it on loopback or a private network; off: none"`
+	RadiusListen       string        `name:"radius-listen" yaml:"radius-listen" usage:"UDP address of the RADIUS server (e.g. 0.0.0.0:1812) for VPNs and network gear; empty: none"`
 	TrustedProxies     string        `name:"trusted-proxies" yaml:"trusted-proxies" usage:"comma-separated addresses or CIDRs of the reverse proxies in front of assentd; only connections from these may name the client in X-Forwarded-For or Forwarded (list the proxies, not whole networks)"`
 	MaxConnsPerAddress int           `name:"max-conns-per-address" yaml:"max-conns-per-address" usage:"open connections one client address (an IPv6 /64) may hold; more are closed as they are accepted; trusted proxies are exempt; 0: no cap"`
 	SourceRate         int           `name:"source-rate" yaml:"source-rate" usage:"unauthenticated requests (sign-in and recovery steps, magic links, enrollments) one client address may make a minute before it is slowed down; -1: no throttle (load tests only)"`
@@ -272,6 +273,11 @@ func (c *Config) Check() error {
 			return fmt.Errorf("refusing --dev with the public URL %q: development mode lists every mail the server sends, "+
 				"magic sign-in links included, at /dev/mail, and a proxy in front would show it to anyone; "+
 				"use --dev only on loopback, and --smtp for real mail", c.URL)
+		}
+	}
+	if c.RadiusListen != "" {
+		if _, _, err := net.SplitHostPort(c.RadiusListen); err != nil {
+			return fmt.Errorf("radius-listen %q: want host:port, e.g. 0.0.0.0:1812, or leave it empty for no RADIUS server", c.RadiusListen)
 		}
 	}
 	if c.OpsListen != "off" {

@@ -374,6 +374,10 @@ func (f *flow) selectAuthenticator(auth string) (*sdk.Response, error) {
 	case sdk.AuthPassword:
 		next.Step = stepPassword
 	case sdk.AuthPush:
+		if f.meta.noNumber && f.pushRequest(u).NumberChallenge {
+			return nil, apiErr(http.StatusForbidden, "number_challenge_unavailable",
+				"the sign-on rule wants a number challenge, and this client cannot show the number; use a code, or a client that shows messages")
+		}
 		var ps *pushState
 		if f.st.proven() {
 			ps, err = f.sendPush(u)
@@ -882,6 +886,15 @@ func (f *flow) succeed(st txState, u store.User) (*sdk.Response, error) {
 	}
 	if st.Kind == sdk.KindEnroll {
 		return &sdk.Response{Status: sdk.StatusSuccess, Kind: st.Kind, User: u.Login, Message: "The device was added."}, nil
+	}
+	if f.meta.noSession {
+		// A front that makes no use of a session (RADIUS) gets the
+		// answer alone.
+		f.s.audit(f.ctx, store.AuditEvent{Type: "signin.success", UserID: u.ID, TxID: f.tx.ID, ClientIP: f.tx.ClientIP,
+			Detail: map[string]string{"factors": strings.Join(st.Done, ","), "amr": strings.Join(amrFor(st.Done, st.UV), " "),
+				"app": f.tx.App, "kind": st.Kind, "risk": st.Risk.Level, "device": st.Device, "network": networkOf(f.tx.ClientIP)}})
+		f.s.metrics.signIns.WithLabelValues(st.Kind, "success").Inc()
+		return &sdk.Response{Status: sdk.StatusSuccess, Kind: st.Kind, User: u.Login}, nil
 	}
 	authTime := now
 	if st.Reused != "" && !st.AuthTime.IsZero() {

@@ -228,13 +228,21 @@ type RequestMeta struct {
 	IP        string
 	UserAgent string
 	Device    string
+	// NoNumber says the front's client cannot show a number: a push the
+	// rule wants with a number challenge is refused before it is sent
+	// (403 number_challenge_unavailable), not sent and wasted.
+	NoNumber bool
+	// NoSession says the front makes no use of a session: a success
+	// makes none.
+	NoSession bool
 }
 
 // Do runs one step of the engine's embedded API in process — interact,
 // then the remediations its answers offer — as a front that is not a
 // browser does (a RADIUS server asking for a password and a push).
 func (s *Server) Do(ctx context.Context, step string, req sdk.Request, m RequestMeta) (*sdk.Response, error) {
-	return s.Step(ctx, step, req, reqMeta{ip: m.IP, userAgent: truncate(m.UserAgent, 256), device: m.Device})
+	return s.Step(ctx, step, req, reqMeta{ip: m.IP, userAgent: truncate(m.UserAgent, 256), device: m.Device,
+		front: true, noNumber: m.NoNumber, noSession: m.NoSession})
 }
 
 // Done is closed when the node closes: a front's listeners stop then.

@@ -116,7 +116,13 @@ func (st *txState) done(auth string) bool { return slices.Contains(st.Done, auth
 var errTxEnded = apiErr(http.StatusGone, "transaction_ended", "this transaction has ended or expired; start again with interact")
 
 // reqMeta is what a request says about where it comes from.
-type reqMeta struct{ ip, userAgent, device string }
+type reqMeta struct {
+	ip, userAgent, device string
+	// front says a protocol front asks in process (Do), not a caller of
+	// the public API; noNumber that its client cannot show a number, and
+	// noSession that it makes no use of a session.
+	front, noNumber, noSession bool
+}
 
 func metaOf(r *http.Request) reqMeta {
 	return reqMeta{ip: clientIP(r), userAgent: truncate(r.UserAgent(), 256)}
@@ -167,7 +173,11 @@ func (s *Server) interact(ctx context.Context, req sdk.Request, meta reqMeta) (*
 	if err != nil {
 		return nil, err
 	}
-	if app.Type != store.AppWeb && app.Type != store.AppEmbedded && app.Type != store.AppOIDC {
+	if app.Type == store.AppRADIUS && (!meta.front || kind != sdk.KindSignIn) {
+		// A RADIUS client's sign-ins come through the RADIUS server only.
+		return nil, apiErr(http.StatusBadRequest, "unknown_app", "the app %q signs people in through RADIUS, not this API", app.Name)
+	}
+	if app.Type != store.AppWeb && app.Type != store.AppEmbedded && app.Type != store.AppOIDC && app.Type != store.AppRADIUS {
 		return nil, apiErr(http.StatusBadRequest, "unknown_app", "the app %q signs people in through its own protocol (%s), not this API", app.Name, app.Type)
 	}
 	if app.Type == store.AppOIDC && kind == sdk.KindEnroll {

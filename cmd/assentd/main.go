@@ -21,6 +21,7 @@ import (
 	"github.com/seed-3a5b824e/assent/server"
 	"github.com/seed-3a5b824e/assent/server/oidc"
 	"github.com/seed-3a5b824e/assent/server/policy"
+	"github.com/seed-3a5b824e/assent/server/radius"
 	"github.com/seed-3a5b824e/assent/server/store"
 )
 
@@ -39,6 +40,9 @@ Usage:
         [--post-logout-uri URL] [--id-token-alg ES256] [--device]
                                                   register an OpenID Connect client: prints its client
                                                   ID and, unless --public, its secret (shown once)
+  assentd app add NAME --type radius --client CIDR [--client CIDR] --secret-file FILE [--challenge]
+                                                  register a RADIUS client (a VPN, a switch): the
+                                                  networks it sends from and its shared secret
   assentd app list                                list the registered apps
   assentd app remove NAME                         unregister an app (not the built-in account and admin)
   assentd policy check FILE                       check a policy file; every problem with its line, and
@@ -113,9 +117,13 @@ func serve(ctx context.Context, args []string) error {
 	// zitadel's OpenID Connect library logs refused requests to the
 	// default logger: the same one, then.
 	slog.SetDefault(log)
-	// The OpenID Connect provider is a front of its own over the engine.
+	// The OpenID Connect provider and the RADIUS server are fronts of
+	// their own over the engine.
 	return server.Serve(ctx, cfg, log, nil, func(s *server.Server) error {
 		_, err := oidc.Attach(s, oidc.Options{})
+		return err
+	}, func(s *server.Server) error {
+		_, err := radius.Attach(s, radius.Options{Listen: cfg.RadiusListen})
 		return err
 	})
 }
@@ -215,6 +223,15 @@ func policyCmd(ctx context.Context, args []string) error {
 	p, err := policy.Load(file)
 	if err != nil {
 		return err
+	}
+	// Not a problem, but a choice worth knowing about.
+	for i, r := range p.SignOn {
+		if !r.Action.Deny && r.Action.NumberChallenge == policy.NumberNever {
+			fmt.Printf("%s: line %d: note: signOn[%d] %q has numberChallenge: never: its pushes carry no number, so a person "+
+				"cannot tell your sign-in from an attacker's who knows the password, and only the limit on unanswered pushes "+
+				"stands against push fatigue; keep it to clients that cannot show a number (RADIUS clients without --challenge)\n",
+				file, r.Line, i, r.Name)
+		}
 	}
 	apps, why, err := registeredApps(ctx, cfg)
 	if err != nil {
@@ -391,7 +408,7 @@ func printable(s string) string {
 	}, s)
 }
 
-const appUsage = "usage: assentd app add NAME [--type web|embedded|oidc] [OpenID Connect settings] | assentd app list | assentd app remove NAME"
+const appUsage = "usage: assentd app add NAME [--type web|embedded|oidc|radius] [the type's settings] | assentd app list | assentd app remove NAME"
 
 func appCmd(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -402,7 +419,9 @@ func appCmd(ctx context.Context, args []string) error {
 	var typ *string
 	var redirects, postLogout multiFlag
 	var public, device *bool
-	var idTokenAlg *string
+	var idTokenAlg, secretFile *string
+	var clients multiFlag
+	var challenge *bool
 	if sub == "add" {
 		typ = fs.String("type", store.AppWeb, "web (the hosted pages), embedded (the JSON API, as examples/signin) or oidc (an OpenID Connect client)")
 		fs.Var(&redirects, "redirect-uri", "oidc: a redirect URI, matched exactly (repeat for several)")
@@ -410,6 +429,9 @@ func appCmd(ctx context.Context, args []string) error {
 		public = fs.Bool("public", false, "oidc: a client that cannot keep a secret (PKCE required, no secret)")
 		idTokenAlg = fs.String("id-token-alg", "", "oidc: RS256 (the default) or ES256")
 		device = fs.Bool("device", false, "oidc: allow the device authorization grant (command-line tools)")
+		fs.Var(&clients, "client", "radius: a network (CIDR) or address the client sends from (repeat for several)")
+		secretFile = fs.String("secret-file", "", "radius: a file holding the shared secret (at least 16 characters)")
+		challenge = fs.Bool("challenge", false, "radius: the client shows Access-Challenge messages and sends the answer back")
 	}
 	switch sub {
 	case "add", "list", "remove":
@@ -436,6 +458,7 @@ func appCmd(ctx context.Context, args []string) error {
 	}
 	defer s.Shutdown()
 	oidc.RegisterKind(s)
+	radius.RegisterKind(s)
 	switch sub {
 	case "add":
 		settings := map[string][]string{}
@@ -453,6 +476,20 @@ func appCmd(ctx context.Context, args []string) error {
 		}
 		if *device {
 			settings[oidc.SettingDevice] = []string{"true"}
+		}
+		if len(clients) > 0 {
+			settings[radius.SettingClient] = clients
+		}
+		if *secretFile != "" {
+			secret, err := os.ReadFile(*secretFile)
+			if err != nil {
+				return fmt.Errorf("secret file: %w", err)
+			}
+			// A file written with echo ends in a newline that is not part of the secret.
+			settings[radius.SettingSecret] = []string{strings.TrimSuffix(strings.TrimSuffix(string(secret), "\n"), "\r")}
+		}
+		if *challenge {
+			settings[radius.SettingChallenge] = []string{"true"}
 		}
 		a, secret, err := s.AddAppOfKind(ctx, rest[0], *typ, settings)
 		if errors.Is(err, server.ErrAppExists) {

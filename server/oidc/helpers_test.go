@@ -7,27 +7,23 @@ package oidc
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/seed-3a5b824e/assent/internal/pgtest"
 	"html"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/seed-3a5b824e/assent/crypto"
 	"github.com/seed-3a5b824e/assent/internal/fakeclock"
@@ -140,41 +136,9 @@ func (e *env) p() *Provider        { return e.nodes[0].p }
 // use makes the front hand the following requests to node i.
 func (e *env) use(i int) { e.next.Store(int32(i)) }
 
-const howToRunPostgres = "set ASSENT_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test (make test and CI set it), " +
-	"or start PostgreSQL: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
-
 // pgSchema makes a PostgreSQL schema for one test and returns a URL that
-// uses it. Tests fail rather than skip without the database: a suite that
-// silently does not run looks like one that passes.
-func pgSchema(t testing.TB) string {
-	t.Helper()
-	base := os.Getenv("ASSENT_TEST_POSTGRES")
-	if base == "" {
-		t.Fatal("ASSENT_TEST_POSTGRES is not set: " + howToRunPostgres)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "assent_oidc_" + hex.EncodeToString(b)
-	exec := func(sql string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Fatalf("connect to PostgreSQL: %v\n%s", err, howToRunPostgres)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	exec("CREATE SCHEMA " + name)
-	t.Cleanup(func() { exec("DROP SCHEMA " + name + " CASCADE") })
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + name
-}
+// uses it (internal/pgtest).
+func pgSchema(t testing.TB) string { t.Helper(); return pgtest.Schema(t, "assent_oidc") }
 
 func (e *env) addUser(login string) store.User {
 	e.t.Helper()
