@@ -6,9 +6,10 @@ package assets
 import "embed"
 
 // FS is every asset, by its file name; web/*.html are the hosted pages'
-// templates, web/style.css and web/app.js their one stylesheet and script.
+// templates, web/style.css their one stylesheet, and web/*.js their scripts
+// (app.js on every page, the others only on the pages that use them).
 //
-//go:embed icon.svg icon.png web/*.html web/style.css web/app.js
+//go:embed icon.svg icon.png web/*.html web/style.css web/*.js
 var FS embed.FS
 
 // Icon is the app icon, 512×512 PNG (rendered from icon.svg with

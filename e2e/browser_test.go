@@ -797,9 +797,14 @@ func TestHostedPagesRefuseForgedPostsAndSendSecurityHeaders(t *testing.T) {
 	body.ReadFrom(resp.Body)
 	resp.Body.Close()
 	want := map[string]string{
-		"Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-		"X-Content-Type-Options":  "nosniff",
-		"Referrer-Policy":         "no-referrer",
+		// Connections: this origin, and the Assent app's same-device
+		// ports on loopback.
+		"Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' " +
+			"http://127.0.0.1:47770 http://127.0.0.1:47771 http://127.0.0.1:47772 http://127.0.0.1:47773 http://127.0.0.1:47774 " +
+			"http://127.0.0.1:47775 http://127.0.0.1:47776 http://127.0.0.1:47777 http://127.0.0.1:47778 http://127.0.0.1:47779; " +
+			"form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+		"X-Content-Type-Options": "nosniff",
+		"Referrer-Policy":        "no-referrer",
 	}
 	for h, v := range want {
 		if got := resp.Header.Get(h); got != v {

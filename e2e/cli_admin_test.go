@@ -416,4 +416,11 @@ func TestCLIRegistersRADIUSClientsAndPolicyCheckNotesWhatNoNumberGivesUp(t *test
 	if !strings.Contains(out, "line 2: note:") || !strings.Contains(out, "numberChallenge: never") || !strings.Contains(out, "fine") {
 		t.Fatalf("policy check said %q", out)
 	}
+	os.WriteFile(file, []byte("signOn:\n  - name: Strong\n    action: {factors: 2, authenticators: [push, webauthn], phishingResistant: high-risk}\n"), 0o600)
+	out = c.must("", "assentd", c.server("policy", "check", file)...)
+	if !strings.Contains(out, "line 2: note:") || !strings.Contains(out, "phishing resistance at high risk") || !strings.Contains(out, "push are not offered then") {
+		t.Fatalf("policy check of a phishing-resistant rule said %q", out)
+	}
+	os.WriteFile(file, []byte("signOn:\n  - name: Strong\n    action: {factors: 2, authenticators: [push], phishingResistant: required}\n"), 0o600)
+	c.fails("needs webauthn or samedevice", "assentd", c.server("policy", "check", file)...)
 }

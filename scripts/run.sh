@@ -10,7 +10,10 @@ cd "$(dirname "$0")/.."
 case "${LC_ALL:-${LANG:-C}}" in C | C.* | POSIX) export LANG=en_US.UTF-8 LC_ALL= ;; esac
 data=${ASSENT_DATA:-data}
 listen=${ASSENT_LISTEN:-127.0.0.1:8080}
-url="http://$listen"
+# Named localhost, not 127.0.0.1: browsers make passkeys only for a host
+# name. Every command below reads the URL from ASSENT_URL.
+url=${ASSENT_URL:-http://localhost:${listen##*:}}
+export ASSENT_URL="$url"
 password="correct horse battery"
 
 mkdir -p "$data"
@@ -46,7 +49,8 @@ fi
 if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
 	cat <<MSG
 
-Assent is running at $url with user "demo" (password "$password").
+Assent is running at $url with user "demo" (password "$password");
+its pages are at $url/account (add a passkey there).
 The Assent app is opening, enrolled as demo (its home: $ASSENT_HOME).
 Start a sign-in from another terminal:
     make signin
@@ -58,7 +62,8 @@ MSG
 else
 	cat <<MSG
 
-Assent is running at $url with user "demo" (password "$password").
+Assent is running at $url with user "demo" (password "$password");
+its pages are at $url/account.
 No display (DISPLAY and WAYLAND_DISPLAY are unset), so this terminal is a
 headless demo device instead of the app. Start a sign-in from another
 terminal:

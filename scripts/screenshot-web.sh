@@ -24,7 +24,7 @@ signOn:
   - name: Default
     action:
       factors: 2
-      authenticators: [push, totp, email]
+      authenticators: [push, totp, email, webauthn, samedevice]
       numberChallenge: always
       userVerification: preferred
       reauthenticate: 12h
@@ -43,7 +43,19 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 [ -n "$url" ] || { echo "assentd did not say its URL" >&2; exit 1; }
+# Again on the port it found, named localhost: browsers make passkeys only
+# for a host name.
+kill "$server"
+wait "$server" 2>/dev/null || true
+url="http://localhost:${url##*:}"
 export ASSENT_URL="$url"
+"$work/bin/assentd" serve --listen "127.0.0.1:${url##*:}" --ops-listen off 2>>"$work/assentd.log" &
+server=$!
+for _ in $(seq 100); do
+	curl -fsS "$url/v1/server" >/dev/null 2>&1 && break
+	kill -0 "$server" 2>/dev/null || { echo "assentd did not start again:" >&2; tail -n 5 "$work/assentd.log" >&2; exit 1; }
+	sleep 0.1
+done
 
 # The hosted pages are opened as the app "intranet" (/signin?app=intranet).
 "$work/bin/assentd" app add intranet --type web >/dev/null

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make screenshot: run the real app under Xvfb against a demo assentd, and
-# photograph the account list and a push prompt into docs/screenshots/, in
-# the light and the dark theme. Everything runs on a free display and a
+# photograph the account list, a push prompt and a same-device sign-in
+# prompt into docs/screenshots/, in the light and the dark theme. Everything runs on a free display and a
 # free loopback port, with temporary folders; nothing of yours is touched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -o "$tmp/" ./scripts/capture ./examples/signin
+go build -o "$tmp/" ./scripts/capture ./scripts/samedevice ./examples/signin
 
 # A free X display and a free loopback port.
 for n in $(seq 90 199); do
@@ -81,4 +81,27 @@ for theme in light dark; do
 	start_app "$theme"
 	shoot "prompt-$theme"
 	stop_app
+done
+
+# A same-device sign-in: a page of the server (played by scripts/samedevice,
+# which asks every port of the loopback range with the server's Origin, as
+# the hosted page does) asks the app on this computer; the app asks the
+# person. It comes before the waiting push.
+for theme in light dark; do
+	start_app "$theme"
+	log="$tmp/samedevice-$theme.log"
+	echo "$password" | "$tmp/samedevice" --server "$url" --login demo >"$log" 2>&1 &
+	sd=$!
+	pids+=("$sd")
+	for _ in $(seq 100); do grep -q "Asking the Assent app" "$log" && break; sleep 0.1; done
+	if ! grep -q "Asking the Assent app" "$log"; then
+		echo "same-device sign-in did not start:" >&2
+		cat "$log" >&2
+		exit 1
+	fi
+	name=samedevice
+	[ "$theme" = light ] || name="samedevice-$theme"
+	shoot "$name"
+	stop_app
+	kill "$sd" 2>/dev/null || true
 done

@@ -4,7 +4,10 @@
 // definition; assentd serves exactly these.
 package sdk
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Remediation names (the Identity Engine's words).
 const (
@@ -37,6 +40,11 @@ const (
 	AuthPush     = "push"
 	AuthTOTP     = "totp"
 	AuthEmail    = "email"
+	// AuthWebAuthn is a passkey or security key (WebAuthn).
+	AuthWebAuthn = "webauthn"
+	// AuthSameDevice is a proof from the Assent app on the browser's own
+	// machine, asked over loopback.
+	AuthSameDevice = "samedevice"
 )
 
 // Transaction statuses.
@@ -88,6 +96,13 @@ type Response struct {
 	Enrollment *Enrollment `json:"enrollment,omitempty"`
 	// Message says something to the person (an email was sent, …).
 	Message string `json:"message,omitempty"`
+	// WebAuthn holds the options for the browser's WebAuthn call: a
+	// credential request (navigator.credentials.get) to sign in, or a
+	// creation (navigator.credentials.create) to register a passkey.
+	WebAuthn json.RawMessage `json:"webAuthn,omitempty"`
+	// SameDevice is the server-signed challenge the page hands to the
+	// Assent app on loopback.
+	SameDevice string `json:"sameDevice,omitempty"`
 }
 
 // Enrollment is an enrollment link being offered.
@@ -130,6 +145,14 @@ type Request struct {
 	Passcode string `json:"passcode,omitempty"`
 	// Profile holds the attributes enroll-profile asks for.
 	Profile map[string]string `json:"profile,omitempty"`
+	// Credential is the browser's PublicKeyCredential as JSON: an
+	// assertion (identify, challenge-authenticator) or an attestation
+	// (enroll-authenticator) for authenticator webauthn.
+	Credential json.RawMessage `json:"credential,omitempty"`
+	// Proof is the same-device proof the Assent app answered.
+	Proof string `json:"proof,omitempty"`
+	// Name is a new passkey's nickname.
+	Name string `json:"name,omitempty"`
 }
 
 // SessionUser is the body of GET /v1/session: whose the session is, the

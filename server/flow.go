@@ -47,7 +47,7 @@ func (f *flow) remediations() []string {
 		return []string{sdk.RemSelectAuth}
 	case stepPush, stepEmail:
 		return []string{sdk.RemChallengePoll, sdk.RemSelectAuth}
-	case stepTOTP:
+	case stepTOTP, stepWebAuthn, stepSameDevice:
 		return []string{sdk.RemChallengeAuth, sdk.RemSelectAuth}
 	case stepEnroll:
 		return []string{sdk.RemEnrollAuth, sdk.RemEnrollPoll}
@@ -103,9 +103,37 @@ func (f *flow) identify(login, kind string) (*sdk.Response, error) {
 		return nil, f.s.internal("identify: load user", err)
 	}
 	known := err == nil && u.Status == store.UserActive
+	if !known {
+		u = store.User{}
+	}
+	next := f.identified(kind, login, u, known)
+	switch kind {
+	case sdk.KindSignIn:
+		next.Step = stepPassword
+		if next.Decision.Passwordless() {
+			next.Step = stepSelect
+		}
+		if known && next.Session != "" {
+			if ok, err := f.reuse(&next, u); err != nil {
+				return nil, err
+			} else if ok {
+				return f.next(next, u)
+			}
+		}
+	case sdk.KindRecovery:
+		next.Step = stepSelect
+		f.tx.Kind = sdk.KindRecovery
+	}
+	return f.move(next)
+}
+
+// identified is the state of a transaction once it knows its login: the
+// risk assessed and the sign-on rule chosen (also for an unknown login,
+// weighed as a user with no history and no groups).
+func (f *flow) identified(kind, login string, u store.User, known bool) txState {
 	subject := u
 	if !known {
-		u, subject = store.User{}, unknownUser
+		subject = unknownUser
 	}
 	next := txState{Kind: kind, Gen: f.st.Gen, Login: login, Device: f.st.Device, Known: known, Session: f.st.Session,
 		Level: f.st.Level, AuthAfter: f.st.AuthAfter}
@@ -125,24 +153,7 @@ func (f *flow) identify(login, kind string) (*sdk.Response, error) {
 	}
 	next.Decision = &d
 	f.userID = u.ID
-	switch kind {
-	case sdk.KindSignIn:
-		next.Step = stepPassword
-		if d.Passwordless() {
-			next.Step = stepSelect
-		}
-		if known && next.Session != "" {
-			if ok, err := f.reuse(&next, u); err != nil {
-				return nil, err
-			} else if ok {
-				return f.next(next, u)
-			}
-		}
-	case sdk.KindRecovery:
-		next.Step = stepSelect
-		f.tx.Kind = sdk.KindRecovery
-	}
-	return f.move(next)
+	return next
 }
 
 // reuse counts the factors of the session given at interact, when it is
@@ -164,11 +175,11 @@ func (f *flow) reuse(st *txState, u store.User) (bool, error) {
 		sess.AuthTime.Before(st.AuthAfter) {
 		return false, nil
 	}
-	done, uv := authsOf(sess.AMR)
-	if len(done) == 0 {
+	fs := authsOf(sess.AMR)
+	if len(fs.Done) == 0 {
 		return false, nil
 	}
-	st.Done, st.UV, st.Reused, st.AuthTime = done, uv, sess.ID, sess.AuthTime
+	st.Done, st.UV, st.PRUV, st.HWK, st.Reused, st.AuthTime = fs.Done, fs.UV, fs.PRUV, fs.HWK, sess.ID, sess.AuthTime
 	f.s.audit(f.ctx, store.AuditEvent{Type: "signin.session_reused", UserID: u.ID, TxID: f.tx.ID, ClientIP: f.meta.ip,
 		Detail: map[string]string{"rule": d.Rule, "from": sess.App, "amr": strings.Join(sess.AMR, " ")}})
 	return true, nil
@@ -182,10 +193,15 @@ func (f *flow) challenge(req sdk.Request) (*sdk.Response, error) {
 		return f.checkPassword(req.Passcode)
 	case f.st.Step == stepTOTP && req.Authenticator == sdk.AuthTOTP:
 		return f.checkTOTP(req.Passcode)
+	case f.st.Step == stepWebAuthn && req.Authenticator == sdk.AuthWebAuthn:
+		return f.checkPasskey(req.Credential)
+	case f.st.Step == stepSameDevice && req.Authenticator == sdk.AuthSameDevice:
+		return f.checkSameDevice(req.Proof)
 	}
 	want := sdk.AuthPassword
-	if f.st.Step == stepTOTP {
-		want = sdk.AuthTOTP
+	switch f.st.Step {
+	case stepTOTP, stepWebAuthn, stepSameDevice:
+		want = f.st.Step
 	}
 	return nil, apiErr(http.StatusBadRequest, "bad_request", "authenticator must be %q at this step", want)
 }
@@ -262,10 +278,29 @@ func (f *flow) next(st txState, u store.User) (*sdk.Response, error) {
 		if st.Step == stepEnroll {
 			return f.succeed(st, u)
 		}
-		st.Step = stepEnroll
+		if err := f.s.enterEnroll(f.ctx, u, &st); err != nil {
+			return nil, err
+		}
 		return f.move(st)
 	}
 	return nil, errInternal
+}
+
+// enterEnroll moves an enroll transaction to adding the device or passkey;
+// a passkey's registration options are made now.
+func (s *Server) enterEnroll(ctx context.Context, u store.User, st *txState) error {
+	st.Step = stepEnroll
+	st.Passkey, st.SameDevice = nil, nil
+	if st.EnrollFactor != sdk.AuthWebAuthn {
+		return nil
+	}
+	uv := policy.UVPreferred
+	opts, session, err := s.beginPasskeyRegistration(ctx, u, uv)
+	if err != nil {
+		return err
+	}
+	st.Passkey = &passkeyState{Options: opts, Session: session}
+	return nil
 }
 
 var errEnrollmentRequired = apiErr(http.StatusForbidden, "enrollment_required",
@@ -282,19 +317,19 @@ func (f *flow) signInNext(st txState, u store.User) (*sdk.Response, error) {
 		return f.end(store.TxFailed, "denied by rule "+d.Rule,
 			apiErr(http.StatusForbidden, "access_denied", "sign-in to this app is not allowed here (rule %q); ask your administrator", d.Rule))
 	}
-	if factorsMeet(d, st.Done, st.UV) {
+	if factorsMeet(d, st.factors()) {
 		if missing := f.missingProfile(u); len(missing) > 0 {
 			st.Step = stepProfile
 			return f.move(st)
 		}
 		return f.succeed(st, u)
 	}
-	if !hasKnowledge(st.Done) && (d.Factors >= 2 || !d.Possession) {
+	if !hasKnowledge(d, st.factors()) && (d.Factors >= 2 || !d.Possession) {
 		st.Step = stepPassword
 		return f.move(st)
 	}
 	// A possession factor is missing.
-	st.Push, st.Email = nil, nil
+	st.Push, st.Email, st.Passkey, st.SameDevice = nil, nil, nil, nil
 	if len(f.optionsFor(st, u)) > 0 {
 		st.Step = stepSelect
 		return f.move(st)
@@ -324,22 +359,35 @@ func (f *flow) optionsFor(st txState, u store.User) []string {
 			allowed = st.Decision.Authenticators
 		}
 	case sdk.KindEnroll:
-		allowed = []string{sdk.AuthPush, sdk.AuthTOTP}
+		allowed = []string{sdk.AuthPush, sdk.AuthTOTP, sdk.AuthWebAuthn}
 	}
 	proven := st.proven()
 	hasDev := proven && st.Known && f.s.hasDevice(f.ctx, u.ID)
+	signIn := st.Kind == sdk.KindSignIn || st.Reset
 	var out []string
 	for _, a := range allowed {
-		// A push passed without the person's verification may be asked
+		// A factor passed without the person's verification may be asked
 		// again where the rule now wants it (a level stepped up to).
-		redo := a == sdk.AuthPush && (st.Kind == sdk.KindSignIn || st.Reset) && st.Decision != nil &&
-			st.Decision.UserVerification == policy.UVRequired && !st.UV
+		uvWanted := signIn && st.Decision != nil && st.Decision.UserVerification == policy.UVRequired
+		redo := uvWanted && ((a == sdk.AuthPush && !st.UV) || (phishingResistant(a) && !st.PRUV))
 		if st.done(a) && !redo {
+			continue
+		}
+		if signIn && st.Decision != nil && !allows(st.Decision, a) {
 			continue
 		}
 		switch a {
 		case sdk.AuthPush, sdk.AuthTOTP:
 			if hasDev || !proven {
+				out = append(out, a)
+			}
+		case sdk.AuthSameDevice:
+			// Only a browser can ask the app, and only in a sign-in.
+			if (hasDev || !proven) && st.Kind == sdk.KindSignIn {
+				out = append(out, a)
+			}
+		case sdk.AuthWebAuthn:
+			if f.s.passkeysOn() && (!proven || (st.Known && f.s.hasPasskey(f.ctx, u.ID))) {
 				out = append(out, a)
 			}
 		case sdk.AuthEmail:
@@ -365,7 +413,7 @@ func (f *flow) selectAuthenticator(auth string) (*sdk.Response, error) {
 		return nil, apiErr(http.StatusBadRequest, "bad_request", "authenticator must be one of: %s", strings.Join(opts, ", "))
 	}
 	next := f.st
-	next.Push, next.Email = nil, nil
+	next.Push, next.Email, next.Passkey, next.SameDevice = nil, nil, nil, nil
 	f.cancelPush(f.st, "a new authenticator was chosen")
 	// Work for the background starts once the state that waits for it is
 	// stored.
@@ -390,6 +438,25 @@ func (f *flow) selectAuthenticator(auth string) (*sdk.Response, error) {
 		next.Push, next.Step = ps, stepPush
 	case sdk.AuthTOTP:
 		next.Step = stepTOTP
+	case sdk.AuthWebAuthn:
+		// Before a factor, the options name no credential (they would say
+		// whether the login has passkeys); the assertion then has to be
+		// one of this user's.
+		var who *store.User
+		if f.st.proven() && known {
+			who = &u
+		}
+		opts, session, err := f.s.beginPasskeyLogin(f.ctx, who, f.uvWanted())
+		if err != nil {
+			return nil, err
+		}
+		next.Passkey, next.Step = &passkeyState{Options: opts, Session: session}, stepWebAuthn
+	case sdk.AuthSameDevice:
+		sd, err := f.sameDeviceChallenge()
+		if err != nil {
+			return nil, err
+		}
+		next.SameDevice, next.Step = sd, stepSameDevice
 	case sdk.AuthEmail:
 		es, send, err := f.sendMagicLink(u, known, !f.st.proven())
 		if err != nil {
@@ -885,13 +952,17 @@ func (f *flow) succeed(st txState, u store.User) (*sdk.Response, error) {
 		return nil, err
 	}
 	if st.Kind == sdk.KindEnroll {
-		return &sdk.Response{Status: sdk.StatusSuccess, Kind: st.Kind, User: u.Login, Message: "The device was added."}, nil
+		msg := "The device was added."
+		if st.EnrollFactor == sdk.AuthWebAuthn {
+			msg = "The passkey was added."
+		}
+		return &sdk.Response{Status: sdk.StatusSuccess, Kind: st.Kind, User: u.Login, Message: msg}, nil
 	}
 	if f.meta.noSession {
 		// A front that makes no use of a session (RADIUS) gets the
 		// answer alone.
 		f.s.audit(f.ctx, store.AuditEvent{Type: "signin.success", UserID: u.ID, TxID: f.tx.ID, ClientIP: f.tx.ClientIP,
-			Detail: map[string]string{"factors": strings.Join(st.Done, ","), "amr": strings.Join(amrFor(st.Done, st.UV), " "),
+			Detail: map[string]string{"factors": strings.Join(st.Done, ","), "amr": strings.Join(amrFor(st.factors()), " "),
 				"app": f.tx.App, "kind": st.Kind, "risk": st.Risk.Level, "device": st.Device, "network": networkOf(f.tx.ClientIP)}})
 		f.s.metrics.signIns.WithLabelValues(st.Kind, "success").Inc()
 		return &sdk.Response{Status: sdk.StatusSuccess, Kind: st.Kind, User: u.Login}, nil
@@ -902,7 +973,7 @@ func (f *flow) succeed(st txState, u store.User) (*sdk.Response, error) {
 	}
 	token := crypto.RandomToken(32)
 	sess := store.Session{ID: crypto.HashToken(token), UserID: u.ID, TxID: f.tx.ID, ClientIP: f.tx.ClientIP, UserAgent: f.tx.UserAgent,
-		App: f.tx.App, AMR: amrFor(st.Done, st.UV), AuthTime: authTime, Risk: st.Risk.Level,
+		App: f.tx.App, AMR: amrFor(st.factors()), AuthTime: authTime, Risk: st.Risk.Level,
 		CreatedAt: now, ExpiresAt: now.Add(f.s.opts.SessionTTL)}
 	if err := f.s.st.CreateSession(f.ctx, sess); err != nil {
 		return nil, f.s.internal("success: store session", err)
@@ -948,7 +1019,7 @@ func (s *Server) respond(ctx context.Context, handle string, tx store.Transactio
 	passcode := sdk.Field{Name: "passcode", Type: "string", Required: true, Secret: true}
 	var selectRem sdk.Remediation
 	switch st.Step {
-	case stepSelect, stepPush, stepEmail, stepTOTP:
+	case stepSelect, stepPush, stepEmail, stepTOTP, stepWebAuthn, stepSameDevice:
 		selectRem = sdk.Remediation{Name: sdk.RemSelectAuth, Fields: []sdk.Field{authField(f.optionsFor(st, u)...)}}
 	}
 	switch st.Step {
@@ -956,7 +1027,13 @@ func (s *Server) respond(ctx context.Context, handle string, tx store.Transactio
 		login := []sdk.Field{{Name: "login", Type: "string", Required: true}}
 		resp.Remediation = []sdk.Remediation{{Name: sdk.RemIdentifyRecovery, Fields: login}}
 		if st.Kind == sdk.KindSignIn {
-			resp.Remediation = append([]sdk.Remediation{{Name: sdk.RemIdentify, Fields: login}}, resp.Remediation...)
+			identify := login
+			if st.Passkey != nil {
+				// Or a passkey instead of a login.
+				identify = []sdk.Field{{Name: "login", Type: "string"}, {Name: "credential", Type: "object"}}
+				resp.WebAuthn = st.Passkey.Options
+			}
+			resp.Remediation = append([]sdk.Remediation{{Name: sdk.RemIdentify, Fields: identify}}, resp.Remediation...)
 		}
 	case stepPassword:
 		resp.Remediation = []sdk.Remediation{{Name: sdk.RemChallengeAuth, Fields: []sdk.Field{authField(sdk.AuthPassword), passcode}}}
@@ -977,8 +1054,22 @@ func (s *Server) respond(ctx context.Context, handle string, tx store.Transactio
 		resp.Remediation = []sdk.Remediation{{Name: sdk.RemChallengePoll}, selectRem}
 	case stepTOTP:
 		resp.Remediation = []sdk.Remediation{{Name: sdk.RemChallengeAuth, Fields: []sdk.Field{authField(sdk.AuthTOTP), passcode}}, selectRem}
+	case stepWebAuthn:
+		resp.Factor, resp.WebAuthn = sdk.AuthWebAuthn, st.Passkey.Options
+		resp.Remediation = []sdk.Remediation{{Name: sdk.RemChallengeAuth, Fields: []sdk.Field{authField(sdk.AuthWebAuthn),
+			{Name: "credential", Type: "object", Required: true}}}, selectRem}
+	case stepSameDevice:
+		resp.Factor, resp.SameDevice = sdk.AuthSameDevice, st.SameDevice.JWS
+		resp.Remediation = []sdk.Remediation{{Name: sdk.RemChallengeAuth, Fields: []sdk.Field{authField(sdk.AuthSameDevice),
+			{Name: "proof", Type: "string", Required: true}}}, selectRem}
 	case stepEnroll:
 		resp.Remediation = []sdk.Remediation{{Name: sdk.RemEnrollAuth}}
+		if st.EnrollFactor == sdk.AuthWebAuthn && st.Passkey != nil {
+			resp.Factor, resp.WebAuthn = sdk.AuthWebAuthn, st.Passkey.Options
+			resp.Remediation = []sdk.Remediation{{Name: sdk.RemEnrollAuth, Fields: []sdk.Field{authField(sdk.AuthWebAuthn),
+				{Name: "credential", Type: "object", Required: true}, {Name: "name", Type: "string"}}}}
+			break
+		}
 		if st.Enroll != nil {
 			resp.Status, resp.Factor = sdk.StatusWaiting, "enroll"
 			resp.Remediation = []sdk.Remediation{{Name: sdk.RemEnrollPoll}, {Name: sdk.RemEnrollAuth}}

@@ -53,40 +53,47 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 
 // Levels a sign-in can be asked to reach beyond its app's rule.
 const (
-	// LevelMFA is two factors, one of them a device (or a code from it).
+	// LevelMFA is two factors, one of them a device (or a code from it), a
+	// passkey or a same-device proof.
 	LevelMFA = "mfa"
-	// LevelMFAUV is LevelMFA with the person verified on the device (the
-	// app lock).
+	// LevelMFAUV is LevelMFA with the person verified on the possession
+	// factor (the app lock, or a passkey's user verification).
 	LevelMFAUV = "mfa-uv"
+	// LevelPhR is LevelMFA with a phishing-resistant possession factor: a
+	// passkey or a proof from the Assent app on the same computer.
+	LevelPhR = "phr"
 )
 
-// Levels are the levels in order, weakest first.
-var Levels = []string{LevelMFA, LevelMFAUV}
+// Levels are the levels a sign-in may ask for, weakest first.
+var Levels = []string{LevelMFA, LevelMFAUV, LevelPhR}
 
 // levelAction is what a level asks, as a rule's action.
 func levelAction(level string) (policy.Action, bool) {
-	a := policy.Action{Factors: 2, Possession: true, Authenticators: []string{policy.AuthPush, policy.AuthTOTP},
+	a := policy.Action{Factors: 2, Possession: true, Authenticators: policy.DefaultAuthenticators(),
 		UserVerification: policy.UVPreferred, NumberChallenge: policy.NumberAlways, Reauthenticate: 30 * 24 * time.Hour}
 	switch level {
 	case LevelMFA:
 		return a, true
 	case LevelMFAUV:
-		// Only a push carries the person's verification.
-		a.Authenticators, a.UserVerification = []string{policy.AuthPush}, policy.UVRequired
+		// A code carries no verification of the person.
+		a.Authenticators, a.UserVerification = []string{policy.AuthPush, policy.AuthWebAuthn, policy.AuthSameDevice}, policy.UVRequired
+		return a, true
+	case LevelPhR:
+		a.Authenticators, a.PhishingResistant = slices.Clone(policy.PhishingResistantAuthenticators), policy.PhishingRequired
 		return a, true
 	}
 	return policy.Action{}, false
 }
 
-// LevelOf is the highest level a session's amr reaches ("" for none).
+// LevelOf is the strongest level a session's amr reaches ("" for none):
+// the last of Levels it meets.
 func LevelOf(amr []string) string {
-	if !slices.Contains(amr, AMRPassword) || !slices.ContainsFunc(amr, func(v string) bool { return v == AMRPush || v == AMROTP }) {
-		return ""
+	for i := len(Levels) - 1; i >= 0; i-- {
+		if levelMet(amr, Levels[i]) {
+			return Levels[i]
+		}
 	}
-	if slices.Contains(amr, AMRPush) && slices.Contains(amr, AMRUser) {
-		return LevelMFAUV
-	}
-	return LevelMFA
+	return ""
 }
 
 // levelMet says whether amr reaches level.
@@ -94,7 +101,11 @@ func levelMet(amr []string, level string) bool {
 	if level == "" {
 		return true
 	}
-	return slices.Index(Levels, LevelOf(amr)) >= slices.Index(Levels, level)
+	a, ok := levelAction(level)
+	if !ok {
+		return false
+	}
+	return factorsMeet(&policy.Decision{Action: a}, authsOf(amr))
 }
 
 // SignInRequest is what a front asks of a sign-in on the hosted pages.

@@ -33,6 +33,9 @@ const (
 	stepProfile  = "profile"
 	stepReset    = "reset"
 	stepDone     = "done"
+	// A passkey's assertion, and the same-device proof, are waited for.
+	stepWebAuthn   = "webauthn"
+	stepSameDevice = "samedevice"
 )
 
 // txState is the engine's state of a transaction, kept as JSON in the store
@@ -57,12 +60,24 @@ type txState struct {
 	// Done lists the authenticators the person has passed (or that a
 	// reused session stands in for); UV says a push was approved with the
 	// person verified on the device.
-	Done   []string     `json:"done,omitempty"`
-	UV     bool         `json:"uv,omitempty"`
-	Push   *pushState   `json:"push,omitempty"`
-	Email  *emailState  `json:"email,omitempty"`
-	Enroll *enrollState `json:"enroll,omitempty"`
-	Reason string       `json:"reason,omitempty"`
+	Done []string `json:"done,omitempty"`
+	UV   bool     `json:"uv,omitempty"`
+	// PRUV says a passkey or the same-device proof verified the person;
+	// HWK that the passkey was device-bound (amr hwk rather than swk).
+	PRUV bool `json:"pruv,omitempty"`
+	HWK  bool `json:"hwk,omitempty"`
+	// Passkey is the WebAuthn ceremony under way (its options and the
+	// library's session data: the challenge, the user, what is required);
+	// SameDevice the same-device challenge handed to the page.
+	Passkey    *passkeyState    `json:"passkey,omitempty"`
+	SameDevice *sameDeviceState `json:"sameDevice,omitempty"`
+	// EnrollFactor is what an enroll transaction adds: a device (empty)
+	// or a passkey (webauthn).
+	EnrollFactor string       `json:"enrollFactor,omitempty"`
+	Push         *pushState   `json:"push,omitempty"`
+	Email        *emailState  `json:"email,omitempty"`
+	Enroll       *enrollState `json:"enroll,omitempty"`
+	Reason       string       `json:"reason,omitempty"`
 	// Session is the hash of the session given at interact: the one an
 	// enroll transaction acts for, or one a sign-in may reuse. Reused is
 	// set once a sign-in counts that session's factors, and AuthTime is
@@ -83,6 +98,11 @@ type txState struct {
 // proven says the person has passed a factor (or holds a session): from
 // then on the answers may depend on what the account has.
 func (st *txState) proven() bool { return len(st.Done) > 0 || st.Kind == sdk.KindEnroll }
+
+type passkeyState struct {
+	Options json.RawMessage `json:"options"`
+	Session []byte          `json:"session"`
+}
 
 type pushState struct {
 	ChallengeIDs []string  `json:"challengeIds"`
@@ -218,14 +238,33 @@ func (s *Server) interact(ctx context.Context, req sdk.Request, meta reqMeta) (*
 		}
 		st.Login, st.Known, st.Session, userID = u.Login, true, sess.ID, u.ID
 		st.Risk = s.assessRisk(ctx, u, meta.ip, st.Device)
-		if s.hasDevice(ctx, u.ID) {
-			// A new device needs the word of an existing one first.
+		switch req.Authenticator {
+		case "", sdk.AuthPush:
+		case sdk.AuthWebAuthn:
+			st.EnrollFactor = sdk.AuthWebAuthn
+		default:
+			return nil, apiErr(http.StatusBadRequest, "bad_request", "an enrollment adds a device (push) or a passkey (webauthn)")
+		}
+		if s.hasDevice(ctx, u.ID) || s.hasPasskey(ctx, u.ID) {
+			// A new device or passkey needs the word of an existing one
+			// first.
 			st.Step = stepSelect
-		} else {
-			st.Step = stepEnroll
+		} else if err := s.enterEnroll(ctx, u, &st); err != nil {
+			return nil, err
 		}
 	default:
 		return nil, apiErr(http.StatusBadRequest, "bad_request", "kind must be signin, recovery or enroll")
+	}
+	if kind == sdk.KindSignIn && !meta.front {
+		// The sign-in page offers passkeys before anyone types a login
+		// (discoverable credentials, in the browser's autofill).
+		if s.passkeysOn() {
+			opts, session, err := s.beginPasskeyLogin(ctx, nil, policy.UVPreferred)
+			if err != nil {
+				return nil, err
+			}
+			st.Passkey = &passkeyState{Options: opts, Session: session}
+		}
 	}
 	handle := crypto.RandomToken(32)
 	data, _ := json.Marshal(st)
@@ -279,6 +318,9 @@ func (s *Server) remediate(ctx context.Context, name string, req sdk.Request, me
 	case sdk.RemCancel:
 		return f.end(store.TxFailed, "cancelled", nil)
 	case sdk.RemIdentify:
+		if len(req.Credential) > 0 {
+			return f.identifyPasskey(req.Credential)
+		}
 		return f.identify(req.Login, sdk.KindSignIn)
 	case sdk.RemIdentifyRecovery:
 		return f.identify(req.Login, sdk.KindRecovery)
@@ -289,6 +331,9 @@ func (s *Server) remediate(ctx context.Context, name string, req sdk.Request, me
 	case sdk.RemChallengePoll:
 		return f.poll()
 	case sdk.RemEnrollAuth, sdk.RemEnrollPoll:
+		if f.st.EnrollFactor == sdk.AuthWebAuthn {
+			return f.enrollPasskey(req)
+		}
 		return f.enroll(name == sdk.RemEnrollAuth)
 	case sdk.RemEnrollProfile:
 		return f.profile(req.Profile)

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -174,51 +175,86 @@ func TestPushBudgetIsAtomicAndApprovalsGiveItBack(t *testing.T) {
 }
 
 func TestFactorsMeetRules(t *testing.T) {
-	two := &policy.Decision{Action: policy.Action{Factors: 2, Possession: true, Authenticators: []string{"push", "totp"}}}
-	passwordless := &policy.Decision{Action: policy.Action{Factors: 1, Possession: true, Authenticators: []string{"push", "totp"}}}
+	two := &policy.Decision{Action: policy.Action{Factors: 2, Possession: true, Authenticators: policy.DefaultAuthenticators()}}
+	passwordless := &policy.Decision{Action: policy.Action{Factors: 1, Possession: true, Authenticators: policy.DefaultAuthenticators()}}
 	one := &policy.Decision{Action: policy.Action{Factors: 1, Authenticators: []string{"push", "totp"}}}
-	uv := &policy.Decision{Action: policy.Action{Factors: 2, Possession: true, Authenticators: []string{"push", "totp"}, UserVerification: policy.UVRequired}}
+	uv := &policy.Decision{Action: policy.Action{Factors: 2, Possession: true, Authenticators: policy.DefaultAuthenticators(), UserVerification: policy.UVRequired}}
+	pr := &policy.Decision{Action: policy.Action{Factors: 2, Possession: true, Authenticators: policy.DefaultAuthenticators()}.ForRisk("low")}
+	pr.Action.PhishingResistant = policy.PhishingRequired
+	pr.Action = pr.Action.Stricter(pr.Action)
+	pushOnly := &policy.Decision{Action: policy.Action{Factors: 2, Possession: true, Authenticators: []string{"push"}}}
 	for _, c := range []struct {
 		d    *policy.Decision
-		done []string
-		uv   bool
+		fs   factors
 		want bool
 	}{
-		{two, []string{sdk.AuthPassword}, false, false},
-		{two, []string{sdk.AuthPassword, sdk.AuthPush}, false, true},
-		{two, []string{sdk.AuthEmail, sdk.AuthPush}, false, false}, // a recovery's factors
-		{two, []string{sdk.AuthPassword, sdk.AuthEmail}, false, false},
-		{passwordless, []string{sdk.AuthPassword}, false, false},
-		{passwordless, []string{sdk.AuthTOTP}, false, true},
-		{passwordless, []string{authEnrolled}, false, true},
-		{one, []string{sdk.AuthPassword}, false, true},
-		{one, []string{sdk.AuthPush}, false, true},
-		{uv, []string{sdk.AuthPassword, sdk.AuthPush}, false, false},
-		{uv, []string{sdk.AuthPassword, sdk.AuthPush}, true, true},
-		{&policy.Decision{Action: policy.Action{Deny: true}}, []string{sdk.AuthPassword, sdk.AuthPush}, true, false},
+		{two, factors{Done: []string{sdk.AuthPassword}}, false},
+		{two, factors{Done: []string{sdk.AuthPassword, sdk.AuthPush}}, true},
+		{two, factors{Done: []string{sdk.AuthEmail, sdk.AuthPush}}, false}, // a recovery's factors
+		{two, factors{Done: []string{sdk.AuthPassword, sdk.AuthEmail}}, false},
+		{passwordless, factors{Done: []string{sdk.AuthPassword}}, false},
+		{passwordless, factors{Done: []string{sdk.AuthTOTP}}, true},
+		{passwordless, factors{Done: []string{authEnrolled}}, true},
+		{one, factors{Done: []string{sdk.AuthPassword}}, true},
+		{one, factors{Done: []string{sdk.AuthPush}}, true},
+		{uv, factors{Done: []string{sdk.AuthPassword, sdk.AuthPush}}, false},
+		{uv, factors{Done: []string{sdk.AuthPassword, sdk.AuthPush}, UV: true}, true},
+		{&policy.Decision{Action: policy.Action{Deny: true}}, factors{Done: []string{sdk.AuthPassword, sdk.AuthPush}, UV: true}, false},
+		// A passkey that verified the person is two factors; one that did
+		// not is possession only.
+		{two, factors{Done: []string{sdk.AuthWebAuthn}, PRUV: true}, true},
+		{two, factors{Done: []string{sdk.AuthWebAuthn}}, false},
+		{two, factors{Done: []string{sdk.AuthPassword, sdk.AuthWebAuthn}}, true},
+		{passwordless, factors{Done: []string{sdk.AuthSameDevice}}, true},
+		{uv, factors{Done: []string{sdk.AuthPassword, sdk.AuthWebAuthn}}, false},
+		{uv, factors{Done: []string{sdk.AuthPassword, sdk.AuthWebAuthn}, PRUV: true}, true},
+		// A push verified the person; that does not make a passkey verified.
+		{uv, factors{Done: []string{sdk.AuthPassword, sdk.AuthSameDevice}, UV: true}, false},
+		// Phishing resistance: a push or a code never counts.
+		{pr, factors{Done: []string{sdk.AuthPassword, sdk.AuthPush}, UV: true}, false},
+		{pr, factors{Done: []string{sdk.AuthPassword, sdk.AuthTOTP}}, false},
+		{pr, factors{Done: []string{sdk.AuthPassword, authEnrolled}}, false},
+		{pr, factors{Done: []string{sdk.AuthPassword, sdk.AuthSameDevice}}, true},
+		{pr, factors{Done: []string{sdk.AuthWebAuthn}, PRUV: true}, true},
+		{pr, factors{Done: []string{sdk.AuthPassword, authPhR}}, true},
+		// A rule that does not allow passkeys does not count them.
+		{pushOnly, factors{Done: []string{sdk.AuthPassword, sdk.AuthWebAuthn}, PRUV: true}, false},
+		{pushOnly, factors{Done: []string{sdk.AuthWebAuthn}, PRUV: true}, false},
 	} {
-		if got := factorsMeet(c.d, c.done, c.uv); got != c.want {
-			t.Errorf("factorsMeet(%+v, %v, uv %v) = %v, want %v", c.d.Action, c.done, c.uv, got, c.want)
+		if got := factorsMeet(c.d, c.fs); got != c.want {
+			t.Errorf("factorsMeet(%+v, %+v) = %v, want %v", c.d.Action, c.fs, got, c.want)
 		}
 	}
 }
 
 func TestAMRRoundTrips(t *testing.T) {
-	amr := amrFor([]string{sdk.AuthEmail, sdk.AuthPassword, sdk.AuthPush}, true)
-	want := []string{AMREmail, AMRPassword, AMRPush, AMRUser, AMRMFA}
-	if len(amr) != len(want) {
+	amr := amrFor(factors{Done: []string{sdk.AuthEmail, sdk.AuthPassword, sdk.AuthPush}, UV: true})
+	if want := []string{AMREmail, AMRPassword, AMRPush, AMRUser, AMRMFA}; !slices.Equal(amr, want) {
 		t.Fatalf("amr = %v, want %v", amr, want)
 	}
-	for i := range want {
-		if amr[i] != want[i] {
-			t.Fatalf("amr = %v, want %v", amr, want)
-		}
+	fs := authsOf(amr)
+	if !fs.UV || fs.PRUV || len(fs.Done) != 3 {
+		t.Fatalf("authsOf(%v) = %+v", amr, fs)
 	}
-	done, uv := authsOf(amr)
-	if !uv || len(done) != 3 {
-		t.Fatalf("authsOf(%v) = %v, %v", amr, done, uv)
-	}
-	if got := amrFor([]string{sdk.AuthPassword}, true); len(got) != 1 || got[0] != AMRPassword {
+	if got := amrFor(factors{Done: []string{sdk.AuthPassword}, UV: true}); !slices.Equal(got, []string{AMRPassword}) {
 		t.Fatalf("a password alone = %v (no user verification, no mfa)", got)
+	}
+	for _, c := range []struct {
+		fs   factors
+		want []string
+	}{
+		{factors{Done: []string{sdk.AuthWebAuthn}, PRUV: true, HWK: true}, []string{AMRHardware, AMRPhR, AMRUser, AMRMFA}},
+		{factors{Done: []string{sdk.AuthWebAuthn}, PRUV: true}, []string{AMRPush, AMRPhR, AMRUser, AMRMFA}},
+		{factors{Done: []string{sdk.AuthWebAuthn}, HWK: true}, []string{AMRHardware, AMRPhR}},
+		{factors{Done: []string{sdk.AuthPassword, sdk.AuthSameDevice}}, []string{AMRPassword, AMRPush, AMRPhR, AMRMFA}},
+	} {
+		got := amrFor(c.fs)
+		if !slices.Equal(got, c.want) {
+			t.Errorf("amrFor(%+v) = %v, want %v", c.fs, got, c.want)
+		}
+		back := authsOf(got)
+		if !slices.Contains(back.Done, authPhR) || back.PRUV != c.fs.PRUV || back.HWK != c.fs.HWK {
+			t.Errorf("authsOf(%v) = %+v: the phishing-resistant factor is lost", got, back)
+		}
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +36,7 @@ import (
 
 	"github.com/seed-3a5b824e/assent/assets"
 	"github.com/seed-3a5b824e/assent/crypto"
+	"github.com/seed-3a5b824e/assent/push"
 	"github.com/seed-3a5b824e/assent/sdk"
 	"github.com/seed-3a5b824e/assent/server/store"
 )
@@ -55,11 +57,30 @@ const (
 const AdminGroup = "admins"
 
 // PageCSP is the Content-Security-Policy of every hosted page: scripts,
-// styles and connections from this origin only, images from here or
-// inline data (the enrollment QR code), forms posted only here, and no
-// framing.
-const PageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
-	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// styles and connections from this origin only (and the Assent app's
+// same-device ports on loopback), images from here or inline data (the
+// enrollment QR code), forms posted only here, and no framing.
+var PageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'" +
+	sameDeviceSources() + "; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// sameDeviceSources lists the app's loopback ports for connect-src (CSP has
+// no port ranges).
+func sameDeviceSources() string {
+	var b strings.Builder
+	for port := push.SameDeviceFirstPort; port <= push.SameDeviceLastPort; port++ {
+		fmt.Fprintf(&b, " http://%s:%d", push.SameDeviceHost, port)
+	}
+	return b.String()
+}
+
+// sameDevicePorts is the same range for the page's script.
+func sameDevicePorts() string {
+	var ports []string
+	for port := push.SameDeviceFirstPort; port <= push.SameDeviceLastPort; port++ {
+		ports = append(ports, strconv.Itoa(port))
+	}
+	return strings.Join(ports, ",")
+}
 
 // maxFormBytes bounds a page's form body.
 const maxFormBytes = 64 << 10
@@ -120,11 +141,14 @@ func (p *pages) routes(m *http.ServeMux) {
 	m.HandleFunc("GET "+PathAccount, p.handleAccount)
 	m.HandleFunc("POST "+PathAccount+"/devices", p.handleAddDevice)
 	m.HandleFunc("POST "+PathAccount+"/signout-everywhere", p.handleSignOutEverywhere)
+	m.HandleFunc("POST "+PathAccount+"/passkeys", p.handleAddPasskey)
+	m.HandleFunc("POST "+PathAccount+"/passkeys/{id}/remove", p.handleRemovePasskey)
 	m.HandleFunc("GET "+PathSignOut, p.handleSignOutPage)
 	m.HandleFunc("POST "+PathSignOut, p.handleSignOut)
 	m.HandleFunc("GET "+PathAdmin, p.handleAdminUsers)
 	m.HandleFunc("GET "+PathAdmin+"/audit", p.handleAdminAudit)
 	m.HandleFunc("POST "+PathAdmin+"/devices/{id}/revoke", p.handleAdminRevoke)
+	m.HandleFunc("POST "+PathAdmin+"/passkeys/{id}/remove", p.handleAdminRemovePasskey)
 	m.HandleFunc("GET "+PathAdmin+"/apps", p.handleAdminApps)
 	m.HandleFunc("POST "+PathAdmin+"/apps", p.handleAdminAddApp)
 	m.HandleFunc("POST "+PathAdmin+"/apps/{name}/remove", p.handleAdminRemoveApp)
@@ -175,10 +199,12 @@ func parseTemplates() (map[string]*template.Template, error) {
 }
 
 var authTitles = map[string][2]string{
-	sdk.AuthPassword: {"Use my password", "Sign in with your password (and add a device if you have none)"},
-	sdk.AuthPush:     {"Get a push notification", "Approve the request in the Assent app"},
-	sdk.AuthTOTP:     {"Enter a code", "Type the 6-digit code the Assent app shows"},
-	sdk.AuthEmail:    {"Email me a link", "Open a one-time link sent to your email"},
+	sdk.AuthPassword:   {"Use my password", "Sign in with your password (and add a device if you have none)"},
+	sdk.AuthPush:       {"Get a push notification", "Approve the request in the Assent app"},
+	sdk.AuthTOTP:       {"Enter a code", "Type the 6-digit code the Assent app shows"},
+	sdk.AuthEmail:      {"Email me a link", "Open a one-time link sent to your email"},
+	sdk.AuthWebAuthn:   {"Use a passkey or security key", "Your screen lock, your phone, or a security key"},
+	sdk.AuthSameDevice: {"Use the Assent app on this computer", "Confirm in the app running here; a push if it is not"},
 }
 
 var templateFuncs = template.FuncMap{
@@ -271,6 +297,14 @@ type view struct {
 	Text      string
 	Back      string
 	BackText  string
+	// WebAuthn is the options for the browser's passkey call (JSON), read
+	// by passkey.js; Passkey says an enroll transaction adds a passkey.
+	WebAuthn string
+	Passkey  bool
+	// SameDevice is the challenge samedevice.js hands to the Assent app on
+	// this computer, at one of SameDevicePorts (comma-separated).
+	SameDevice      string
+	SameDevicePorts string
 
 	Account *accountView
 	Users   []adminUser
@@ -397,7 +431,9 @@ type pageTx struct {
 	// Enroll is the enrollment link on offer: the engine answers it once,
 	// so the page keeps it to draw the QR code again.
 	Enroll string `json:"e,omitempty"`
-	Flash  *flash `json:"f,omitempty"`
+	// Passkey says the transaction adds a passkey (not a device).
+	Passkey bool   `json:"p,omitempty"`
+	Flash   *flash `json:"f,omitempty"`
 }
 
 // flash is a message to show once, on the next page.

@@ -64,11 +64,16 @@ type accountView struct {
 	Profile   [][2]string
 	Devices   []store.Device
 	ExpiresAt string
+	// Passkeys are the user's passkeys; PasskeysOn says this server can
+	// add them (its URL names a host).
+	Passkeys   []Passkey
+	PasskeysOn bool
 }
 
 // Account errors shown from a redirect's query: only known codes, so the
 // address cannot put words on the page.
-var accountErrors = map[string]bool{"enrollment_disabled": true, "invalid_session": true}
+var accountErrors = map[string]bool{"enrollment_disabled": true, "invalid_session": true,
+	"no_passkey": true, "too_many_passkeys": true, "passkeys_unavailable": true}
 
 func (p *pages) handleAccount(w http.ResponseWriter, r *http.Request) {
 	sess, u, tok, ok := p.signedInFor(w, r, AppAccount)
@@ -76,7 +81,7 @@ func (p *pages) handleAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a := &accountView{Login: u.Login, Email: u.Email, Groups: u.Groups, Devices: p.s.activeDevices(r.Context(), u.ID),
-		ExpiresAt: formatWhen(sess.ExpiresAt)}
+		ExpiresAt: formatWhen(sess.ExpiresAt), Passkeys: p.userPasskeys(r, u), PasskeysOn: p.s.passkeysOn()}
 	keys := make([]string, 0, len(u.Profile))
 	for k := range u.Profile {
 		keys = append(keys, k)
@@ -89,6 +94,12 @@ func (p *pages) handleAccount(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if q.Get("added") == "1" {
 		v.Notice = "Your new device was added. It gets sign-in requests from now on."
+	}
+	switch q.Get("passkey") {
+	case "added":
+		v.Notice = "Your passkey was added. You can sign in with it from now on."
+	case "removed":
+		v.Notice = "The passkey was removed. It no longer signs in to your account."
 	}
 	if code := q.Get("error"); accountErrors[code] {
 		v.Error = (&flash{Code: code}).show()
@@ -173,8 +184,9 @@ func (p *pages) handleSignOutEverywhere(w http.ResponseWriter, r *http.Request) 
 
 type adminUser struct {
 	store.User
-	Locked  bool
-	Devices []store.Device
+	Locked   bool
+	Devices  []store.Device
+	Passkeys []Passkey
 }
 
 type auditRow struct {
@@ -225,12 +237,16 @@ func (p *pages) handleAdminUsers(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			p.s.log.Error("hosted pages: list devices", "err", err)
 		}
-		v.Users = append(v.Users, adminUser{User: u, Locked: p.s.accountThrottled(r.Context(), u.Login), Devices: devs})
+		v.Users = append(v.Users, adminUser{User: u, Locked: p.s.accountThrottled(r.Context(), u.Login), Devices: devs,
+			Passkeys: p.userPasskeys(r, u)})
 	}
 	if id := r.URL.Query().Get("revoked"); id != "" {
 		if d, err := p.s.st.GetDevice(r.Context(), id); err == nil && !d.RevokedAt.IsZero() {
 			v.Notice = fmt.Sprintf("The device %q was revoked: it gets no more requests and its codes no longer work.", d.Name)
 		}
+	}
+	if id := r.URL.Query().Get("passkey-removed"); id != "" {
+		v.Notice = p.removedPasskeyNotice(r, id)
 	}
 	p.render(w, http.StatusOK, "admin", v)
 }

@@ -133,13 +133,19 @@ func (p *pages) handleStep(w http.ResponseWriter, r *http.Request) {
 	switch action {
 	case sdk.RemIdentify, sdk.RemIdentifyRecovery:
 		req.Login = f.Get("login")
-		if login := strings.TrimSpace(req.Login); len(login) <= maxLoginLength {
+		if login := strings.TrimSpace(req.Login); len(login) <= maxLoginLength && f.Get("credential") == "" {
 			t.Login = login
 		}
+		if action == sdk.RemIdentify && !p.takeCredential(w, r, t, &req) {
+			return
+		}
 	case sdk.RemChallengeAuth:
-		req.Authenticator, req.Passcode = f.Get("authenticator"), f.Get("passcode")
+		req.Authenticator, req.Passcode, req.Proof = f.Get("authenticator"), f.Get("passcode"), f.Get("proof")
 		if req.Authenticator == sdk.AuthTOTP {
 			req.Passcode = strings.Join(strings.Fields(req.Passcode), "")
+		}
+		if req.Authenticator == sdk.AuthWebAuthn && !p.takeCredential(w, r, t, &req) {
+			return
 		}
 	case sdk.RemSelectAuth:
 		req.Authenticator = f.Get("authenticator")
@@ -160,6 +166,12 @@ func (p *pages) handleStep(w http.ResponseWriter, r *http.Request) {
 		req.Authenticator, req.Passcode = sdk.AuthPassword, f.Get("passcode")
 	case sdk.RemEnrollAuth:
 		t.Enroll = ""
+		if f.Get("authenticator") == sdk.AuthWebAuthn {
+			req.Authenticator, req.Name = sdk.AuthWebAuthn, f.Get("name")
+			if !p.takeCredential(w, r, t, &req) {
+				return
+			}
+		}
 	case sdk.RemCancel:
 		dev := p.deviceID(w, r)
 		_, _ = p.s.Step(r.Context(), sdk.RemCancel, req, p.meta(r, dev))
@@ -180,8 +192,10 @@ func (p *pages) handleStep(w http.ResponseWriter, r *http.Request) {
 // success sets the session cookie and leaves for the return path;
 // anything else comes back to the step page, with the error to show.
 func (p *pages) settle(w http.ResponseWriter, r *http.Request, t *pageTx, resp *sdk.Response, err error) string {
-	if err == nil && resp.Status == sdk.StatusActive && len(resp.Remediation) == 1 && resp.Remediation[0].Name == sdk.RemEnrollAuth {
-		// A device is to be enrolled: offer the link at once.
+	if err == nil && resp.Status == sdk.StatusActive && len(resp.Remediation) == 1 && resp.Remediation[0].Name == sdk.RemEnrollAuth &&
+		resp.Factor != sdk.AuthWebAuthn {
+		// A device is to be enrolled: offer the link at once. (A passkey
+		// is made by the browser, on its page.)
 		dev := p.deviceID(w, r)
 		resp, err = p.s.Step(r.Context(), sdk.RemEnrollAuth, sdk.Request{StateHandle: t.Handle}, p.meta(r, dev))
 	}
@@ -348,7 +362,8 @@ func (p *pages) renderFlow(w http.ResponseWriter, t *pageTx, resp *sdk.Response,
 	v := &view{
 		Kind: t.Kind, App: t.App, Login: t.Login, CSRF: p.csrfFor(txBinding(t)),
 		StartOver: t.startURL(), Recover: t.recoverURL(),
-		Options: fieldOptions(resp, sdk.RemSelectAuth, "authenticator"),
+		Options:  fieldOptions(resp, sdk.RemSelectAuth, "authenticator"),
+		WebAuthn: string(resp.WebAuthn), Passkey: t.Passkey,
 	}
 	if resp.Kind != "" {
 		v.Kind = resp.Kind
@@ -366,6 +381,8 @@ func (p *pages) renderFlow(w http.ResponseWriter, t *pageTx, resp *sdk.Response,
 		name, v.Number, v.Refresh = "push", resp.Number, pathStep+"?poll=1"
 	case resp.Status == sdk.StatusWaiting && resp.Factor == sdk.AuthEmail:
 		name, v.Message, v.Refresh = "email", resp.Message, pathStep+"?poll=1"
+	case resp.Has(sdk.RemEnrollAuth) && resp.Factor == sdk.AuthWebAuthn:
+		name, v.Passkey = "passkey-add", true
 	case resp.Has(sdk.RemEnrollAuth):
 		name = "enroll"
 		if resp.Status == sdk.StatusWaiting && t.Enroll != "" {
@@ -382,6 +399,10 @@ func (p *pages) renderFlow(w http.ResponseWriter, t *pageTx, resp *sdk.Response,
 		name = "signin"
 	case resp.Has(sdk.RemIdentifyRecovery):
 		name = "recover"
+	case resp.Has(sdk.RemChallengeAuth) && resp.Factor == sdk.AuthWebAuthn:
+		name = "passkey"
+	case resp.Has(sdk.RemChallengeAuth) && resp.Factor == sdk.AuthSameDevice:
+		name, v.SameDevice, v.SameDevicePorts = "samedevice", resp.SameDevice, sameDevicePorts()
 	case resp.Has(sdk.RemChallengeAuth):
 		name = "code"
 		if opts := fieldOptions(resp, sdk.RemChallengeAuth, "authenticator"); len(opts) > 0 && opts[0] == sdk.AuthPassword {

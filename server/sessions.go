@@ -22,91 +22,177 @@ import (
 	"github.com/seed-3a5b824e/assent/server/store"
 )
 
-// AMR values (RFC 8176), and email, which the RFC does not name.
+// AMR values (RFC 8176), and email, which the RFC does not name, and phr,
+// which says the possession factor was bound to this server's origin (a
+// passkey or a same-device proof), so that a page relaying the sign-in
+// could not have used it.
 const (
 	AMRPassword = "pwd"
-	AMRPush     = "swk" // a push approved with the device's software key
+	AMRPush     = "swk" // a key in software: the device key (push, same-device), a synced passkey
+	AMRHardware = "hwk" // a key in hardware: a device-bound passkey or security key
 	AMROTP      = "otp"
 	AMREmail    = "email"
-	AMRUser     = "user" // the app lock verified the person
+	AMRUser     = "user" // the person was verified: the app lock, or the passkey's user verification
 	AMRMFA      = "mfa"
+	AMRPhR      = "phr"
 )
 
 // authEnrolled is the factor of a sign-in that enrolled the account's
-// first device: the device proved its key as it enrolled.
-const authEnrolled = "enrolled"
+// first device: the device proved its key as it enrolled. authPhR is a
+// phishing-resistant factor a reused session stands for (its amr says phr,
+// not which kind).
+const (
+	authEnrolled = "enrolled"
+	authPhR      = "phr"
+)
 
-var amrOfAuth = map[string]string{
-	authEnrolled:     AMRPush,
-	sdk.AuthPassword: AMRPassword,
-	sdk.AuthPush:     AMRPush,
-	sdk.AuthTOTP:     AMROTP,
-	sdk.AuthEmail:    AMREmail,
+// factors are what a person has passed: the authenticators, whether a push
+// was approved with the person verified (UV), whether a phishing-resistant
+// factor verified them (PRUV), and whether a passkey was device-bound
+// (HWK).
+type factors struct {
+	Done          []string
+	UV, PRUV, HWK bool
 }
 
-// amrFor lists the amr values of the authenticators passed; uv says the
-// person was verified on the device. mfa is added when a knowledge and a
-// possession factor were both used.
-func amrFor(done []string, uv bool) []string {
+func (st *txState) factors() factors {
+	return factors{Done: st.Done, UV: st.UV, PRUV: st.PRUV, HWK: st.HWK}
+}
+
+// phishingResistant says whether an authenticator is bound to the origin.
+func phishingResistant(a string) bool {
+	return a == sdk.AuthWebAuthn || a == sdk.AuthSameDevice || a == authPhR
+}
+
+// amrFor lists the amr values of the factors passed. mfa is added when a
+// knowledge and a possession factor were both used, or a passkey or
+// same-device proof verified the person (a multi-factor authenticator).
+func amrFor(fs factors) []string {
 	var out []string
-	for _, a := range done {
-		if v, ok := amrOfAuth[a]; ok && !slices.Contains(out, v) {
+	add := func(v string) {
+		if !slices.Contains(out, v) {
 			out = append(out, v)
 		}
 	}
-	if uv && slices.Contains(out, AMRPush) {
-		out = append(out, AMRUser)
+	pr := false
+	for _, a := range fs.Done {
+		switch a {
+		case sdk.AuthPassword:
+			add(AMRPassword)
+		case sdk.AuthPush, authEnrolled:
+			add(AMRPush)
+		case sdk.AuthTOTP:
+			add(AMROTP)
+		case sdk.AuthEmail:
+			add(AMREmail)
+		case sdk.AuthWebAuthn:
+			if fs.HWK {
+				add(AMRHardware)
+			} else {
+				add(AMRPush)
+			}
+			pr = true
+		case sdk.AuthSameDevice:
+			add(AMRPush)
+			pr = true
+		}
 	}
-	if slices.Contains(out, AMRPassword) && slices.ContainsFunc(out, func(v string) bool { return v != AMRPassword && v != AMRUser }) {
-		out = append(out, AMRMFA)
+	if pr {
+		add(AMRPhR)
+	}
+	if (fs.UV && slices.Contains(fs.Done, sdk.AuthPush)) || (fs.PRUV && pr) {
+		add(AMRUser)
+	}
+	other := slices.ContainsFunc(out, func(v string) bool { return v != AMRPassword && v != AMRUser && v != AMRPhR })
+	if (slices.Contains(out, AMRPassword) && other) || (fs.PRUV && pr) {
+		add(AMRMFA)
 	}
 	return out
 }
 
-// authsOf is the other way: the authenticators a session's amr stands for,
-// and whether the person was verified.
-func authsOf(amr []string) (done []string, uv bool) {
-	for _, v := range amr {
-		for a, m := range amrOfAuth {
-			if m == v && a != authEnrolled && !slices.Contains(done, a) {
-				done = append(done, a)
-			}
+// authsOf is the other way: the factors a session's amr stands for. A
+// phr session stands for a phishing-resistant factor (authPhR), verified
+// when the amr says user.
+func authsOf(amr []string) factors {
+	var fs factors
+	add := func(a string) {
+		if !slices.Contains(fs.Done, a) {
+			fs.Done = append(fs.Done, a)
 		}
 	}
-	slices.Sort(done)
-	return done, slices.Contains(amr, AMRUser)
+	for _, v := range amr {
+		switch v {
+		case AMRPassword:
+			add(sdk.AuthPassword)
+		case AMRPush:
+			add(sdk.AuthPush)
+		case AMROTP:
+			add(sdk.AuthTOTP)
+		case AMREmail:
+			add(sdk.AuthEmail)
+		case AMRPhR:
+			add(authPhR)
+		}
+	}
+	slices.Sort(fs.Done)
+	fs.UV = slices.Contains(amr, AMRUser)
+	fs.PRUV = fs.UV && slices.Contains(amr, AMRPhR)
+	fs.HWK = slices.Contains(amr, AMRHardware)
+	return fs
 }
 
-// hasKnowledge and hasPossession say which kinds of factor a list of passed
-// authenticators holds for a rule: a possession factor counts when the
-// rule allows it, and a push only with user verification where the rule
-// requires it.
-func hasKnowledge(done []string) bool { return slices.Contains(done, sdk.AuthPassword) }
+// allows says whether a rule accepts an authenticator as its possession
+// factor: a phishing-resistant rule only passkeys and same-device proofs.
+func allows(d *policy.Decision, a string) bool {
+	if a == authPhR {
+		return allows(d, sdk.AuthWebAuthn) || allows(d, sdk.AuthSameDevice)
+	}
+	if d.PhishingResistant == policy.PhishingRequired && !phishingResistant(a) {
+		return false
+	}
+	return slices.Contains(d.Authenticators, a)
+}
 
-func hasPossession(d *policy.Decision, done []string, uv bool) bool {
-	return slices.ContainsFunc(done, func(a string) bool {
-		if a == authEnrolled {
+// hasKnowledge and hasPossession say which kinds of factor passed
+// authenticators hold for a rule. A password is knowledge, and so is a
+// passkey's or the app's verification of the person (a PIN or biometric
+// on a phishing-resistant factor the rule allows). A possession factor
+// counts when the rule allows it, and only with the person verified where
+// the rule requires it.
+func hasKnowledge(d *policy.Decision, fs factors) bool {
+	if slices.Contains(fs.Done, sdk.AuthPassword) {
+		return true
+	}
+	return fs.PRUV && slices.ContainsFunc(fs.Done, func(a string) bool { return phishingResistant(a) && allows(d, a) })
+}
+
+func hasPossession(d *policy.Decision, fs factors) bool {
+	return slices.ContainsFunc(fs.Done, func(a string) bool {
+		switch {
+		case a == authEnrolled:
+			return d.PhishingResistant != policy.PhishingRequired
+		case a == sdk.AuthPassword || !allows(d, a):
+			return false
+		case d.UserVerification != policy.UVRequired:
 			return true
-		}
-		if a == sdk.AuthPassword || !slices.Contains(d.Authenticators, a) {
-			return false
-		}
-		if a == sdk.AuthPush && d.UserVerification == policy.UVRequired && !uv {
-			return false
+		case a == sdk.AuthPush:
+			return fs.UV
+		case phishingResistant(a):
+			return fs.PRUV
 		}
 		return true
 	})
 }
 
 // factorsMeet says whether passed authenticators satisfy a rule: two
-// factors are a password and a possession factor; one factor with
+// factors are knowledge and a possession factor; one factor with
 // possession is a possession factor (never a password); one without is
 // either.
-func factorsMeet(d *policy.Decision, done []string, uv bool) bool {
+func factorsMeet(d *policy.Decision, fs factors) bool {
 	if d == nil || d.Deny {
 		return false
 	}
-	know, have := hasKnowledge(done), hasPossession(d, done, uv)
+	know, have := hasKnowledge(d, fs), hasPossession(d, fs)
 	switch {
 	case d.Factors >= 2:
 		return know && have
@@ -175,8 +261,7 @@ func (s *Server) sessionServes(sess store.Session, u store.User, app, ip string)
 	if sess.App == app {
 		return true
 	}
-	done, uv := authsOf(sess.AMR)
-	return d.Reauthenticate > 0 && age < d.Reauthenticate && factorsMeet(&d, done, uv)
+	return d.Reauthenticate > 0 && age < d.Reauthenticate && factorsMeet(&d, authsOf(sess.AMR))
 }
 
 func bearer(r *http.Request) string {

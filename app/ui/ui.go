@@ -55,7 +55,10 @@ type Options struct {
 	HasTray func() bool
 	// Hidden starts the app in the system tray (also a setting).
 	Hidden bool
-	Logger *slog.Logger
+	// NoSameDevice leaves same-device sign-in (the loopback server a
+	// browser on this computer asks) off.
+	NoSameDevice bool
+	Logger       *slog.Logger
 }
 
 // UI is the running app.
@@ -93,6 +96,11 @@ type UI struct {
 	accountsUI fyne.CanvasObject
 	lockUI     *lockScreen
 	promptUI   *promptView
+
+	// sameDevice is a same-device request on screen; it comes before
+	// everything else, since a browser waits for it.
+	sameDevice     *sameDeviceView
+	sameDeviceAddr string
 
 	// clip is the code last put on the clipboard, cleared after
 	// ClipboardClearAfter unless something else was copied meanwhile.
@@ -190,6 +198,7 @@ func (u *UI) Start(ctx context.Context) {
 	u.ctx = ctx
 	u.started = true
 	u.restartListening()
+	u.startSameDevice()
 }
 
 // restartListening (re)starts the push channels when the set of Assent
@@ -309,6 +318,7 @@ func (u *UI) tick() {
 	if u.view == viewPrompt && u.promptUI != nil {
 		u.promptUI.refresh(now)
 	}
+	u.tickSameDevice(now)
 	if u.toast.Text != "" && !now.Before(u.toastUntil) {
 		u.toast.SetText("")
 		u.toast.Hide()
@@ -321,6 +331,8 @@ func (u *UI) tick() {
 func (u *UI) render() {
 	var view string
 	switch {
+	case u.sameDevice != nil:
+		view = viewSameDevice
 	case len(u.prompts) > 0:
 		view = viewPrompt
 	case u.guard.Locked():
@@ -329,6 +341,10 @@ func (u *UI) render() {
 		view = viewAccounts
 	}
 	switch view {
+	case viewSameDevice:
+		u.renderSameDevice()
+		u.view = view
+		return
 	case viewPrompt:
 		if u.promptUI == nil || u.promptUI.p != u.prompts[0] || u.view != viewPrompt {
 			u.promptUI = u.newPromptView(u.prompts[0], len(u.prompts))

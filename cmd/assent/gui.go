@@ -19,7 +19,7 @@ import (
 const appID = "io.github.seed_3a5b824e.assent"
 
 // runApp opens the app's window and runs it until it quits.
-func runApp(ctx context.Context, home, keystore string, hidden bool) error {
+func runApp(ctx context.Context, home, keystore string, hidden, noSameDevice bool) error {
 	a := app.NewWithID(appID)
 	if home == "" {
 		if runtime.GOOS == "android" || runtime.GOOS == "ios" {
@@ -40,7 +40,7 @@ func runApp(ctx context.Context, home, keystore string, hidden bool) error {
 	ui.Launch(ctx, a, ui.LaunchOptions{
 		Core:          core.Options{Home: home, KeyStore: keystore},
 		EnvPassphrase: pass,
-		UI:            ui.Options{Hidden: hidden},
+		UI:            ui.Options{Hidden: hidden, NoSameDevice: noSameDevice},
 	})
 	go func() {
 		<-ctx.Done()

@@ -28,7 +28,8 @@ import (
 const usage = `assent — the Assent authenticator
 
 Usage:
-  assent [app] [--hidden]            open the app's window (--hidden: start in the system tray)
+  assent [app] [--hidden] [--no-same-device]
+                                     open the app's window (--hidden: start in the system tray)
   assent enroll LINK|QR.png          enroll with an Assent server, or add an otpauth:// account
   assent add URI|QR.png              the same as enroll
   assent scan                        read a QR code shown on the screen and add it
@@ -40,7 +41,9 @@ Usage:
   assent challenges [--json]         list pending sign-in and recovery prompts
   assent approve CHALLENGE NUMBER    approve a prompt with the number shown on the sign-in page
   assent deny CHALLENGE [--report]   deny a prompt; --report says "this wasn't me"
-  assent listen                      stay connected, show each prompt, ask for the number
+  assent listen [--no-same-device]   stay connected, show each prompt, ask for the number; also
+                                     answer same-device sign-ins from a browser on this computer
+                                     (asked here, y/N), unless --no-same-device
   assent remove ACCOUNT [--force]    remove an account (an Assent one is revoked on its server first)
   assent rename ACCOUNT NAME [--issuer ISSUER]
                                      rename an account
@@ -142,10 +145,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 	switch name {
 	case "app":
 		hidden := c.fs.Bool("hidden", false, "start hidden in the system tray")
+		noSameDevice := c.fs.Bool("no-same-device", false, "do not answer same-device sign-ins from a browser on this computer")
 		if err := c.parse(args, 0, 0); err != nil {
 			return err
 		}
-		return runApp(ctx, *c.home, *c.keystore, *hidden)
+		return runApp(ctx, *c.home, *c.keystore, *hidden, *noSameDevice)
 	case "scan":
 		app, err := c.setup(args, 0, 0)
 		if err != nil {
@@ -285,11 +289,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		}
 		return outcome(stdout, want)(app.DenyID(ctx, c.args[0], *report))
 	case "listen":
+		noSameDevice := c.fs.Bool("no-same-device", false, "do not answer same-device sign-ins from a browser on this computer")
 		app, err := c.setup(args, 0, 0)
 		if err != nil {
 			return err
 		}
-		return listen(ctx, app, stdin, stdout)
+		return listen(ctx, app, stdin, stdout, !*noSameDevice)
 	case "remove":
 		force := c.fs.Bool("force", false, "remove even if the server cannot be told")
 		app, err := c.setup(args, 1, 1)
@@ -570,9 +575,37 @@ func printPrompts(w io.Writer, ps []core.Prompt, asJSON bool) error {
 	return nil
 }
 
+// sameDeviceItem is a same-device request waiting for the terminal.
+type sameDeviceItem struct {
+	ctx   context.Context
+	ask   core.SameDeviceAsk
+	reply chan core.SameDeviceDecision
+}
+
+// serveSameDevice starts the same-device loopback server; its requests
+// come to the listen loop, which asks on the terminal.
+func serveSameDevice(ctx context.Context, app *core.Core, queue chan<- sameDeviceItem) (string, error) {
+	return app.ServeSameDevice(ctx, func(rctx context.Context, a core.SameDeviceAsk) (core.SameDeviceDecision, error) {
+		it := sameDeviceItem{ctx: rctx, ask: a, reply: make(chan core.SameDeviceDecision, 1)}
+		select {
+		case queue <- it:
+		case <-rctx.Done():
+			return core.SameDeviceDecision{}, rctx.Err()
+		}
+		select {
+		case d := <-it.reply:
+			return d, nil
+		case <-rctx.Done():
+			return core.SameDeviceDecision{}, rctx.Err()
+		}
+	})
+}
+
 // listen shows prompts as they arrive and asks for an answer to each, one
-// at a time, on stdin. Without a usable stdin it only shows them.
-func listen(ctx context.Context, app *core.Core, stdin io.Reader, stdout io.Writer) error {
+// at a time, on stdin. Without a usable stdin it only shows them. With
+// sameDevice it also answers same-device sign-ins from a browser on this
+// computer, asking y/N (and the app lock when the request wants it).
+func listen(ctx context.Context, app *core.Core, stdin io.Reader, stdout io.Writer, sameDevice bool) error {
 	var mu sync.Mutex
 	queue := make(chan core.Prompt, 64)
 	seen := map[string]bool{}
@@ -623,11 +656,101 @@ func listen(ctx context.Context, app *core.Core, stdin io.Reader, stdout io.Writ
 		})
 	}()
 	stdinOpen := true
+	sdQueue := make(chan sameDeviceItem)
+	if sameDevice {
+		addr, err := serveSameDevice(ctx, app, sdQueue)
+		if err != nil {
+			say("%v\n", err)
+		} else {
+			say("Same-device sign-in: listening on %s\n", addr)
+		}
+	}
+	// readLine reads the next line of stdin while the request of rctx
+	// still waits; ok is false when it went away or stdin closed.
+	readLine := func(rctx context.Context) (string, bool) {
+		select {
+		case <-rctx.Done():
+			return "", false
+		case l, ok := <-lines:
+			if !ok {
+				stdinOpen = false
+				say("\n(no input: showing prompts only)\n")
+			}
+			return l, ok
+		}
+	}
+	answerSameDevice := func(it sameDeviceItem) {
+		a := it.ask
+		say("\nSign-in on this computer for %s\n  app:     %s\n  page:    %s\n  expires: %s\n", a.Account.Label(), a.App, a.Origin, a.Expires.Local().Format("15:04:05"))
+		reply := func(approve bool, format string, args ...any) {
+			it.reply <- core.SameDeviceDecision{Approve: approve}
+			say(format, args...)
+		}
+		gone := func() {
+			if errors.Is(it.ctx.Err(), context.DeadlineExceeded) {
+				say("\nThe browser sign-in expired before it was answered.\n")
+			} else if ctx.Err() == nil {
+				say("\nThe browser stopped waiting for an answer.\n")
+			}
+		}
+		if !stdinOpen {
+			reply(false, "No input to ask with: declined.\n")
+			return
+		}
+		say("Sign in to %s as %s in this browser? [y/N] ", a.OrgName(), a.Account.Name)
+		line, ok := readLine(it.ctx)
+		if !ok {
+			if stdinOpen {
+				gone()
+			} else {
+				reply(false, "No input to ask with: declined.\n")
+			}
+			return
+		}
+		if l := strings.ToLower(line); l != "y" && l != "yes" {
+			reply(false, "Denied: the browser was not signed in.\n")
+			return
+		}
+		want, err := a.WantsVerification()
+		if err != nil {
+			reply(false, "Declined: this sign-in asks you to verify it's you, which needs an app lock; set one with 'assent lock set', then try again.\n")
+			return
+		}
+		for want {
+			fmt.Fprint(os.Stderr, "This sign-in asks you to verify it's you. App lock: ")
+			secret, ok := readLine(it.ctx)
+			if !ok {
+				if stdinOpen {
+					gone()
+				} else {
+					reply(false, "No app lock given: declined.\n")
+				}
+				return
+			}
+			if secret == "" {
+				reply(false, "No app lock given: declined.\n")
+				return
+			}
+			err := a.Verify([]byte(secret))
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, core.ErrWrongUnlock) || errors.Is(err, core.ErrUnlockThrottled) {
+				reply(false, "Not verified (%v): declined.\n", err)
+				return
+			}
+			say("%v; try again, or an empty line to decline.\n", err)
+		}
+		reply(true, "Confirmed: carry on in your browser.\n")
+	}
 	for {
 		var p core.Prompt
 		select {
 		case <-ctx.Done():
 			return nil
+		case it := <-sdQueue:
+			answerSameDevice(it)
+			continue
 		case p = <-queue:
 		}
 		mu.Lock()
@@ -650,6 +773,10 @@ func listen(ctx context.Context, app *core.Core, stdin io.Reader, stdout io.Writ
 			select {
 			case <-ctx.Done():
 				return nil
+			case it := <-sdQueue:
+				// A browser waits: ask it first, then this prompt again.
+				answerSameDevice(it)
+				continue
 			case l, ok := <-lines:
 				if !ok {
 					stdinOpen = false

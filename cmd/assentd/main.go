@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -231,6 +232,24 @@ func policyCmd(ctx context.Context, args []string) error {
 				"cannot tell your sign-in from an attacker's who knows the password, and only the limit on unanswered pushes "+
 				"stands against push fatigue; keep it to clients that cannot show a number (RADIUS clients without --challenge)\n",
 				file, r.Line, i, r.Name)
+		}
+		if pr := r.Action.PhishingResistant; !r.Action.Deny && (pr == policy.PhishingRequired || pr == policy.PhishingHighRisk) {
+			when := "always"
+			if pr == policy.PhishingHighRisk {
+				when = "at high risk"
+			}
+			var relayable []string
+			for _, a := range r.Action.Authenticators {
+				if !slices.Contains(policy.PhishingResistantAuthenticators, a) {
+					relayable = append(relayable, a)
+				}
+			}
+			fmt.Printf("%s: line %d: note: signOn[%d] %q asks for phishing resistance %s: only a passkey (webauthn) or a proof "+
+				"from the Assent app on the same computer (samedevice) counts as its possession factor then", file, r.Line, i, r.Name, when)
+			if len(relayable) > 0 {
+				fmt.Printf("; %s are not offered then", strings.Join(relayable, ", "))
+			}
+			fmt.Printf("; people without a passkey or the desktop app cannot sign in there, and RADIUS and API clients never meet it\n")
 		}
 	}
 	apps, why, err := registeredApps(ctx, cfg)

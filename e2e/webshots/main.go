@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/page"
+	cdpwebauthn "github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 
 	"github.com/seed-3a5b824e/assent/app/core"
@@ -145,17 +146,7 @@ func main() {
 	b.page("account")
 
 	// A magic link: the waiting page, the dev mail sink, the link's page.
-	b.open("/signout")
-	b.page("signout")
-	b.click("signout")
-	b.open("/signin")
-	b.page("signin")
-	b.fill("login", "alice")
-	b.click("next")
-	b.page("password")
-	b.fill("passcode", "a long new passphrase")
-	b.click("verify")
-	b.page("select")
+	b.signInAgain("alice", "a long new passphrase")
 	b.click("choose-email")
 	b.page("email")
 	b.shot("email")
@@ -176,18 +167,68 @@ func main() {
 	mcancel()
 	b.page("account")
 
-	// The admin area.
-	b.open("/signout")
-	b.page("signout")
-	b.click("signout")
-	b.open("/signin")
-	b.page("signin")
-	b.fill("login", "sam")
-	b.click("next")
-	b.page("password")
-	b.fill("passcode", "correct horse battery")
-	b.click("verify")
+	// Same-device sign-in: the shot is taken while the Assent app on this
+	// computer waits for the person; then it approves.
+	b.signInAgain("alice", "a long new passphrase")
+	release := make(chan struct{})
+	sctx, scancel := context.WithCancel(ctx)
+	if _, err := alice.ServeSameDevice(sctx, func(ctx context.Context, _ core.SameDeviceAsk) (core.SameDeviceDecision, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return core.SameDeviceDecision{Approve: true}, nil
+	}); err != nil {
+		log.Fatalf("same-device: %v", err)
+	}
+	b.click("choose-samedevice")
+	b.page("samedevice")
+	b.shot("samedevice")
+	b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
+	b.shot("samedevice-phone")
+	b.do(chromedp.EmulateViewport(1280, 860))
+	close(release)
+	b.page("account")
+	scancel()
+
+	// A passkey (Chromium's virtual authenticator stands in for the
+	// screen lock): the account's device agrees first, then the browser
+	// makes it. The authenticator goes away before anyone else signs in,
+	// or the sign-in page's autofill would offer alice's passkey.
+	var authID cdpwebauthn.AuthenticatorID
+	b.do(chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		if _, err := chromedp.Call(ctx, cdpwebauthn.Enable, cdpwebauthn.EnableParams{}); err != nil {
+			return err
+		}
+		res, err := chromedp.Call(ctx, cdpwebauthn.AddVirtualAuthenticator, cdpwebauthn.AddVirtualAuthenticatorParams{
+			Options: &cdpwebauthn.VirtualAuthenticatorOptions{
+				Protocol: cdpwebauthn.AuthenticatorProtocolCtap2, Ctap2version: cdpwebauthn.Ctap2versionCtap21,
+				Transport: cdpwebauthn.AuthenticatorTransportInternal, HasResidentKey: true, HasUserVerification: true,
+				IsUserVerified: true, AutomaticPresenceSimulation: true,
+			}})
+		authID = res.AuthenticatorID
+		return err
+	}))
+	b.open("/account")
+	b.page("account")
+	b.click("add-passkey")
 	b.page("select")
+	b.click("choose-push")
+	b.page("push")
+	approve(ctx, alice, b.number())
+	b.page("passkey-add")
+	b.fill("passkey-name", "Alice's laptop")
+	b.shot("passkey-add")
+	b.do(chromedp.WaitVisible(chromedp.ID("passkey-create")), chromedp.Click(chromedp.ID("passkey-create")))
+	b.page("account")
+	b.shot("account-passkey")
+	b.do(chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, cdpwebauthn.RemoveVirtualAuthenticator, cdpwebauthn.RemoveVirtualAuthenticatorParams{AuthenticatorID: authID})
+		return err
+	}))
+
+	// The admin area.
+	b.signInAgain("sam", "correct horse battery")
 	b.click("choose-push")
 	b.page("push")
 	approve(ctx, sam, b.number())
@@ -210,6 +251,22 @@ func main() {
 	b.page("audit")
 	b.shot("audit")
 	log.Printf("screenshots saved in %s", *out)
+}
+
+// signInAgain signs the browser out, then in with a password up to the
+// choice of a second factor.
+func (b *browser) signInAgain(login, password string) {
+	b.open("/signout")
+	b.page("signout")
+	b.click("signout")
+	b.open("/signin")
+	b.page("signin")
+	b.fill("login", login)
+	b.click("next")
+	b.page("password")
+	b.fill("passcode", password)
+	b.click("verify")
+	b.page("select")
 }
 
 func chromium() (string, error) {

@@ -63,14 +63,19 @@ const (
 	// ACRMFAUV is ACRMFA with the person verified on the device (a push
 	// approved behind the app lock).
 	ACRMFAUV = "urn:assent:acr:mfa-uv"
+	// ACRPhR is ACRMFA with a phishing-resistant possession factor: a
+	// passkey or a proof from the Assent app on the same computer.
+	ACRPhR = "urn:assent:acr:phr"
 )
 
-var acrLevels = map[string]string{ACRMFA: server.LevelMFA, ACRMFAUV: server.LevelMFAUV}
+var acrLevels = map[string]string{ACRMFA: server.LevelMFA, ACRMFAUV: server.LevelMFAUV, ACRPhR: server.LevelPhR}
 
 // acrOf is the acr of a session's amr: the highest level it reaches, ""
 // below two factors.
 func acrOf(amr []string) string {
 	switch server.LevelOf(amr) {
+	case server.LevelPhR:
+		return ACRPhR
 	case server.LevelMFAUV:
 		return ACRMFAUV
 	case server.LevelMFA:
@@ -401,7 +406,7 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	c.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeDeviceCode}
 	c.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
 	c.ResponseModesSupported = []string{string(oidc.ResponseModeQuery), string(oidc.ResponseModeFormPost)}
-	c.ACRValuesSupported = []string{ACRMFA, ACRMFAUV}
+	c.ACRValuesSupported = []string{ACRMFA, ACRMFAUV, ACRPhR}
 	c.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
 	c.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
 	c.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-3a5b824e/assent/server"
 	"github.com/seed-3a5b824e/assent/server/store"
 )
 
@@ -124,7 +125,7 @@ func TestDiscoveryPublishesWhatTheProviderDoes(t *testing.T) {
 		}
 		return out
 	}
-	if got := list("acr_values_supported"); !slices.Equal(got, []string{ACRMFA, ACRMFAUV}) {
+	if got := list("acr_values_supported"); !slices.Equal(got, []string{ACRMFA, ACRMFAUV, ACRPhR}) {
 		t.Errorf("acr_values_supported %v", got)
 	}
 	if got := list("code_challenge_methods_supported"); !slices.Equal(got, []string{"S256"}) {
@@ -430,5 +431,27 @@ func TestPagesRenderWithTheLayout(t *testing.T) {
 		if strings.Contains(string(body), "<script>") || strings.Contains(string(body), "style=") {
 			t.Fatalf("%s has inline script or style", path)
 		}
+	}
+}
+
+func TestACRNamesTheStrongestLevelTheAMRReaches(t *testing.T) {
+	for _, c := range []struct {
+		amr  []string
+		want string
+	}{
+		{[]string{"pwd"}, ""},
+		{[]string{"pwd", "otp", "mfa"}, ACRMFA},
+		{[]string{"pwd", "swk", "user", "mfa"}, ACRMFAUV},
+		{[]string{"pwd", "swk", "phr", "mfa"}, ACRPhR},
+		{[]string{"hwk", "phr", "user", "mfa"}, ACRPhR},
+		// A passkey that did not verify the person is one factor.
+		{[]string{"hwk", "phr"}, ""},
+	} {
+		if got := acrOf(c.amr); got != c.want {
+			t.Errorf("acrOf(%v) = %q, want %q", c.amr, got, c.want)
+		}
+	}
+	if got := levelOf([]string{"urn:unknown", ACRPhR}); got != server.LevelPhR {
+		t.Errorf("acr_values %v ask level %q, want %q", []string{"urn:unknown", ACRPhR}, got, server.LevelPhR)
 	}
 }

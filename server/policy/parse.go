@@ -193,7 +193,7 @@ type ref struct {
 
 func (c *checker) rule(n *yaml.Node, path string) (Rule, []ref) {
 	r := Rule{Line: n.Line, Action: Action{Factors: 2, Possession: true, UserVerification: UVPreferred, NumberChallenge: NumberAlways,
-		Authenticators: []string{AuthPush, AuthTOTP}}}
+		Authenticators: DefaultAuthenticators()}}
 	var refs []ref
 	zones := func(n *yaml.Node, path string) []string {
 		var out []string
@@ -236,9 +236,9 @@ func (c *checker) rule(n *yaml.Node, path string) (Rule, []ref) {
 					r.Action.Possession, possessionSet = c.boolean(n, path), true
 				},
 				"authenticators": func(n *yaml.Node, path string) {
-					r.Action.Authenticators = c.oneOfList(n, path, AuthPush, AuthTOTP, AuthEmail)
+					r.Action.Authenticators = c.oneOfList(n, path, AuthPush, AuthTOTP, AuthEmail, AuthWebAuthn, AuthSameDevice)
 					if len(r.Action.Authenticators) == 0 {
-						c.errf(n, path, "name at least one of push, totp, email")
+						c.errf(n, path, "name at least one of push, totp, email, webauthn, samedevice")
 					}
 				},
 				"userVerification": func(n *yaml.Node, path string) {
@@ -247,6 +247,9 @@ func (c *checker) rule(n *yaml.Node, path string) (Rule, []ref) {
 				"numberChallenge": func(n *yaml.Node, path string) {
 					r.Action.NumberChallenge = c.oneOf(n, path, NumberAlways, NumberHighRisk, NumberNever)
 				},
+				"phishingResistant": func(n *yaml.Node, path string) {
+					r.Action.PhishingResistant = c.oneOf(n, path, PhishingRequired, PhishingHighRisk, PhishingOptional)
+				},
 				"reauthenticate": func(n *yaml.Node, path string) { r.Action.Reauthenticate = c.duration(n, path, 0, 30*24*time.Hour) },
 			})
 			if r.Action.Factors == 2 && possessionSet && !r.Action.Possession {
@@ -254,6 +257,14 @@ func (c *checker) rule(n *yaml.Node, path string) (Rule, []ref) {
 			}
 			if r.Action.Factors == 1 && !possessionSet {
 				r.Action.Possession = false
+			}
+			if pr := r.Action.PhishingResistant; pr == PhishingRequired || pr == PhishingHighRisk {
+				if !slices.ContainsFunc(r.Action.Authenticators, func(a string) bool { return slices.Contains(PhishingResistantAuthenticators, a) }) {
+					c.errf(n, path, "phishingResistant: %s needs webauthn or samedevice among the authenticators (a push or a code can be relayed by a phishing page)", pr)
+				}
+				if r.Action.Factors == 1 && !r.Action.Possession {
+					c.errf(n, path, "phishingResistant: %s asks for a possession factor; a password alone (factors: 1 without possession) never meets it", pr)
+				}
 			}
 		},
 	})

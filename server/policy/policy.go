@@ -38,6 +38,28 @@ const (
 	AuthPush     = "push"
 	AuthTOTP     = "totp"
 	AuthEmail    = "email"
+	// AuthWebAuthn is a passkey or security key; AuthSameDevice a proof
+	// from the Assent app on the browser's own machine. Both are
+	// phishing-resistant: they are bound to the server's origin.
+	AuthWebAuthn   = "webauthn"
+	AuthSameDevice = "samedevice"
+)
+
+// DefaultAuthenticators are the possession factors a rule allows when it
+// names none: every kind but email.
+func DefaultAuthenticators() []string {
+	return []string{AuthPush, AuthTOTP, AuthWebAuthn, AuthSameDevice}
+}
+
+// PhishingResistantAuthenticators are the authenticators a rule with
+// phishingResistant may accept.
+var PhishingResistantAuthenticators = []string{AuthWebAuthn, AuthSameDevice}
+
+// Phishing resistance settings of a rule.
+const (
+	PhishingRequired = "required"
+	PhishingHighRisk = "high-risk"
+	PhishingOptional = "optional"
 )
 
 // Device conditions.
@@ -68,7 +90,7 @@ const AdminApp = "admin"
 // AdminFloorAction is what the admin area asks by default: two factors,
 // one of them possession, with a number challenge, and a sign-in no older
 // than 15 minutes.
-var AdminFloorAction = Action{Factors: 2, Possession: true, Authenticators: []string{AuthPush, AuthTOTP},
+var AdminFloorAction = Action{Factors: 2, Possession: true, Authenticators: []string{AuthPush, AuthTOTP, AuthWebAuthn, AuthSameDevice},
 	UserVerification: UVPreferred, NumberChallenge: NumberAlways, Reauthenticate: 15 * time.Minute}
 
 // Rule is one app sign-on rule.
@@ -101,6 +123,10 @@ type Action struct {
 	Authenticators   []string // the possession factors allowed
 	UserVerification string
 	NumberChallenge  string
+	// PhishingResistant (required, high-risk or optional) says whether
+	// the possession factor must be bound to the server's origin: a
+	// passkey or a same-device proof.
+	PhishingResistant string
 	// Reauthenticate is how long a hosted-page session stands in for the
 	// factors before they are asked again.
 	Reauthenticate time.Duration
@@ -161,7 +187,7 @@ type Decision struct {
 func (p *Policy) SignOnFor(in Input) Decision {
 	for _, r := range p.SignOn {
 		if p.matches(r.Conditions, in) {
-			d := Decision{Rule: r.Name, Action: r.Action}
+			d := Decision{Rule: r.Name, Action: r.Action.ForRisk(in.Risk)}
 			if in.App == AdminApp && p.AdminFloor && !d.Deny {
 				d.Action = d.Action.Stricter(AdminFloorAction)
 				d.Rule += " (and the admin area's own rule)"
@@ -221,6 +247,41 @@ func (a Action) NumberChallengeFor(risk string) bool {
 	return true
 }
 
+// ForRisk is the action as it applies at a risk level: phishing
+// resistance is then required (and only the phishing-resistant
+// authenticators allowed) or not asked (""); a deny stays a deny.
+func (a Action) ForRisk(risk string) Action {
+	if a.Deny {
+		return a
+	}
+	out := a
+	out.Authenticators = slices.Clone(a.Authenticators)
+	if a.PhishingResistantFor(risk) {
+		out.PhishingResistant = PhishingRequired
+		out.Authenticators = slices.DeleteFunc(out.Authenticators, func(x string) bool {
+			return !slices.Contains(PhishingResistantAuthenticators, x)
+		})
+		if len(out.Authenticators) == 0 {
+			out.Authenticators = slices.Clone(PhishingResistantAuthenticators)
+		}
+	} else {
+		out.PhishingResistant = ""
+	}
+	return out
+}
+
+// PhishingResistantFor says whether a sign-in at this risk needs a
+// phishing-resistant possession factor.
+func (a Action) PhishingResistantFor(risk string) bool {
+	switch a.PhishingResistant {
+	case PhishingRequired:
+		return true
+	case PhishingHighRisk:
+		return risk == RiskHigh
+	}
+	return false
+}
+
 // Passwordless says whether the rule signs in with a possession factor
 // alone.
 func (a Action) Passwordless() bool { return a.Factors == 1 && a.Possession }
@@ -252,6 +313,23 @@ func (a Action) Stricter(b Action) Action {
 	}
 	if rank(b.NumberChallenge, NumberNever, NumberHighRisk, NumberAlways) > rank(a.NumberChallenge, NumberNever, NumberHighRisk, NumberAlways) {
 		out.NumberChallenge = b.NumberChallenge
+	}
+	if rank(b.PhishingResistant, "", PhishingOptional, PhishingHighRisk, PhishingRequired) >
+		rank(a.PhishingResistant, "", PhishingOptional, PhishingHighRisk, PhishingRequired) {
+		out.PhishingResistant = b.PhishingResistant
+	}
+	if out.PhishingResistant == PhishingRequired {
+		// Only origin-bound factors count: those either allows.
+		var pr []string
+		for _, x := range PhishingResistantAuthenticators {
+			if slices.Contains(a.Authenticators, x) || slices.Contains(b.Authenticators, x) {
+				pr = append(pr, x)
+			}
+		}
+		if len(pr) == 0 {
+			pr = slices.Clone(PhishingResistantAuthenticators)
+		}
+		out.Authenticators = pr
 	}
 	out.Reauthenticate = min(a.Reauthenticate, b.Reauthenticate)
 	return out

@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -298,5 +299,45 @@ func TestStricterAsksWhatEitherAsks(t *testing.T) {
 	}
 	if !(Action{Deny: true}).Stricter(AdminFloorAction).Deny {
 		t.Fatal("a deny softened")
+	}
+}
+
+func TestPhishingResistanceNeedsAnOriginBoundAuthenticator(t *testing.T) {
+	for _, c := range []struct{ yaml, want string }{
+		{"signOn:\n  - name: x\n    action:\n      factors: 2\n      authenticators: [push, totp]\n      phishingResistant: required\n", "needs webauthn or samedevice"},
+		{"signOn:\n  - name: x\n    action:\n      factors: 1\n      phishingResistant: high-risk\n", "never meets it"},
+		{"signOn:\n  - name: x\n    action:\n      factors: 2\n      phishingResistant: always\n", "phishingResistant"},
+	} {
+		if _, err := Parse([]byte(c.yaml)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: got %v, want an error saying %q", c.yaml, err, c.want)
+		}
+	}
+	p, err := Parse([]byte("signOn:\n  - name: x\n    action:\n      factors: 2\n      phishingResistant: high-risk\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	low, high := p.SignOnFor(Input{Risk: RiskLow}), p.SignOnFor(Input{Risk: RiskHigh})
+	if low.PhishingResistant != "" || !slices.Contains(low.Authenticators, AuthPush) {
+		t.Errorf("low risk: %+v, want push allowed and no phishing resistance", low.Action)
+	}
+	if high.PhishingResistant != PhishingRequired || !slices.Equal(high.Authenticators, PhishingResistantAuthenticators) {
+		t.Errorf("high risk: %+v, want only webauthn and samedevice", high.Action)
+	}
+	// A level that asks for phishing resistance makes any rule stricter.
+	a := low.Action.Stricter(Action{Factors: 2, Possession: true, Authenticators: PhishingResistantAuthenticators, PhishingResistant: PhishingRequired})
+	if a.PhishingResistant != PhishingRequired || !slices.Equal(a.Authenticators, PhishingResistantAuthenticators) {
+		t.Errorf("stricter: %+v", a)
+	}
+}
+
+func TestRulesAllowPasskeysAndSameDeviceByDefault(t *testing.T) {
+	d := Default().SignOnFor(Input{Risk: RiskLow})
+	for _, a := range []string{AuthPush, AuthTOTP, AuthWebAuthn, AuthSameDevice} {
+		if !slices.Contains(d.Authenticators, a) {
+			t.Errorf("the default rule does not allow %s: %v", a, d.Authenticators)
+		}
+	}
+	if slices.Contains(d.Authenticators, AuthEmail) {
+		t.Errorf("the default rule allows email as a second factor: %v", d.Authenticators)
 	}
 }
