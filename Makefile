@@ -5,7 +5,7 @@
 .PHONY: deps build run signin test bench perf fuzz clean screenshot screenshot-web package package-windows package-macos package-android
 
 GO ?= go
-PACKAGES := gcc libgl1-mesa-dev xorg-dev libxkbcommon-dev xvfb feh gnome-keyring dbus dbus-x11 chromium ca-certificates curl freeradius-utils freeradius
+PACKAGES := gcc libgl1-mesa-dev xorg-dev libxkbcommon-dev xvfb feh gnome-keyring dbus dbus-x11 chromium ca-certificates curl freeradius-utils freeradius zbar-tools systemd
 
 # deps installs the system packages Assent's build and tests need; it does
 # nothing when they are all present.

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/seed-3a5b824e/assent/internal/dactest"
 )
 
 // cheapFileKDF keeps the file store tests fast under -race.
@@ -371,7 +373,7 @@ func TestFileStoreWriteFailureLeavesFileAndMemory(t *testing.T) {
 	t.Cleanup(func() { os.Chmod(dir, 0o700) })
 
 	var probeErr, setErr, overwriteErr, deleteErr error
-	err = withoutDACOverride(func() {
+	err = dactest.WithoutDACOverride(func() {
 		f, err := os.CreateTemp(dir, "probe")
 		if err == nil {
 			f.Close()

@@ -254,11 +254,15 @@ func TestPushSocketRefusesForgedAndReplayedTokens(t *testing.T) {
 	if err == nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("a replayed device token was accepted: %v", err)
 	}
-	// A token made on a clock far off is refused with the reason.
+	// A token made on a clock further off than the app corrects is
+	// refused with the reason.
 	skewed := *cl
-	skewed.Now = func() time.Time { return e.clock.Now().Add(-5 * time.Minute) }
+	skewed.Now = func() time.Time { return e.clock.Now().Add(-15 * time.Minute) }
 	_, _, err = skewed.Poll(e.ctx)
 	wantCode(t, err, "clock_skew")
+	if !strings.Contains(err.Error(), "15m0s behind the server's") {
+		t.Fatalf("a device 15 minutes behind is told %v", err)
+	}
 }
 
 func TestDeviceRefusesForgedChallenges(t *testing.T) {

@@ -200,9 +200,14 @@ func decodeMigrationPayload(b []byte) (*Import, error) {
 	if imp.BatchSize < 0 || imp.BatchIndex < 0 || imp.BatchIndex >= max(imp.BatchSize, 1) {
 		return nil, errMigration("batch %d of %d makes no sense", imp.BatchIndex, imp.BatchSize)
 	}
-	for _, e := range entries {
+	for i, e := range entries {
 		o, label, err := decodeMigrationOTP(e)
 		if err != nil {
+			if label == unnamed {
+				// Nothing to show from the entry itself: say which one
+				// it is, as a person counts.
+				label = fmt.Sprintf("entry %d", i+1)
+			}
 			imp.Skipped = append(imp.Skipped, Skipped{Label: label, Reason: err.Error()})
 			continue
 		}
@@ -338,6 +343,11 @@ func splitLabel(issuer, name string) (string, string) {
 	return issuer, name
 }
 
+// unnamed is the label of an entry with no name or issuer to show.
+const unnamed = "(unnamed)"
+
+// labelOf names an entry for a person; never "", even when nothing of the
+// name and issuer is printable.
 func labelOf(issuer, name string) string {
 	var l string
 	switch {
@@ -351,10 +361,10 @@ func labelOf(issuer, name string) string {
 	default:
 		l = issuer + ":" + name
 	}
-	if l == "" {
-		return "(unnamed)"
+	if l = displaySafe(l); l == "" {
+		return unnamed
 	}
-	return displaySafe(l)
+	return l
 }
 
 // displaySafe cuts a name from an export to a printable length for the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -265,5 +266,40 @@ func TestParseImportRefusesUnknownInput(t *testing.T) {
 	var fe *FieldError
 	if _, err := ParseImport([]byte("hello")); errors.As(err, &fe) {
 		t.Errorf("a FieldError for text that is no export: %v", err)
+	}
+}
+
+func TestParseMigrationNamesADamagedOrUnprintableEntryByItsPlace(t *testing.T) {
+	secret := []byte("0123456789abcdefghij")
+	damaged := protowire.AppendTag(nil, migOTPSecret, protowire.BytesType)
+	damaged = protowire.AppendBytes(damaged, secret)
+	damaged = protowire.AppendTag(damaged, 5, protowire.EndGroupType) // an end marker with no group
+	payload := payloadOf(
+		otpEntry(secret, "bob@example.com", "ACME", 1, 1, 2, 0),
+		damaged,
+		otpEntry(secret, "\u202e\x07", "", 4, 1, 2, 0), // MD5, and nothing printable in its name
+		otpEntry(secret, "dana", "ACME", 4, 1, 2, 0),   // MD5, named
+	)
+	imp, err := ParseMigration(migrationURI(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkImport(t, imp)
+	var got []string
+	for _, s := range imp.Skipped {
+		got = append(got, s.Label)
+	}
+	if want := []string{"entry 2", "entry 3", "ACME:dana"}; !slices.Equal(got, want) {
+		t.Fatalf("skipped %q, want %q", got, want)
+	}
+	// What the fuzzer found: one damaged entry, read from a link in odd
+	// case.
+	imp, err = ParseMigration("otpAuth-migrAtion://offline?data=CjU10000000000000A00ChQ00000000000000000000000000BIBA000000000000000000000000000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkImport(t, imp)
+	if len(imp.Skipped) != 1 || imp.Skipped[0].Label != "entry 1" || !strings.Contains(imp.Skipped[0].Reason, "damaged entry") {
+		t.Fatalf("skipped %+v, want entry 1 as damaged", imp.Skipped)
 	}
 }

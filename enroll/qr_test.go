@@ -75,8 +75,12 @@ func TestEncodePNGRoundTripsThroughDecodeReader(t *testing.T) {
 // fifty that EncodePNG made; every one must read back (without the fix,
 // 300 links find one with a chance of 998 in 1,000).
 func TestEveryEnrollmentLinkReadsBackFromItsQRCode(t *testing.T) {
+	n := 300
+	if raceEnabled() { // see TestRandomServerLinksReadBackFromTheirQRCodes
+		n = 100
+	}
 	failed := 0
-	for i := range 300 {
+	for i := range n {
 		l := wantLinkValue()
 		l.Server = fmt.Sprintf("http://127.0.0.1:%d", 30000+i)
 		l.Token = base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("%032d", i*7919)))
@@ -89,7 +93,7 @@ func TestEveryEnrollmentLinkReadsBackFromItsQRCode(t *testing.T) {
 		}
 	}
 	if failed > 0 {
-		t.Fatalf("%d of 300 enrollment QR codes did not read back (about one in fifty did before)", failed)
+		t.Fatalf("%d of %d enrollment QR codes did not read back (about one in fifty did before)", failed, n)
 	}
 }
 
@@ -365,8 +369,10 @@ func TestDecodeReaderRefusesHugeImagesBeforeDecodingThem(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "want at most 8192x8192") {
 			t.Errorf("%dx%d: %v", d[0], d[1], err)
 		}
-		if time.Since(start) > time.Second {
-			t.Errorf("%dx%d: took %v", d[0], d[1], time.Since(start))
+		// Refused from the header alone: a generous bound for a loaded
+		// machine, far below what decoding 10^10 pixels would take.
+		if took := time.Since(start); took > 30*time.Second {
+			t.Errorf("%dx%d: took %v", d[0], d[1], took)
 		}
 	}
 }

@@ -31,12 +31,24 @@ var ErrPinMismatch = errors.New("the server's key does not match the enrollment 
 // server's key against the link's pin and its name against the link's. An
 // answer that fails those checks is refused and its enrollment revoked.
 func EnrollDevice(ctx context.Context, httpc *http.Client, link *enroll.Link, key gocrypto.Signer, dev Device, now time.Time) (*EnrollResponse, *ecdsa.PublicKey, error) {
-	tok, err := crypto.SignJWS(key, TypEnroll, EnrollClaims{Token: link.Token, Device: dev, IAT: now.Unix()}, crypto.SignOptions{EmbedJWK: true})
-	if err != nil {
-		return nil, nil, err
-	}
 	var resp EnrollResponse
-	if err := doHTTP(ctx, httpc, http.MethodPost, link.Server+PathEnroll, "", strings.NewReader(tok), &resp); err != nil {
+	clock := new(Clock)
+	post := func() error {
+		at := now.Add(clock.Offset())
+		tok, err := crypto.SignJWS(key, TypEnroll, EnrollClaims{Token: link.Token, Device: dev, IAT: at.Unix()}, crypto.SignOptions{EmbedJWK: true})
+		if err != nil {
+			return err
+		}
+		return doHTTP(ctx, httpc, http.MethodPost, link.Server+PathEnroll, "", strings.NewReader(tok), &resp)
+	}
+	err := post()
+	// A clock too far off is refused before the link is used: once more on
+	// the server's time, when it said it.
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Code == "clock_skew" && clock.learn(ae.ServerTime, now) {
+		err = post()
+	}
+	if err != nil {
 		return nil, nil, fmt.Errorf("enroll with %s: %w", link.Server, err)
 	}
 	if resp.EnrollmentID == "" {
@@ -45,7 +57,7 @@ func EnrollDevice(ctx context.Context, httpc *http.Client, link *enroll.Link, ke
 	// The server has enrolled the key by now: an answer the device will not
 	// trust is taken back, so no enrollment is left that nobody uses.
 	refuse := func(cause error) (*EnrollResponse, *ecdsa.PublicKey, error) {
-		c := &Client{Server: link.Server, EnrollmentID: resp.EnrollmentID, Key: key, HTTP: httpc, Now: func() time.Time { return now }}
+		c := &Client{Server: link.Server, EnrollmentID: resp.EnrollmentID, Key: key, HTTP: httpc, Now: func() time.Time { return now }, Clock: clock}
 		if err := c.Revoke(context.WithoutCancel(ctx)); err != nil {
 			return nil, nil, fmt.Errorf("%w (and revoking the enrollment failed: %v)", cause, err)
 		}
@@ -78,6 +90,9 @@ type Client struct {
 	ServerKey    *ecdsa.PublicKey
 	HTTP         *http.Client
 	Now          func() time.Time
+	// Clock corrects the device's times by the server's, when set (see
+	// MaxClockCorrection).
+	Clock *Clock
 }
 
 func (c *Client) now() time.Time {
@@ -96,8 +111,9 @@ func (c *Client) httpClient() *http.Client {
 
 // Token makes a fresh single-use device token.
 func (c *Client) Token() (string, error) {
+	now := c.serverNow().Unix()
 	return crypto.SignJWS(c.Key, TypDevice, DeviceClaims{
-		Issuer: c.EnrollmentID, Audience: c.Server, IAT: c.now().Unix(), JTI: crypto.RandomToken(16),
+		Issuer: c.EnrollmentID, Audience: c.Server, IAT: now, JTI: crypto.RandomToken(16), Exp: now + DeviceTokenMaxAge,
 	}, crypto.SignOptions{})
 }
 
@@ -133,14 +149,18 @@ func (c *Client) VerifyChallenge(jws string) (*Challenge, error) {
 // Poll lists the device's pending challenges (the fallback to the socket).
 // Challenges that do not verify are left out and reported in the error.
 func (c *Client) Poll(ctx context.Context) ([]*Challenge, time.Time, error) {
-	tok, err := c.Token()
-	if err != nil {
-		return nil, time.Time{}, err
-	}
 	var resp ChallengesResponse
-	if err := doHTTP(ctx, c.httpClient(), http.MethodGet, c.Server+PathChallenges, tok, nil, &resp); err != nil {
+	err := c.retryOnSkew(func() error {
+		tok, err := c.Token()
+		if err != nil {
+			return err
+		}
+		return doHTTP(ctx, c.httpClient(), http.MethodGet, c.Server+PathChallenges, tok, nil, &resp)
+	})
+	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("poll %s: %w", c.Server, err)
 	}
+	c.Clock.learn(resp.ServerTime, c.now())
 	var out []*Challenge
 	var errs []error
 	for _, j := range resp.Challenges {
@@ -164,7 +184,7 @@ type Answer struct {
 // SignResponse makes the signed response to a challenge.
 func (c *Client) SignResponse(ch *Challenge, a Answer) (string, error) {
 	return crypto.SignJWS(c.Key, TypResponse, ResponseClaims{
-		Issuer: c.EnrollmentID, Audience: c.Server, ID: ch.ID, Nonce: ch.Nonce, IAT: c.now().Unix(),
+		Issuer: c.EnrollmentID, Audience: c.Server, ID: ch.ID, Nonce: ch.Nonce, IAT: c.serverNow().Unix(),
 		Consent: a.Consent, Number: a.Number, UV: a.UV,
 	}, crypto.SignOptions{})
 }
@@ -188,11 +208,14 @@ func (c *Client) Respond(ctx context.Context, ch *Challenge, a Answer) (string, 
 
 // Revoke asks the server to revoke this enrollment.
 func (c *Client) Revoke(ctx context.Context) error {
-	tok, err := c.Token()
+	err := c.retryOnSkew(func() error {
+		tok, err := c.Token()
+		if err != nil {
+			return err
+		}
+		return doHTTP(ctx, c.httpClient(), http.MethodDelete, c.Server+PathDevice, tok, nil, nil)
+	})
 	if err != nil {
-		return err
-	}
-	if err := doHTTP(ctx, c.httpClient(), http.MethodDelete, c.Server+PathDevice, tok, nil, nil); err != nil {
 		return fmt.Errorf("revoke device at %s: %w", c.Server, err)
 	}
 	return nil
@@ -294,6 +317,10 @@ func (c *Client) Connect(ctx context.Context, h Handler) error {
 			ae := &APIError{Status: resp.StatusCode}
 			data, _ := io.ReadAll(io.LimitReader(resp.Body, MaxMessageSize))
 			if json.Unmarshal(data, ae) == nil && ae.Code != "" {
+				if ae.Code == "clock_skew" {
+					// The next attempt makes its token on the server's time.
+					c.Clock.learn(ae.ServerTime, c.now())
+				}
 				return ae
 			}
 		}
@@ -331,6 +358,7 @@ func (c *Client) Connect(ctx context.Context, h Handler) error {
 			if h.State != nil {
 				h.State(StateConnected, nil)
 			}
+			c.Clock.learn(m.ServerTime, c.now())
 			if h.Welcome != nil {
 				h.Welcome(time.UnixMilli(m.ServerTime))
 			}

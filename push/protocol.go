@@ -105,6 +105,9 @@ type DeviceClaims struct {
 	Audience string `json:"aud"` // server
 	IAT      int64  `json:"iat"`
 	JTI      string `json:"jti"`
+	// Exp, when present, is when the token stops being good (the app sets
+	// iat + DeviceTokenMaxAge); a token past it is refused.
+	Exp int64 `json:"exp,omitempty"`
 }
 
 // ChallengeContext tells the person what they are approving.
@@ -234,6 +237,9 @@ type APIError struct {
 	// RetryAfter is how many seconds to wait before trying again (also
 	// sent as the Retry-After header); 0 when it does not apply.
 	RetryAfter int `json:"retryAfter,omitempty"`
+	// ServerTime (unix milliseconds) comes with clock_skew, so that the
+	// device can work out how far off its clock is.
+	ServerTime int64 `json:"serverTime,omitempty"`
 }
 
 func (e *APIError) Error() string {

@@ -142,7 +142,9 @@ var (
 	errNotPending       = apiErr(http.StatusConflict, "already_answered", "this challenge was answered already or cancelled; a response is accepted once")
 	errChallengeExpired = apiErr(http.StatusGone, "challenge_expired", "this challenge has expired; start the sign-in again")
 	errBadNonce         = apiErr(http.StatusBadRequest, "bad_nonce", "response nonce does not match the challenge")
-	errNotThisDevice    = errors.New("challenge not sent to this device")
+	errResponseIAT      = apiErr(http.StatusBadRequest, "bad_request",
+		"response iat lies outside the challenge's lifetime (allowing %ds of clock difference); set the device clock right", push.DeviceTokenMaxAge)
+	errNotThisDevice = errors.New("challenge not sent to this device")
 )
 
 // answer verifies a device's signed response and settles its challenge:
@@ -202,17 +204,29 @@ func (s *Server) answer(ctx context.Context, tok, pathID, ip string) (store.Chal
 			// is refused exactly like an unknown one.
 			return errNotThisDevice
 		}
+		if c.Status == store.ChallengeExpired {
+			// Expired, by the sweep or by an answer that came late: the
+			// same answer either way.
+			return errChallengeExpired
+		}
 		if c.Status != store.ChallengePending {
 			return errNotPending
 		}
 		if subtle.ConstantTimeCompare([]byte(c.Nonce), []byte(rc.Nonce)) != 1 {
 			return errBadNonce
 		}
-		c.AnsweredAt = now
 		if !now.Before(c.ExpiresAt) {
+			c.AnsweredAt = now
 			c.Status, c.Reason, expired = store.ChallengeExpired, "answered after expiry", true
 			return nil
 		}
+		// The answer was made while the challenge lived (give or take the
+		// clock difference a device token may have).
+		slack := push.DeviceTokenMaxAge * time.Second
+		if iat := time.Unix(rc.IAT, 0); iat.Before(c.CreatedAt.Add(-slack)) || iat.After(c.ExpiresAt.Add(slack)) {
+			return errResponseIAT
+		}
+		c.AnsweredAt = now
 		c.UV = rc.UV
 		switch rc.Consent {
 		case push.ConsentApproved:

@@ -48,6 +48,7 @@ type Config struct {
 	MaxConnsPerAddress int           `name:"max-conns-per-address" yaml:"max-conns-per-address" usage:"open connections one client address (an IPv6 /64) may hold; more are closed as they are accepted; trusted proxies are exempt; 0: no cap"`
 	SourceRate         int           `name:"source-rate" yaml:"source-rate" usage:"unauthenticated requests (sign-in and recovery steps, magic links, enrollments) one client address may make a minute before it is slowed down; -1: no throttle (load tests only)"`
 	AnswerFloor        time.Duration `name:"answer-floor" yaml:"answer-floor" usage:"the shortest time an answer takes before the person has passed a factor, so that its timing cannot tell whether a login exists; 0: no floor (load tests only)"`
+	AuditSyslog        string        `name:"audit-syslog" yaml:"audit-syslog" usage:"also send every audit event, with its chain hashes, to syslog: local (the local daemon; journald reads it), udp://host:port, tcp://host:port or host:port (UDP); empty: none"`
 
 	// HTTP holds the HTTP server's timeouts and header limit. It is not a
 	// setting (the defaults suit every deployment we know of); tests
@@ -255,6 +256,11 @@ func (c *Config) Check() error {
 			scheme = u.Scheme
 		}
 		return fmt.Errorf("database: scheme %q: want a postgres:// or postgresql:// URL, or leave database empty for SQLite in the data folder", scheme)
+	}
+	if c.AuditSyslog != "" {
+		if _, _, err := ParseAuditSyslog(c.AuditSyslog); err != nil {
+			return err
+		}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -85,7 +85,10 @@ func (s *Server) enroll(ctx context.Context, tok, ip string) (*push.EnrollRespon
 	}
 	now := s.now()
 	if d := now.Sub(time.Unix(c.IAT, 0)).Abs(); d > enrollSkew {
-		return nil, apiErr(http.StatusBadRequest, "clock_skew", "enrollment request iat is %s from the server clock; set the device clock right and try again", d.Round(time.Second))
+		ae := apiErr(http.StatusBadRequest, "clock_skew", "enrollment request iat is %s from the server clock (server time %s); set the device clock right and try again",
+			d.Round(time.Second), now.UTC().Format(time.RFC3339))
+		ae.ServerTime = now.UnixMilli()
+		return nil, ae
 	}
 	for _, f := range []struct {
 		name, v  string
@@ -191,9 +194,19 @@ func (s *Server) authDevice(ctx context.Context, tok string) (store.Device, erro
 		return store.Device{}, apiErr(http.StatusUnauthorized, "wrong_audience", "device token is for %q, this server is %q", c.Audience, s.opts.URL)
 	}
 	now := s.now()
-	if skew := now.Sub(time.Unix(c.IAT, 0)); skew.Abs() > push.DeviceTokenMaxAge*time.Second {
-		return store.Device{}, apiErr(http.StatusUnauthorized, "clock_skew",
-			"device token was made %s from the server clock (limit %ds); set the device clock right", skew.Round(time.Second), push.DeviceTokenMaxAge)
+	if ahead := time.Unix(c.IAT, 0).Sub(now.Truncate(time.Second)); ahead.Abs() > push.DeviceTokenMaxAge*time.Second {
+		way := "ahead of"
+		if ahead < 0 {
+			way = "behind"
+		}
+		ae := apiErr(http.StatusUnauthorized, "clock_skew",
+			"the device clock is %s %s the server's (server time %s; at most %ds apart); set the device clock right",
+			ahead.Abs().Round(time.Second), way, now.UTC().Format(time.RFC3339), push.DeviceTokenMaxAge)
+		ae.ServerTime = now.UnixMilli()
+		return store.Device{}, ae
+	}
+	if c.Exp != 0 && !now.Before(time.Unix(c.Exp, 0)) {
+		return store.Device{}, apiErr(http.StatusUnauthorized, "token_expired", "device token expired; make a fresh one for every request")
 	}
 	if c.JTI == "" || len(c.JTI) > 64 {
 		return store.Device{}, errDeviceAuth

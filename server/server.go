@@ -98,6 +98,8 @@ type Server struct {
 	closeOnce sync.Once
 	done      chan struct{}
 	audits    chan auditReq
+	// sinks copies stored audit events elsewhere (audit_syslog.go).
+	sinks auditSinks
 }
 
 // New makes a server node; it loads (or on first run creates) the signing
@@ -385,10 +387,12 @@ func (s *Server) audit(ctx context.Context, e store.AuditEvent) {
 			return
 		}
 	case <-s.done:
-		if _, err := s.st.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
+		stored, err := s.st.AppendAudit(context.WithoutCancel(ctx), e)
+		if err != nil {
 			s.log.Error("audit log write failed", "event", e.Type, "err", err)
 			return
 		}
+		s.sinks.ship([]store.AuditEvent{stored})
 	}
 	if !s.log.Enabled(ctx, slog.LevelInfo) {
 		return
@@ -445,6 +449,9 @@ func (s *Server) auditWriter() {
 			events = append(events, r.e)
 		}
 		err := s.st.AppendAudits(context.Background(), events)
+		if err == nil {
+			s.sinks.ship(events) // as stored: with their seqs and hashes
+		}
 		for _, r := range batch {
 			r.done <- err
 		}

@@ -70,6 +70,9 @@ type Core struct {
 	vault vault
 	// throttle slows down guessing the app lock.
 	throttle throttle
+	// clocks are what each enrollment knows of its server's clock (by
+	// enrollment id), shared by the Clients made for it.
+	clocks sync.Map
 }
 
 // Open opens (or creates) a home and its key store.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -120,22 +121,58 @@ func TestAHeldLockMakesAChangeWaitThenFail(t *testing.T) {
 
 func TestAChangeGoesThroughWhenTheOtherProcessLetsGoInTime(t *testing.T) {
 	c, home := newHome(t)
-	shortLockWait(t, 5*time.Second)
+	// Generous: the lock is let go as soon as AddOTP waits for it, so this
+	// only bounds a test that went wrong.
+	shortLockWait(t, time.Minute)
 	release := holdLock(t, home)
-	released := make(chan struct{})
+	done := make(chan error, 1)
 	go func() {
-		time.Sleep(100 * time.Millisecond)
-		release()
-		close(released)
+		_, err := c.AddOTP(totpURI("Example", "alice"))
+		done <- err
 	}()
-	if _, err := c.AddOTP(totpURI("Example", "alice")); err != nil {
+	// The other process lets go once AddOTP waits for the lock; AddOTP
+	// must not finish before that.
+	select {
+	case err := <-done:
+		t.Fatalf("AddOTP finished (%v) while another process held the lock", err)
+	case <-lockWaiter(t):
+	}
+	release()
+	if err := <-done; err != nil {
 		t.Fatalf("AddOTP after the lock was released: %v", err)
 	}
-	select {
-	case <-released:
-	default:
-		t.Fatal("AddOTP did not wait for the lock")
+	if n := len(mustOpen(t, home).Accounts()); n != 1 {
+		t.Fatalf("%d accounts saved, want 1", n)
 	}
+}
+
+// lockWaiter is closed once a goroutine of this test process is waiting
+// in lockHome's retry loop: it tried the lock, found it held, and sleeps
+// before the next try (seen in the goroutines' stacks, not guessed from
+// time).
+func lockWaiter(t *testing.T) <-chan struct{} {
+	t.Helper()
+	ch := make(chan struct{})
+	quit := make(chan struct{})
+	t.Cleanup(func() { close(quit) })
+	go func() {
+		buf := make([]byte, 1<<20)
+		for {
+			for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+				if strings.Contains(g, "time.Sleep(") && strings.Contains(g, ".lockHome(") {
+					close(ch)
+					return
+				}
+			}
+			select {
+			case <-quit:
+				return
+			default:
+				runtime.Gosched()
+			}
+		}
+	}()
+	return ch
 }
 
 func TestALeftoverTempFileDoesNotBreakLoading(t *testing.T) {

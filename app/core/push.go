@@ -36,7 +36,9 @@ func (c *Core) Client(a Account) (*push.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server key of %s: %w", a.Label(), err)
 	}
-	return &push.Client{Server: a.Server, PushURL: a.PushURL, EnrollmentID: a.EnrollmentID, Key: key, ServerKey: serverKey, HTTP: c.opts.HTTP, Now: c.opts.Now}, nil
+	clock, _ := c.clocks.LoadOrStore(a.EnrollmentID, new(push.Clock))
+	return &push.Client{Server: a.Server, PushURL: a.PushURL, EnrollmentID: a.EnrollmentID, Key: key, ServerKey: serverKey, HTTP: c.opts.HTTP, Now: c.opts.Now,
+		Clock: clock.(*push.Clock)}, nil
 }
 
 // Prompt is a pending challenge and the account it is for.

@@ -52,6 +52,11 @@ Usage:
   assentd keys list                               list the OpenID Connect signing keys
   assentd keys rotate                             make new signing keys; the old ones stay published
                                                   until the tokens they signed have expired
+  assentd audit verify                            check the audit log's hash chain: how many events hold,
+                                                  or the first event that was changed (exit status 1)
+  assentd audit export [--since TIME] [--format jsonl]
+                                                  write the audit log, one JSON object per line with
+                                                  the chain hashes, for a SIEM
 
 Every subcommand takes the server flags (assentd serve -h lists them); each
 is also an environment variable (ASSENT_LISTEN, ASSENT_DATA, …) and a key of
@@ -92,6 +97,8 @@ func run(ctx context.Context, args []string) error {
 		return appCmd(ctx, args[1:])
 	case "keys":
 		return keysCmd(ctx, args[1:])
+	case "audit":
+		return auditCmd(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil
@@ -121,6 +128,12 @@ func serve(ctx context.Context, args []string) error {
 	// The OpenID Connect provider and the RADIUS server are fronts of
 	// their own over the engine.
 	return server.Serve(ctx, cfg, log, nil, func(s *server.Server) error {
+		// First, so that the fronts' events go to syslog too.
+		if cfg.AuditSyslog == "" {
+			return nil
+		}
+		return s.AttachAuditSyslog(cfg.AuditSyslog)
+	}, func(s *server.Server) error {
 		_, err := oidc.Attach(s, oidc.Options{})
 		return err
 	}, func(s *server.Server) error {

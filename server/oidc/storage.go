@@ -513,6 +513,13 @@ func (s *storage) prepare(ctx context.Context, req op.TokenRequest, withRefresh 
 			}
 			return nil
 		})
+		if errors.Is(err, errGrantUsed) {
+			// Two exchanges of one code raced: the loser is a reuse, and
+			// the winner's tokens go with the family.
+			if old, gerr := s.st().GetGrant(ctx, r.id); gerr == nil {
+				s.reuse(ctx, old, "oidc.code_reuse")
+			}
+		}
 		if err != nil {
 			return issue{}, claimError("the code", err)
 		}

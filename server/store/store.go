@@ -22,6 +22,8 @@
 //     that.
 //   - The audit log is append-only: there is no way to change or delete an
 //     event through this interface, and backends refuse it in the schema too.
+//     It is a hash chain in Seq order (AuditHash, VerifyAudit), so that a
+//     change made around the store shows.
 package store
 
 import (
@@ -300,6 +302,11 @@ type AuditEvent struct {
 	ChallengeID string
 	ClientIP    string
 	Detail      map[string]string
+	// PrevHash and Hash chain the log (see AuditHash): set by the store
+	// when it appends the event; Hash is empty on events stored before
+	// the chain began.
+	PrevHash string
+	Hash     string
 }
 
 // AuditFilter selects audit events, oldest first (newest first with
@@ -422,12 +429,19 @@ type Store interface {
 	// ErrNotFound for an unknown ID.
 	RevokeAdminToken(ctx context.Context, id string, now time.Time) error
 
-	// AppendAudit stores an event and returns it with its Seq.
+	// AppendAudit stores an event and returns it as ListAudit will (with
+	// its Seq, PrevHash and Hash).
 	AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, error)
 	// AppendAudits stores several events in one transaction, in order:
-	// all of them or none.
+	// all of them or none. Once they are stored it sets each event of es
+	// as ListAudit will return it (Seq, PrevHash, Hash, the time as kept).
 	AppendAudits(ctx context.Context, es []AuditEvent) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+	// AuditChainStart is the Seq from which every event carries its hash
+	// (see AuditHash): events before it were stored before the chain
+	// began. Appends ignore PrevHash and Hash of the events given and set
+	// them, in the transaction that stores them.
+	AuditChainStart(ctx context.Context) (int64, error)
 
 	// UseNonce records key as used until expires; ErrReplay if it is
 	// recorded already with an expiry after now.

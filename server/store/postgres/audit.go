@@ -3,7 +3,9 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -11,33 +13,41 @@ import (
 	"github.com/seed-3a5b824e/assent/server/store"
 )
 
-// auditInsert takes a transaction-level advisory lock before the identity
-// column hands out the event's seq, and keeps it until the commit: events
-// become visible in seq order, so a reader paging with AfterSeq never skips
-// one that committed after a higher seq. Appends from all nodes queue for
-// that lock, a commit each; audit events come one per sign-in step, far
-// below that rate. The casts are needed because INSERT … SELECT does not
-// give parameters the column types.
-const auditInsert = `WITH l AS (SELECT pg_advisory_xact_lock($9))
-INSERT INTO audit (time, type, user_id, device_id, tx_id, challenge_id, client_ip, detail_json)
-SELECT $1::timestamptz, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::jsonb FROM l
-RETURNING seq`
+// An append takes a transaction-level advisory lock, reads the tail of
+// the log and the seqs its events get, and inserts them, keeping the lock
+// until the commit. Events become visible in seq order, so a reader paging
+// with AfterSeq never skips one that committed after a higher seq, and the
+// nodes sharing the database make one hash chain (store.AuditHash): the
+// tail an append reads is still the tail when it commits. The lock is a
+// statement of its own, before the read: at READ COMMITTED each statement
+// sees what committed before it began, so the read sees every event
+// committed before the lock was granted. Appends from all nodes queue for
+// that lock, a commit each; audit events come one per sign-in step, and
+// the server writes them in groups.
+const auditLock = `SELECT pg_advisory_xact_lock($1)`
 
-const auditSelect = `SELECT seq, time, type, user_id, device_id, tx_id, challenge_id, client_ip, detail_json FROM audit`
+// auditTail is the last event's hash and the next n seqs of the identity
+// column, which the chain hash covers and so are chosen before the insert.
+const auditTail = `SELECT coalesce((SELECT hash FROM audit ORDER BY seq DESC LIMIT 1), ''),
+	nextval(pg_get_serial_sequence('audit', 'seq'))
+FROM generate_series(1, $1)`
+
+const auditInsert = `INSERT INTO audit (seq, time, type, user_id, device_id, tx_id, challenge_id, client_ip, detail_json, prev_hash, hash)
+OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+
+const auditSelect = `SELECT seq, time, type, user_id, device_id, tx_id, challenge_id, client_ip, detail_json, prev_hash, hash FROM audit`
 
 func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (store.AuditEvent, error) {
-	err := s.pool.QueryRow(ctx, auditInsert,
-		ts(e.Time), e.Type, e.UserID, e.DeviceID, e.TxID, e.ChallengeID, e.ClientIP, encodeMap(e.Detail), lockAudit,
-	).Scan(&e.Seq)
+	var out []store.AuditEvent
+	err := s.write(ctx, func(tx pgx.Tx) error {
+		var err error
+		out, err = appendAudits(ctx, tx, []store.AuditEvent{e})
+		return err
+	})
 	if err != nil {
 		return store.AuditEvent{}, fmt.Errorf("postgres: append audit %s: %w", e.Type, err)
 	}
-	// Return the event as ListAudit will.
-	e.Time = fromTS(ts(e.Time))
-	if len(e.Detail) == 0 {
-		e.Detail = nil
-	}
-	return e, nil
+	return out[0], nil
 }
 
 // AppendAudits takes the audit lock once for the whole batch.
@@ -45,17 +55,91 @@ func (s *Store) AppendAudits(ctx context.Context, es []store.AuditEvent) error {
 	if len(es) == 0 {
 		return nil
 	}
+	var out []store.AuditEvent
 	err := s.write(ctx, func(tx pgx.Tx) error {
-		b := &pgx.Batch{}
-		for _, e := range es {
-			b.Queue(auditInsert, ts(e.Time), e.Type, e.UserID, e.DeviceID, e.TxID, e.ChallengeID, e.ClientIP, encodeMap(e.Detail), lockAudit)
-		}
-		return tx.SendBatch(ctx, b).Close()
+		var err error
+		out, err = appendAudits(ctx, tx, es)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: append %d audit events: %w", len(es), err)
 	}
+	copy(es, out)
 	return nil
+}
+
+// appendAudits chains es onto the log inside tx and returns them as
+// ListAudit will. Every write of audit events goes through it.
+func appendAudits(ctx context.Context, tx pgx.Tx, es []store.AuditEvent) ([]store.AuditEvent, error) {
+	if _, err := tx.Exec(ctx, auditLock, lockAudit); err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(ctx, auditTail, len(es))
+	if err != nil {
+		return nil, err
+	}
+	var (
+		prev string
+		seqs []int64
+	)
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&prev, &seq); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		seqs = append(seqs, seq)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(seqs) != len(es) {
+		return nil, fmt.Errorf("got %d seqs for %d events", len(seqs), len(es))
+	}
+	slices.Sort(seqs)
+	out := make([]store.AuditEvent, len(es))
+	b := &pgx.Batch{}
+	for i, e := range es {
+		detail := encodeMap(e.Detail)
+		// As a later read will see it: milliseconds, UTC, and the detail
+		// as JSON gives it back (invalid UTF-8 replaced).
+		e.Seq, e.Time = seqs[i], fromTS(ts(e.Time))
+		if len(e.Detail) == 0 {
+			e.Detail = nil
+		} else if !validUTF8(e.Detail) {
+			var err error
+			if e.Detail, err = decodeMap("detail", []byte(detail)); err != nil {
+				return nil, err
+			}
+		}
+		e.PrevHash = prev
+		e.Hash = store.AuditHash(e, prev)
+		b.Queue(auditInsert, e.Seq, ts(e.Time), e.Type, e.UserID, e.DeviceID, e.TxID, e.ChallengeID, e.ClientIP, detail, e.PrevHash, e.Hash)
+		out[i] = e
+		prev = e.Hash
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func validUTF8(m map[string]string) bool {
+	for k, v := range m {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Store) AuditChainStart(ctx context.Context) (int64, error) {
+	var seq int64
+	if err := s.pool.QueryRow(ctx, `SELECT start_seq FROM audit_chain WHERE id = 1`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("postgres: audit chain start: %w", err)
+	}
+	return seq, nil
 }
 
 func scanAudit(sc scanner) (store.AuditEvent, error) {
@@ -64,13 +148,13 @@ func scanAudit(sc scanner) (store.AuditEvent, error) {
 		t      pgtype.Timestamptz
 		detail []byte
 	)
-	err := sc.Scan(&e.Seq, &t, &e.Type, &e.UserID, &e.DeviceID, &e.TxID, &e.ChallengeID, &e.ClientIP, &detail)
+	err := sc.Scan(&e.Seq, &t, &e.Type, &e.UserID, &e.DeviceID, &e.TxID, &e.ChallengeID, &e.ClientIP, &detail, &e.PrevHash, &e.Hash)
 	if err != nil {
 		return store.AuditEvent{}, err
 	}
 	e.Time = fromTS(t)
 	if e.Detail, err = decodeMap("detail", detail); err != nil {
-		return store.AuditEvent{}, err
+		return store.AuditEvent{}, fmt.Errorf("audit event seq %d: %w", e.Seq, err)
 	}
 	return e, nil
 }

@@ -234,11 +234,11 @@ func TestAuditTableRefusesUpdateAndDelete(t *testing.T) {
 		{fmt.Sprint("DELETE FROM audit WHERE seq = ", e.Seq), "append-only"},
 		{"DELETE FROM audit WHERE seq < 0", "append-only"}, // refused even when it matches nothing
 		{"TRUNCATE audit", "append-only"},
-		{fmt.Sprintf(`INSERT INTO audit (seq, time, type, user_id, device_id, tx_id, challenge_id, client_ip, detail_json)
-			OVERRIDING SYSTEM VALUE VALUES (%d, now(), 'forged', '', '', '', '', '', '{}')
-			ON CONFLICT (seq) DO UPDATE SET type = 'forged'`, e.Seq), "append-only"},
-		{fmt.Sprintf(`INSERT INTO audit (seq, time, type, user_id, device_id, tx_id, challenge_id, client_ip, detail_json)
-			OVERRIDING SYSTEM VALUE VALUES (%d, now(), 'forged', '', '', '', '', '', '{}')`, e.Seq), "duplicate key"},
+		{fmt.Sprintf(`INSERT INTO audit (seq, time, type, user_id, device_id, tx_id, challenge_id, client_ip, detail_json, prev_hash, hash)
+			OVERRIDING SYSTEM VALUE VALUES (%d, now(), 'forged', '', '', '', '', '', '{}', '', '%s')
+			ON CONFLICT (seq) DO UPDATE SET type = 'forged'`, e.Seq, strings.Repeat("0", 64)), "append-only"},
+		{fmt.Sprintf(`INSERT INTO audit (seq, time, type, user_id, device_id, tx_id, challenge_id, client_ip, detail_json, prev_hash, hash)
+			OVERRIDING SYSTEM VALUE VALUES (%d, now(), 'forged', '', '', '', '', '', '{}', '', '%s')`, e.Seq, strings.Repeat("0", 64)), "duplicate key"},
 		{fmt.Sprintf(`INSERT INTO audit (seq, time, type, user_id, device_id, tx_id, challenge_id, client_ip, detail_json)
 			VALUES (%d, now(), 'forged', '', '', '', '', '', '{}')`, e.Seq+1), "non-DEFAULT value"},
 	} {

@@ -4,46 +4,109 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/seed-3a5b824e/assent/server/store"
 )
 
-const auditInsert = `INSERT INTO audit (time, type, user_id, device_id, tx_id, challenge_id, client_ip, detail_json)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+// auditInsert names the seq: the chain hash covers it, so it is chosen
+// (auditTail) before the row is written, in the same transaction.
+const auditInsert = `INSERT INTO audit (seq, time, type, user_id, device_id, tx_id, challenge_id, client_ip, detail_json, prev_hash, hash)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-const auditSelect = `SELECT seq, time, type, user_id, device_id, tx_id, challenge_id, client_ip, detail_json FROM audit`
+// auditTail reads the last event's hash and the next seq. AUTOINCREMENT
+// would take max(seq and sqlite_sequence) + 1: the same, chosen here.
+const auditTail = `SELECT coalesce((SELECT hash FROM audit ORDER BY seq DESC LIMIT 1), ''),
+	max(coalesce((SELECT max(seq) FROM audit), 0), coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'audit'), 0)) + 1`
+
+const auditChainStart = `SELECT start_seq FROM audit_chain WHERE id = 1`
+
+const auditSelect = `SELECT seq, time, type, user_id, device_id, tx_id, challenge_id, client_ip, detail_json, prev_hash, hash FROM audit`
 
 func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (store.AuditEvent, error) {
-	res, err := s.w.ExecContext(ctx, auditInsert,
-		ms(e.Time), e.Type, e.UserID, e.DeviceID, e.TxID, e.ChallengeID, e.ClientIP, encodeMap(e.Detail))
-	if err == nil {
-		e.Seq, err = res.LastInsertId()
-	}
+	var out []store.AuditEvent
+	err := s.write(ctx, func(tx querier) error {
+		var err error
+		out, err = appendAudits(ctx, tx, []store.AuditEvent{e})
+		return err
+	})
 	if err != nil {
 		return store.AuditEvent{}, fmt.Errorf("sqlite: append audit %s: %w", e.Type, err)
 	}
-	// Return the event as ListAudit will.
-	e.Time = fromMS(ms(e.Time))
-	if len(e.Detail) == 0 {
-		e.Detail = nil
-	}
-	return e, nil
+	return out[0], nil
 }
 
 func (s *Store) AppendAudits(ctx context.Context, es []store.AuditEvent) error {
-	err := s.write(ctx, func(tx querier) error {
-		for _, e := range es {
-			if _, err := tx.ExecContext(ctx, auditInsert,
-				ms(e.Time), e.Type, e.UserID, e.DeviceID, e.TxID, e.ChallengeID, e.ClientIP, encodeMap(e.Detail)); err != nil {
-				return err
-			}
-		}
+	if len(es) == 0 {
 		return nil
+	}
+	var out []store.AuditEvent
+	err := s.write(ctx, func(tx querier) error {
+		var err error
+		out, err = appendAudits(ctx, tx, es)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: append %d audit events: %w", len(es), err)
 	}
+	copy(es, out)
 	return nil
+}
+
+// appendAudits chains es onto the log inside the write transaction tx and
+// returns them as ListAudit will. Every write of audit events goes through
+// it: the transaction holds the database's write lock from its start
+// (BEGIN IMMEDIATE), so the tail it reads is still the tail when it
+// inserts, also against another process on the same file.
+func appendAudits(ctx context.Context, tx querier, es []store.AuditEvent) ([]store.AuditEvent, error) {
+	var (
+		prev string
+		seq  int64
+	)
+	if err := tx.QueryRowContext(ctx, auditTail).Scan(&prev, &seq); err != nil {
+		return nil, err
+	}
+	out := make([]store.AuditEvent, len(es))
+	for i, e := range es {
+		detail := encodeMap(e.Detail)
+		// As a later read will see it: milliseconds, UTC, and the detail
+		// as JSON gives it back (invalid UTF-8 replaced).
+		e.Seq, e.Time = seq, fromMS(ms(e.Time))
+		if len(e.Detail) == 0 {
+			e.Detail = nil
+		} else if !validUTF8(e.Detail) {
+			var err error
+			if e.Detail, err = decodeMap("detail", detail); err != nil {
+				return nil, err
+			}
+		}
+		e.PrevHash = prev
+		e.Hash = store.AuditHash(e, prev)
+		if _, err := tx.ExecContext(ctx, auditInsert,
+			e.Seq, ms(e.Time), e.Type, e.UserID, e.DeviceID, e.TxID, e.ChallengeID, e.ClientIP, detail, e.PrevHash, e.Hash); err != nil {
+			return nil, err
+		}
+		out[i] = e
+		prev, seq = e.Hash, seq+1
+	}
+	return out, nil
+}
+
+func validUTF8(m map[string]string) bool {
+	for k, v := range m {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Store) AuditChainStart(ctx context.Context) (int64, error) {
+	var seq int64
+	if err := s.r.QueryRowContext(ctx, auditChainStart).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("sqlite: audit chain start: %w", err)
+	}
+	return seq, nil
 }
 
 func scanAudit(sc scanner) (store.AuditEvent, error) {
@@ -52,13 +115,13 @@ func scanAudit(sc scanner) (store.AuditEvent, error) {
 		t      int64
 		detail string
 	)
-	err := sc.Scan(&e.Seq, &t, &e.Type, &e.UserID, &e.DeviceID, &e.TxID, &e.ChallengeID, &e.ClientIP, &detail)
+	err := sc.Scan(&e.Seq, &t, &e.Type, &e.UserID, &e.DeviceID, &e.TxID, &e.ChallengeID, &e.ClientIP, &detail, &e.PrevHash, &e.Hash)
 	if err != nil {
 		return store.AuditEvent{}, err
 	}
 	e.Time = fromMS(t)
 	if e.Detail, err = decodeMap("detail", detail); err != nil {
-		return store.AuditEvent{}, err
+		return store.AuditEvent{}, fmt.Errorf("audit event seq %d: %w", e.Seq, err)
 	}
 	return e, nil
 }

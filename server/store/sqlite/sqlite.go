@@ -43,7 +43,7 @@ const busyTimeout = 10 * time.Second
 var inTx = []string{
 	userGet, userUpdate, deviceGet, deviceUpdate, challengeGet, challengeUpdate, txGet, txUpdate,
 	tokenGet, deviceInsert, tokenConsume, appGet, appUpdate, counterGet, counterPut, grantGet, grantUpdate,
-	secretInsert, secretGet, auditInsert,
+	secretInsert, secretGet, auditInsert, auditTail,
 	gcSelectExpired, gcExpire, gcDeleteNonces, gcDeleteSessions, gcDeleteTokens, gcDeleteTxs,
 	gcDeleteCounters, gcDeleteGrants,
 }

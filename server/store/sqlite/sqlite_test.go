@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-3a5b824e/assent/internal/dactest"
 	"github.com/seed-3a5b824e/assent/server/store"
 	"github.com/seed-3a5b824e/assent/server/store/storetest"
 )
@@ -225,7 +226,7 @@ func TestAuditTableRefusesUpdateAndDelete(t *testing.T) {
 		"UPDATE audit SET user_id = 'u2'",
 		"DELETE FROM audit",
 		"DELETE FROM audit WHERE seq = 1",
-		"INSERT OR REPLACE INTO audit (seq, time, type, user_id, device_id, tx_id, challenge_id, client_ip, detail_json) VALUES (1, 0, 'forged', '', '', '', '', '', '{}')",
+		"INSERT OR REPLACE INTO audit (seq, time, type, user_id, device_id, tx_id, challenge_id, client_ip, detail_json, prev_hash, hash) VALUES (1, 0, 'forged', '', '', '', '', '', '{}', '', '" + strings.Repeat("0", 64) + "')",
 	} {
 		_, err := db.Exec(q)
 		if err == nil || !strings.Contains(err.Error(), "append-only") {
@@ -254,24 +255,33 @@ func TestOpenInReadOnlyFolderFailsNamingThePath(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Chmod(dir, 0o700) })
-	if f, err := os.Create(filepath.Join(dir, "probe")); err == nil {
-		f.Close()
-		t.Skip("permissions are not enforced for this user (root?)")
-	}
-	for _, path := range []string{
-		filepath.Join(dir, "assent.db"),
-		filepath.Join(dir, "sub", "assent.db"),
-		existing,
-	} {
-		s, err := Open(path)
-		if err == nil {
-			s.Close()
-			t.Fatalf("Open(%s) in a read-only folder succeeded", path)
+	// Root ignores the folder's mode: the opens run on a thread that has
+	// given up that power (fn runs on another goroutine, so no t.Fatal).
+	err := dactest.WithoutDACOverride(func() {
+		if f, err := os.Create(filepath.Join(dir, "probe")); err == nil {
+			f.Close()
+			t.Error("a file was made in the read-only folder: permissions are not enforced on this thread")
+			return
 		}
-		t.Logf("Open(%s): %v", path, err)
-		if !strings.Contains(err.Error(), path) {
-			t.Errorf("Open(%s) error %q does not name the path", path, err)
+		for _, path := range []string{
+			filepath.Join(dir, "assent.db"),
+			filepath.Join(dir, "sub", "assent.db"),
+			existing,
+		} {
+			s, err := Open(path)
+			if err == nil {
+				s.Close()
+				t.Errorf("Open(%s) in a read-only folder succeeded", path)
+				continue
+			}
+			t.Logf("Open(%s): %v", path, err)
+			if !strings.Contains(err.Error(), path) {
+				t.Errorf("Open(%s) error %q does not name the path", path, err)
+			}
 		}
+	})
+	if err != nil {
+		t.Fatalf("dropping CAP_DAC_OVERRIDE: %v", err)
 	}
 }
 

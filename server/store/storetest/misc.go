@@ -40,7 +40,7 @@ var auditTests = []test{
 			got, err := s.AppendAudit(ctx, e)
 			must(t, "AppendAudit", err)
 			want := e
-			want.Seq = got.Seq
+			want.Seq, want.PrevHash, want.Hash = got.Seq, got.PrevHash, got.Hash
 			same(t, "AppendAudit result", got, want)
 			appended = append(appended, want)
 		}
@@ -147,6 +147,118 @@ var auditTests = []test{
 		}
 		if !slices.Equal(listed, seqs) {
 			t.Errorf("ListAudit seqs = %v, want %v", listed, seqs)
+		}
+	}},
+}
+
+// auditChainTests: the log is one hash chain in Seq order, whoever
+// appends to it and however.
+var auditChainTests = []test{
+	{name: "AppendAuditChainsEachEventToTheOneBefore", run: func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		start, err := s.AuditChainStart(ctx)
+		must(t, "AuditChainStart", err)
+		if start != 1 {
+			t.Errorf("AuditChainStart of a new store = %d, want 1", start)
+		}
+		var appended []store.AuditEvent
+		for i, e := range []store.AuditEvent{
+			{Time: base, Type: "push.approved", UserID: "u1", DeviceID: "d1", TxID: "tx1", ChallengeID: "c1",
+				ClientIP: "192.0.2.7", Detail: map[string]string{"b": "2", "a": "1", "ünï": "✓"}},
+			{Type: "server.start"},
+			// What the caller sets is not what the store chains.
+			{Time: base.Add(time.Second), Type: "login", PrevHash: "forged", Hash: "forged"},
+		} {
+			got, err := s.AppendAudit(ctx, e)
+			must(t, fmt.Sprint("AppendAudit ", i), err)
+			prev := ""
+			if i > 0 {
+				prev = appended[i-1].Hash
+			}
+			if got.PrevHash != prev || len(got.Hash) != 64 || got.Hash != store.AuditHash(got, prev) {
+				t.Fatalf("event %d: PrevHash %q Hash %q, want PrevHash %q and the hash of the event as stored", i, got.PrevHash, got.Hash, prev)
+			}
+			appended = append(appended, got)
+		}
+		listed, err := s.ListAudit(ctx, store.AuditFilter{})
+		must(t, "ListAudit", err)
+		if len(listed) != len(appended) {
+			t.Fatalf("ListAudit = %d events, want %d", len(listed), len(appended))
+		}
+		for i := range listed {
+			same(t, fmt.Sprint("ListAudit event ", i), listed[i], appended[i])
+		}
+		c, err := store.VerifyAudit(ctx, s)
+		must(t, "VerifyAudit", err)
+		if c.Broken != nil || c.Checked != 3 || c.Before != 0 || c.Last.Hash != appended[2].Hash {
+			t.Errorf("VerifyAudit = %+v (%s), want 3 whole events ending in %s", c, c.Problem, appended[2].Hash)
+		}
+	}},
+	{name: "AppendAuditsChainsABatchOntoTheLog", run: func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		first, err := s.AppendAudit(ctx, store.AuditEvent{Time: base, Type: "first"})
+		must(t, "AppendAudit", err)
+		var batch []store.AuditEvent
+		for i := range 5 {
+			batch = append(batch, store.AuditEvent{Time: base, Type: fmt.Sprintf("batch.%d", i), Detail: map[string]string{"i": fmt.Sprint(i)}})
+		}
+		must(t, "AppendAudits", s.AppendAudits(ctx, batch))
+		got, err := s.ListAudit(ctx, store.AuditFilter{})
+		must(t, "ListAudit", err)
+		if len(got) != 6 || got[1].PrevHash != first.Hash {
+			t.Fatalf("ListAudit = %+v, want the batch after %s", got, first.Hash)
+		}
+		// AppendAudits sets the events given as they are stored.
+		for i, e := range batch {
+			same(t, fmt.Sprint("AppendAudits event ", i), e, got[i+1])
+		}
+		for i := 1; i < len(got); i++ {
+			if got[i].PrevHash != got[i-1].Hash || got[i].Hash != store.AuditHash(got[i], got[i-1].Hash) {
+				t.Errorf("event %d does not chain onto event %d: %+v", i, i-1, got[i])
+			}
+		}
+	}},
+	{name: "AuditChainHoldsForDetailThatIsNotUTF8", run: func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		e, err := s.AppendAudit(ctx, store.AuditEvent{Time: base, Type: "login", Detail: map[string]string{"agent": "bad \xff\xfe byte"}})
+		must(t, "AppendAudit", err)
+		listed, err := s.ListAudit(ctx, store.AuditFilter{})
+		must(t, "ListAudit", err)
+		same(t, "ListAudit", listed[0], e)
+		c, err := store.VerifyAudit(ctx, s)
+		must(t, "VerifyAudit", err)
+		if c.Broken != nil || c.Checked != 1 {
+			t.Errorf("VerifyAudit = %+v: %s", c, c.Problem)
+		}
+	}},
+	{name: "ConcurrentAppendsMakeOneChain", run: func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		const each = 5
+		errs := race(func(i int) error {
+			for j := range each {
+				if i%2 == 0 {
+					if _, err := s.AppendAudit(ctx, store.AuditEvent{Time: base, Type: "single", ChallengeID: fmt.Sprint(i, ".", j)}); err != nil {
+						return err
+					}
+					continue
+				}
+				if err := s.AppendAudits(ctx, []store.AuditEvent{
+					{Time: base, Type: "batch", ChallengeID: fmt.Sprint(i, ".", j, "a")},
+					{Time: base, Type: "batch", ChallengeID: fmt.Sprint(i, ".", j, "b")},
+				}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for i, err := range errs {
+			must(t, fmt.Sprint("append ", i), err)
+		}
+		want := int64(concurrency/2*each + concurrency/2*each*2)
+		c, err := store.VerifyAudit(ctx, s)
+		must(t, "VerifyAudit", err)
+		if c.Broken != nil || c.Checked != want {
+			t.Errorf("VerifyAudit = checked %d, broken %+v (%s); want %d whole events", c.Checked, c.Broken, c.Problem, want)
 		}
 	}},
 }

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Grants", grantTests},
 		{"AdminTokens", adminTokenTests},
 		{"Audit", auditTests},
+		{"AuditChain", auditChainTests},
 		{"Nonces", nonceTests},
 		{"Secrets", secretTests},
 		{"GarbageCollect", gcTests},

@@ -1,4 +1,6 @@
-package crypto
+// Package dactest lets a test running as root meet file permissions as
+// another user would.
+package dactest
 
 import (
 	"runtime"
@@ -6,12 +8,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// withoutDACOverride runs fn on an OS thread that has dropped the
+// WithoutDACOverride runs fn on an OS thread that has dropped the
 // capabilities that let root ignore file permissions (CAP_DAC_OVERRIDE,
 // CAP_DAC_READ_SEARCH, CAP_FOWNER), so a test running as root still meets a
 // read-only directory. Capabilities are per thread on Linux; the thread is
-// discarded afterwards (the goroutine exits locked to it).
-func withoutDACOverride(fn func()) error {
+// discarded afterwards (the goroutine exits locked to it). fn runs on
+// another goroutine: it must not call t.Fatal.
+func WithoutDACOverride(fn func()) error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
