@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -258,5 +260,29 @@ func TestLevelPhrAsksForAPhishingResistantFactorAndTheSessionReachesIt(t *testin
 	}
 	if got := server.LevelOf(su.AMR); got != server.LevelPhR {
 		t.Fatalf("the session's amr %v reaches level %q, want phr", su.AMR, got)
+	}
+}
+
+// Fifty copies of one proof sent at once: one sign-in, and no session for
+// the others.
+func TestSameDeviceProofSentFiftyTimesAtOnceSignsInOnce(t *testing.T) {
+	e := newEnv(t)
+	e.addUser("sam", "correct horse battery")
+	key, id := rawDevice(t, e, "sam")
+	tx, c := sameDeviceStart(t, e, "sam")
+	proof := proofOf(t, key, push.SameDeviceProofClaims{Issuer: id, Audience: e.url, ID: c.ID, Origin: e.url, IAT: e.clock.Now().Unix()})
+	var wg sync.WaitGroup
+	var sessions atomic.Int32
+	for range 50 {
+		wg.Go(func() {
+			r, err := tx.Do(e.ctx, sdk.RemChallengeAuth, sdk.Request{Authenticator: sdk.AuthSameDevice, Proof: proof})
+			if err == nil && r.Session != nil {
+				sessions.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := sessions.Load(); n != 1 {
+		t.Fatalf("one proof sent 50 times at once made %d sessions, want 1", n)
 	}
 }

@@ -8,10 +8,8 @@ package server
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
-	"time"
 
 	"github.com/seed-3a5b824e/assent/sdk"
 	"github.com/seed-3a5b824e/assent/server/policy"
@@ -158,12 +156,4 @@ func (f *flow) enrollPasskey(req sdk.Request) (*sdk.Response, error) {
 	next := f.st
 	next.Passkey = nil
 	return f.succeed(next, u)
-}
-
-// passkeyAdded is what a user's devices and mailbox are told.
-func passkeyAdded(org, login, name string, at time.Time) (notice, subject, body string) {
-	return fmt.Sprintf("A passkey, %q, was added to your account.", name),
-		"A passkey was added to your account",
-		fmt.Sprintf("The passkey %q was added to your %s account %s at %s.\n\nIf this was not you, tell your administrator at once.",
-			name, org, login, at.UTC().Format(time.RFC1123))
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/seed-3a5b824e/assent/crypto"
@@ -135,17 +136,10 @@ func (f *flow) checkSameDevice(proof string) (*sdk.Response, error) {
 			"this sign-in needs you to unlock the Assent app (its PIN or passphrase); set an app lock in the app and try again"))
 	}
 	f.s.audit(f.ctx, store.AuditEvent{Type: "samedevice.ok", UserID: u.ID, DeviceID: d.ID, TxID: f.tx.ID, ClientIP: f.meta.ip,
-		Detail: map[string]string{"uv": boolString(pc.UV)}})
+		Detail: map[string]string{"uv": strconv.FormatBool(pc.UV)}})
 	next := f.st
 	next.SameDevice = nil
 	next.Done = append(slices.Clone(next.Done), sdk.AuthSameDevice)
 	next.PRUV = next.PRUV || pc.UV
 	return f.next(next, u)
-}
-
-func boolString(b bool) string {
-	if b {
-		return "true"
-	}
-	return "false"
 }

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -677,4 +679,36 @@ func BenchmarkPasskeySignIn(b *testing.B) {
 			}
 		}
 	})
+}
+
+// Fifty copies of one passkey answer at once: it counts once, and the
+// copies are replays, never taken for a cloned authenticator.
+func TestPasskeyAnswerSentFiftyTimesAtOnceCountsOnce(t *testing.T) {
+	s := newPasskeyServer(t)
+	ctx := context.Background()
+	u := addPasskeyUser(t, s, "ana")
+	k := newSoftKey(t)
+	register(t, s, u, k, "laptop")
+	opts, sess, err := s.beginPasskeyLogin(ctx, &u, policy.UVPreferred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := k.get(t, opts)
+	var wg sync.WaitGroup
+	var ok atomic.Int32
+	for range 50 {
+		wg.Go(func() {
+			if _, err := s.finishPasskeyLogin(ctx, &u, sess, answer); err == nil {
+				ok.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := ok.Load(); n != 1 {
+		t.Fatalf("one answer sent 50 times at once was taken %d times, want 1", n)
+	}
+	pks, err := s.listPasskeys(ctx, u.ID)
+	if err != nil || len(pks) != 1 || pks[0].Disabled {
+		t.Fatalf("after the copies: %+v %v; want the passkey still on", pks, err)
+	}
 }
