@@ -2,40 +2,69 @@
 #   make run    the server on embedded SQLite and the app (a headless device without a display)
 #   make test   every check CI runs
 # and: make screenshot (the app under Xvfb, the hosted pages in Chromium), make package (a Linux archive).
-.PHONY: deps build run signin test bench perf fuzz clean screenshot screenshot-web package package-windows package-macos package-android
+.PHONY: deps deps-build build run signin test bench perf faults fuzz clean screenshot screenshot-web package package-windows package-macos package-android
 
 GO ?= go
-PACKAGES := gcc libgl1-mesa-dev xorg-dev libxkbcommon-dev xvfb feh gnome-keyring dbus dbus-x11 chromium ca-certificates curl freeradius-utils freeradius zbar-tools systemd
+# BUILD_PACKAGES are what building the app (cgo, OpenGL, X11) needs and
+# 'make run' uses (curl); PACKAGES adds what the tests and screenshots use.
+BUILD_PACKAGES := gcc libc6-dev libgl1-mesa-dev xorg-dev libxkbcommon-dev ca-certificates curl
+PACKAGES := $(BUILD_PACKAGES) xvfb feh gnome-keyring dbus dbus-x11 chromium freeradius-utils freeradius zbar-tools systemd dunst
 
-# deps installs the system packages Assent's build and tests need; it does
-# nothing when they are all present.
-deps:
-	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+# install-missing installs those of the Debian/Ubuntu packages named that
+# are missing (nothing when all are there; a note elsewhere).
+define install-missing
+	@if ! command -v dpkg-query >/dev/null 2>&1; then \
+		echo "not Debian or Ubuntu: install these (or your system's names for them) yourself: $(1)"; exit 0; \
+	fi; \
+	missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \
 		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
 
-build:
+# deps installs the system packages Assent's build and tests need; it does
+# nothing when they are all present.
+deps:
+	$(call install-missing,$(PACKAGES))
+
+# deps-build installs only what 'make build' and 'make run' need.
+deps-build:
+	$(call install-missing,$(BUILD_PACKAGES))
+
+# The binaries land in bin/: bin/assent (the app and its subcommands) and
+# bin/assentd (the server).
+build: deps-build
 	$(GO) build -o bin/ ./cmd/...
 
 run: build
 	scripts/run.sh
 
-# signin starts a sign-in against the server 'make run' started.
+# signin starts a sign-in against the server 'make run' started: at
+# ASSENT_URL, or on ASSENT_LISTEN's port, as scripts/run.sh does.
 signin:
-	$(GO) run ./examples/signin --login demo
+	@listen=$${ASSENT_LISTEN:-127.0.0.1:8080}; \
+	$(GO) run ./examples/signin --login demo --server "$${ASSENT_URL:-http://localhost:$${listen##*:}}"
 
 test: deps
 	scripts/test.sh
 
+# bench runs every benchmark, against this machine's PostgreSQL and NATS
+# unless others are named (as scripts/test.sh does).
 bench:
+	ASSENT_TEST_POSTGRES=$${ASSENT_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test} \
+	ASSENT_TEST_NATS=$${ASSENT_TEST_NATS:-nats://127.0.0.1:4222} \
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # perf reproduces docs/PERFORMANCE.md (takes a while; see the script).
 perf:
 	scripts/perf.sh
+
+# faults runs the longer fault runs of docs/RELIABILITY.md: kill -9 under
+# load, restarts with devices reconnecting, full disk (as root) and backup.
+faults:
+	scripts/faults.sh
 
 # fuzz runs every fuzz target for FUZZTIME each.
 FUZZTIME ?= 30s
@@ -63,7 +92,7 @@ package: deps
 	cp cmd/assent/FyneApp.toml dist/FyneApp.toml.orig
 	cd dist && $(GO) run fyne.io/tools/cmd/fyne@$(FYNE_TOOLS) package --target linux --source-dir ../cmd/assent --release; \
 		status=$$?; mv FyneApp.toml.orig ../cmd/assent/FyneApp.toml; exit $$status
-	@echo "dist/Assent.tar.xz: unpack it and run 'sudo make install' inside, or run usr/local/bin/assent"
+	@echo "dist/Assent.tar.xz: unpack it (tar -xJf dist/Assent.tar.xz), then run 'sudo make install' in the assent folder it makes, or run assent/usr/local/bin/assent"
 
 # The other platforms build in fyne-cross's Docker images (install Docker
 # and: go install github.com/fyne-io/fyne-cross@latest); the packages land

@@ -13,6 +13,8 @@ import (
 	"sync"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/seed-3a5b824e/assent/internal/durable"
 )
 
 // DefaultFileKDF derives the file key store's key: Argon2id, three passes
@@ -316,22 +318,8 @@ func (s *FileStore) save(entries map[string][]byte) (replaced bool, err error) {
 	if err := os.Rename(tmp.Name(), s.path); err != nil {
 		return false, err
 	}
-	if err := syncDir(dir); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		return true, fmt.Errorf("saved, but syncing %s failed: %w", dir, err)
 	}
 	return true, nil
-}
-
-// syncDir makes a rename in dir durable. Windows cannot open a directory
-// for syncing, and NTFS journals the rename itself.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/pquerna/otp"
@@ -16,9 +17,34 @@ import (
 type OTPParams struct {
 	Secret    []byte
 	Algorithm string // "SHA1", "SHA256", "SHA512"
-	Digits    int    // 6 or 8
+	Digits    int    // code length: MinDigits to MaxDigits (6 or 8 nearly everywhere); 5 for Steam
 	Period    int    // seconds, TOTP only (any positive period, e.g. 30 or 60)
+	// Encoding is how the RFC 4226 truncated value is written: "" (or
+	// EncodingDecimal) for the usual decimal digits, EncodingSteam for Steam
+	// Guard's five characters from SteamAlphabet.
+	Encoding string
 }
+
+// Code lengths accepted. Real exports carry 5 to 10 digits (Aegis, andOTP
+// and FreeOTP+ take them all); RFC 4226 truncates to 31 bits, so more than
+// ten digits would only add leading zeros.
+const (
+	MinDigits = 5
+	MaxDigits = 10
+)
+
+// Encodings of a code.
+const (
+	EncodingDecimal = ""
+	EncodingSteam   = "steam"
+)
+
+// SteamDigits is the length of a Steam Guard code; SteamAlphabet its
+// characters (digits and consonants that cannot be misread).
+const (
+	SteamDigits   = 5
+	SteamAlphabet = "23456789BCDFGHJKMNPQRTVWXY"
+)
 
 // Check validates p for TOTP use. HOTP ignores Period and checks the rest.
 func (p OTPParams) Check() error {
@@ -38,8 +64,17 @@ func (p OTPParams) checkHOTP() error {
 	if _, err := p.algorithm(); err != nil {
 		return err
 	}
-	if p.Digits != 6 && p.Digits != 8 {
-		return fmt.Errorf("otp: %d digits not supported (want 6 or 8)", p.Digits)
+	switch p.Encoding {
+	case EncodingDecimal:
+		if p.Digits < MinDigits || p.Digits > MaxDigits {
+			return fmt.Errorf("otp: %d digits not supported (want %d to %d, usually 6 or 8)", p.Digits, MinDigits, MaxDigits)
+		}
+	case EncodingSteam:
+		if p.Digits != SteamDigits {
+			return fmt.Errorf("otp: %d digits not supported for Steam codes (want %d)", p.Digits, SteamDigits)
+		}
+	default:
+		return fmt.Errorf("otp: encoding %q not supported (want decimal or steam)", p.Encoding)
 	}
 	return nil
 }
@@ -60,9 +95,14 @@ func (p OTPParams) algorithm() (otp.Algorithm, error) {
 func hotpCode(p OTPParams, alg otp.Algorithm, counter uint64) (string, error) {
 	// pquerna/otp takes the secret in base32, the form otpauth:// links use.
 	secret := base32.StdEncoding.EncodeToString(p.Secret)
+	enc := otp.EncoderDefault
+	if p.Encoding == EncodingSteam {
+		enc = otp.EncoderSteam
+	}
 	code, err := hotp.GenerateCodeCustom(secret, counter, hotp.ValidateOpts{
 		Digits:    otp.Digits(p.Digits),
 		Algorithm: alg,
+		Encoder:   enc,
 	})
 	if err != nil {
 		return "", fmt.Errorf("otp: %w", err)
@@ -108,13 +148,19 @@ func TOTPStep(p OTPParams, t time.Time) int64 {
 }
 
 // wellFormedCode says whether code has the right length and only ASCII
-// digits. It looks at the code's shape only, never at its value.
-func wellFormedCode(code string, digits int) bool {
-	if len(code) != digits {
+// digits (or, for Steam, characters of SteamAlphabet). It looks at the
+// code's shape only, never at its value.
+func wellFormedCode(code string, p OTPParams) bool {
+	if len(code) != p.Digits {
 		return false
 	}
 	for i := 0; i < len(code); i++ {
-		if code[i] < '0' || code[i] > '9' {
+		c := code[i]
+		if p.Encoding == EncodingSteam {
+			if strings.IndexByte(SteamAlphabet, c) < 0 {
+				return false
+			}
+		} else if c < '0' || c > '9' {
 			return false
 		}
 	}
@@ -133,7 +179,7 @@ func VerifyTOTP(p OTPParams, code string, t time.Time, skew int) (step int64, ok
 	if skew < 0 {
 		return 0, false, fmt.Errorf("otp: negative skew %d", skew)
 	}
-	if !wellFormedCode(code, p.Digits) {
+	if !wellFormedCode(code, p) {
 		return 0, false, nil
 	}
 	alg, _ := p.algorithm()
@@ -166,7 +212,7 @@ func VerifyHOTP(p OTPParams, code string, counter uint64, window int) (matched u
 	if window < 0 {
 		return 0, false, fmt.Errorf("otp: negative window %d", window)
 	}
-	if !wellFormedCode(code, p.Digits) {
+	if !wellFormedCode(code, p) {
 		return 0, false, nil
 	}
 	alg, _ := p.algorithm()

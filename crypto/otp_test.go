@@ -1,7 +1,9 @@
 package crypto
 
 import (
+	"encoding/base32"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -81,9 +83,13 @@ func TestTOTPMatchesRFC6238AppendixB(t *testing.T) {
 		}
 		// Six digits are the last six of eight: both are the same value
 		// modulo a power of ten.
-		got6, err := TOTP(rfc6238Params(v.alg, 6), at)
-		if err != nil || got6 != v.code[2:] {
-			t.Errorf("TOTP %s 6 digits at %d = %q, %v; want %q", v.alg, v.unix, got6, err, v.code[2:])
+		// So are five and seven (Aegis's test vault has 7-digit SHA256
+		// accounts).
+		for d := 5; d <= 7; d++ {
+			gotD, err := TOTP(rfc6238Params(v.alg, d), at)
+			if want := v.code[8-d:]; err != nil || gotD != want {
+				t.Errorf("TOTP %s %d digits at %d = %q, %v; want %q", v.alg, d, v.unix, gotD, err, want)
+			}
 		}
 		step, ok, err := VerifyTOTP(rfc6238Params(v.alg, 8), v.code, at, 0)
 		if err != nil || !ok || step != v.unix/30 {
@@ -238,8 +244,11 @@ func TestOTPParamsCheckNamesTheProblem(t *testing.T) {
 		{"md5", func(p *OTPParams) { p.Algorithm = "MD5" }, `algorithm "MD5"`},
 		{"lower case", func(p *OTPParams) { p.Algorithm = "sha1" }, `algorithm "sha1"`},
 		{"no algorithm", func(p *OTPParams) { p.Algorithm = "" }, `algorithm ""`},
-		{"7 digits", func(p *OTPParams) { p.Digits = 7 }, "7 digits"},
+		{"4 digits", func(p *OTPParams) { p.Digits = 4 }, "4 digits"},
+		{"11 digits", func(p *OTPParams) { p.Digits = 11 }, "11 digits"},
 		{"0 digits", func(p *OTPParams) { p.Digits = 0 }, "0 digits"},
+		{"6-character steam", func(p *OTPParams) { p.Encoding = EncodingSteam }, "Steam"},
+		{"unknown encoding", func(p *OTPParams) { p.Encoding = "base26" }, `encoding "base26"`},
 		{"zero period", func(p *OTPParams) { p.Period = 0 }, "period"},
 		{"negative period", func(p *OTPParams) { p.Period = -30 }, "period"},
 	} {
@@ -263,12 +272,12 @@ func TestOTPParamsCheckNamesTheProblem(t *testing.T) {
 	if _, err := HOTP(h, 1); err != nil {
 		t.Errorf("HOTP without a period: %v", err)
 	}
-	h.Digits = 9
+	h.Digits = 11
 	if _, err := HOTP(h, 1); err == nil {
-		t.Error("HOTP with 9 digits gave no error")
+		t.Error("HOTP with 11 digits gave no error")
 	}
-	if _, _, err := VerifyHOTP(h, "123456789", 1, 1); err == nil {
-		t.Error("VerifyHOTP with 9 digits gave no error")
+	if _, _, err := VerifyHOTP(h, "12345678901", 1, 1); err == nil {
+		t.Error("VerifyHOTP with 11 digits gave no error")
 	}
 	if _, _, err := VerifyTOTP(good, "123456", time.Now(), -1); err == nil {
 		t.Error("VerifyTOTP with negative skew gave no error")
@@ -288,5 +297,71 @@ func TestNewOTPSecretIs160RandomBits(t *testing.T) {
 	}
 	if _, err := TOTP(OTPParams{Secret: a, Algorithm: "SHA1", Digits: 6, Period: 30}, time.Now()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Every length real exports carry: the code is the last d digits of the
+// RFC 4226 truncated value, zero-padded.
+func TestHOTPFromFiveToTenDigitsMatchesRFC4226Truncation(t *testing.T) {
+	for d := MinDigits; d <= MaxDigits; d++ {
+		p := OTPParams{Secret: rfcSeedSHA1, Algorithm: "SHA1", Digits: d}
+		mod := uint64(1)
+		for range d {
+			mod *= 10
+		}
+		for counter, v := range rfc4226Truncated {
+			want := fmt.Sprintf("%0*d", d, v%mod)
+			got, err := HOTP(p, uint64(counter))
+			if err != nil || got != want {
+				t.Errorf("HOTP %d digits, counter %d = %q, %v; want %q", d, counter, got, err, want)
+			}
+			// The earliest counter with this code (short codes may repeat).
+			m, ok, err := VerifyHOTP(p, want, 0, 9)
+			if again, _ := HOTP(p, m); err != nil || !ok || m > uint64(counter) || again != want {
+				t.Errorf("VerifyHOTP %d digits, counter %d = %d, %v, %v", d, counter, m, ok, err)
+			}
+		}
+	}
+}
+
+// KeePassXC's Steam test vector (tests/TestTotp.cpp), also used by
+// Authenticator Pro: Steam Guard is TOTP (SHA1, 30 s) with the truncated
+// value written in base 26 over SteamAlphabet, least significant first.
+func TestSteamCodesMatchAKnownVector(t *testing.T) {
+	secret, err := base32.StdEncoding.DecodeString("63BEDWCQZKTQWPESARIERL5DTTQFCJTK")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := OTPParams{Secret: secret, Algorithm: "SHA1", Digits: SteamDigits, Period: 30, Encoding: EncodingSteam}
+	for _, v := range []struct {
+		unix int64
+		code string
+	}{{1511200518, "FR8RV"}, {1511200714, "9P3VP"}} {
+		got, err := TOTP(p, time.Unix(v.unix, 0))
+		if err != nil || got != v.code {
+			t.Errorf("Steam code at %d = %q, %v; want %q", v.unix, got, err, v.code)
+		}
+		if _, ok, err := VerifyTOTP(p, v.code, time.Unix(v.unix, 0), 0); !ok || err != nil {
+			t.Errorf("VerifyTOTP(%q) = %v, %v", v.code, ok, err)
+		}
+	}
+	// The same truncated value, worked by hand from the decimal code: the
+	// library's 10-digit code is the whole 31-bit value.
+	dec := p
+	dec.Encoding, dec.Digits = EncodingDecimal, MaxDigits
+	s, _ := TOTP(dec, time.Unix(1511200518, 0))
+	v, _ := strconv.ParseUint(s, 10, 64)
+	var b strings.Builder
+	for range SteamDigits {
+		b.WriteByte(SteamAlphabet[v%26])
+		v /= 26
+	}
+	if b.String() != "FR8RV" {
+		t.Errorf("base-26 of the decimal value = %q, want FR8RV", b.String())
+	}
+	for _, code := range []string{"fr8rv", "FR8R", "FR8RVV", "FR8RA", "FR0RV", "FR1RV", " FR8R"} {
+		if _, ok, err := VerifyTOTP(p, code, time.Unix(1511200518, 0), 1); ok || err != nil {
+			t.Errorf("VerifyTOTP(%q) = %v, %v; want not ok, no error", code, ok, err)
+		}
 	}
 }

@@ -665,6 +665,8 @@ func TestBrowserAdminRevokesADevice(t *testing.T) {
 		t.Fatalf("hana's row = %q", row)
 	}
 	b.click("revoke-" + devs[0].ID)
+	b.page("confirm")
+	b.click("confirm")
 	b.page("admin")
 	b.do(chromedp.WaitVisible(chromedp.ID("revoked-" + devs[0].ID)))
 	if n := b.text("#notice"); !strings.Contains(n, "hana-phone") {

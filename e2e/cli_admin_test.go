@@ -52,15 +52,16 @@ func (c *cliEnv) fails(want string, name string, args ...string) {
 // fresh data folder.
 func newServedCLI(t *testing.T) *cliEnv {
 	t.Helper()
-	bin, err := binaries()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	c := &cliEnv{t: t, bin: bin, data: filepath.Join(dir, "data"), listen: freePort(t), home: filepath.Join(dir, "home")}
-	c.url = "http://" + c.listen
-	c.env = append(os.Environ(), "ASSENT_HOME="+c.home, "ASSENT_OPS_LISTEN=off")
-	srv := exec.Command(filepath.Join(bin, "assentd"), c.server("serve")...)
+	c := newCLIEnv(t)
+	serveCLI(t, c)
+	return c
+}
+
+// serveCLI starts the built assentd serving c's data folder, waits until it
+// answers, and stops it when the test ends (its log shown if it failed).
+func serveCLI(t *testing.T, c *cliEnv) *exec.Cmd {
+	t.Helper()
+	srv := exec.Command(filepath.Join(c.bin, "assentd"), c.server("serve")...)
 	srv.Env = c.env
 	srvLog := &strings.Builder{}
 	srv.Stderr = srvLog
@@ -75,7 +76,7 @@ func newServedCLI(t *testing.T) *cliEnv {
 		}
 	})
 	waitUp(t, c.url)
-	return c
+	return srv
 }
 
 // TestCLIAdminTokens makes, lists and revokes admin tokens with the built

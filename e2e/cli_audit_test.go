@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -187,16 +186,9 @@ func TestCLIAuditSyslog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	bin, err := binaries()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	c := &cliEnv{t: t, bin: bin, data: filepath.Join(dir, "data"), listen: freePort(t), home: filepath.Join(dir, "home")}
-	c.url = "http://" + c.listen
-	c.env = append(os.Environ(), "ASSENT_HOME="+c.home, "ASSENT_OPS_LISTEN=off")
+	c := newCLIEnv(t)
 	c.fails("audit-syslog \"nowhere\"", "assentd", c.server("serve", "--audit-syslog", "nowhere")...)
-	srv := exec.Command(filepath.Join(bin, "assentd"), c.server("serve", "--audit-syslog", "udp://"+pc.LocalAddr().String())...)
+	srv := exec.Command(filepath.Join(c.bin, "assentd"), c.server("serve", "--audit-syslog", "udp://"+pc.LocalAddr().String())...)
 	srv.Env = c.env
 	srvLog := &strings.Builder{}
 	srv.Stderr = srvLog

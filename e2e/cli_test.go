@@ -6,54 +6,49 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/seed-3a5b824e/assent/crypto"
+	"github.com/seed-3a5b824e/assent/internal/testbin"
 	"github.com/seed-3a5b824e/assent/sdk"
 )
 
-// binaries builds assentd and assent once per test run.
-var binaries = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "assent-bin-")
-	if err != nil {
-		return "", err
-	}
-	out, err := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "../cmd/assentd", "../cmd/assent").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return dir, nil
-})
+// binaries builds assentd and assent once per test process and returns
+// their folder.
+func binaries() (string, error) { return testbin.Dir("../cmd/assentd", "../cmd/assent") }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+var freePort = testbin.FreeAddr
 
 type cliEnv struct {
 	t      *testing.T
 	bin    string
+	dir    string // the test's folder, which holds data and home
 	data   string
 	listen string
 	url    string
 	home   string
 	env    []string
+}
+
+// newCLIEnv is a cliEnv for the built binaries in a new folder, with a
+// free loopback port, and the machine's environment with ASSENT_HOME, no
+// operator listener (tests run side by side: no shared port) and extra.
+func newCLIEnv(t *testing.T, extra ...string) *cliEnv {
+	t.Helper()
+	dir := t.TempDir()
+	c := &cliEnv{t: t, bin: testbin.Build(t, "../cmd/assentd", "../cmd/assent"), dir: dir,
+		data: filepath.Join(dir, "data"), listen: freePort(t), home: filepath.Join(dir, "home")}
+	c.url = "http://" + c.listen
+	c.env = append(append(os.Environ(), "ASSENT_HOME="+c.home, "ASSENT_OPS_LISTEN=off"), extra...)
+	return c
 }
 
 // run runs a command to completion and returns its standard output.
@@ -90,17 +85,10 @@ func (c *cliEnv) server(args ...string) []string {
 // report, listen and answer at the prompt.
 func TestCLIWalkthrough(t *testing.T) {
 	requireSecretService(t)
-	bin, err := binaries()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	c := &cliEnv{t: t, bin: bin, data: filepath.Join(dir, "data"), listen: freePort(t), home: filepath.Join(dir, "home")}
-	c.url = "http://" + c.listen
-	// Tests run side by side: no operator listener on the shared port.
-	c.env = append(os.Environ(), "ASSENT_HOME="+c.home, "ASSENT_OPS_LISTEN=off")
+	c := newCLIEnv(t)
+	dir := c.dir
 
-	srv := exec.Command(filepath.Join(bin, "assentd"), c.server("serve")...)
+	srv := exec.Command(filepath.Join(c.bin, "assentd"), c.server("serve")...)
 	srv.Env = c.env
 	srvLog := &strings.Builder{}
 	srv.Stderr = srvLog
@@ -182,7 +170,7 @@ func TestCLIWalkthrough(t *testing.T) {
 	if _, err := tx.Do(ctx, sdk.RemChallengePoll, sdk.Request{}); sdk.Code(err) != "push_reported" {
 		t.Fatalf("poll after report: %v", err)
 	}
-	if _, err := c.run("", "assent", "approve", id, "12"); err == nil || !strings.Contains(err.Error(), "no pending challenge") {
+	if _, err := c.run("", "assent", "approve", id, "12"); err == nil || !strings.Contains(err.Error(), "no longer waiting") {
 		t.Fatalf("approving an answered challenge: %v", err)
 	}
 
@@ -192,7 +180,7 @@ func TestCLIWalkthrough(t *testing.T) {
 	if out := c.must("2468\n", "assent", "lock", "set"); !strings.Contains(out, "app lock set") {
 		t.Fatalf("lock set said %q", out)
 	}
-	listen := exec.Command(filepath.Join(bin, "assent"), "listen")
+	listen := exec.Command(filepath.Join(c.bin, "assent"), "listen")
 	listen.Env = c.env
 	stdin, _ := listen.StdinPipe()
 	stdout, _ := listen.StdoutPipe()
@@ -235,18 +223,7 @@ func TestCLIWalkthrough(t *testing.T) {
 	}
 }
 
-func waitUp(t *testing.T, url string) {
-	t.Helper()
-	for range 100 {
-		resp, err := http.Get(url + "/v1/server")
-		if err == nil {
-			resp.Body.Close()
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("assentd did not come up at %s", url)
-}
+func waitUp(t *testing.T, url string) { testbin.WaitServing(t, url, nil) }
 
 func sdkSignIn(t *testing.T, c *sdk.Client, login string) *sdk.Transaction {
 	t.Helper()

@@ -52,6 +52,7 @@ func embeddedNATS(t *testing.T) string {
 type cluster struct {
 	t      *testing.T
 	url    string
+	db     string // the nodes' PostgreSQL
 	nodes  []*node
 	mu     sync.Mutex
 	socket int // node that takes push sockets
@@ -71,7 +72,7 @@ func newCluster(t *testing.T, natsURL string, n int) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{t: t, url: "http://" + front.Addr().String()}
+	c := &cluster{t: t, url: "http://" + front.Addr().String(), db: dbURL}
 	seal := crypto.RandomBytes(32)
 	prefix := "assent-test-" + crypto.RandomToken(6)
 	for range n {

@@ -17,7 +17,8 @@ import (
 //	    "info": {"secret": "JBSWY3DPEHPK3PXP", "algo": "SHA1", "digits": 6, "period": 30}}]}}
 //
 // An encrypted export has key slots in the header and db as a base64
-// string; Assent reads only plain exports and says so.
+// string: see aegis_encrypted.go. The format is described in Aegis's
+// docs/vault.md.
 
 // maxAegisBytes bounds an export file. Entries may carry icons, so real
 // files reach megabytes; tens of them do not.
@@ -26,14 +27,15 @@ const maxAegisBytes = 32 << 20
 type aegisFile struct {
 	Version *int `json:"version"`
 	Header  struct {
-		Slots json.RawMessage `json:"slots"`
+		Slots  json.RawMessage `json:"slots"`
+		Params json.RawMessage `json:"params"`
 	} `json:"header"`
 	DB json.RawMessage `json:"db"`
 }
 
 type aegisDB struct {
-	Version int          `json:"version"`
-	Entries []aegisEntry `json:"entries"`
+	Version int             `json:"version"`
+	Entries json.RawMessage `json:"entries"`
 }
 
 type aegisEntry struct {
@@ -49,12 +51,14 @@ type aegisEntry struct {
 	} `json:"info"`
 }
 
-// ErrEncryptedExport means an Aegis export is encrypted.
-var ErrEncryptedExport = errors.New("this Aegis export is encrypted: in Aegis, export again without encryption (plain JSON), import that file, then delete it")
+// ParseAegis reads a plain Aegis JSON export; an encrypted one gives a
+// [*PasswordError] (see [ParseAegisPassword]). Entries Assent cannot use
+// (mOTP, Yandex, bad secrets) are listed in Skipped.
+func ParseAegis(data []byte) (*Import, error) { return ParseAegisPassword(data, "") }
 
-// ParseAegis reads a plain (unencrypted) Aegis JSON export. Entries Assent
-// cannot use (Steam, mOTP, Yandex, bad secrets) are listed in Skipped.
-func ParseAegis(data []byte) (*Import, error) {
+// ParseAegisPassword reads an Aegis JSON export, plain or encrypted with
+// password.
+func ParseAegisPassword(data []byte, password string) (*Import, error) {
 	if len(data) > maxAegisBytes {
 		return nil, fmt.Errorf("Aegis export is %d MiB: want at most %d MiB", len(data)>>20, maxAegisBytes>>20)
 	}
@@ -68,68 +72,56 @@ func ParseAegis(data []byte) (*Import, error) {
 	if *f.Version != 1 {
 		return nil, fmt.Errorf("Aegis export version %d is not one Assent reads (1)", *f.Version)
 	}
-	if s := bytes.TrimSpace(f.Header.Slots); len(s) > 0 && !bytes.Equal(s, []byte("null")) && !bytes.Equal(s, []byte("[]")) {
-		return nil, ErrEncryptedExport
+	db := f.DB
+	if isJSONString(f.DB) || !isNullOrEmpty(f.Header.Slots) {
+		if password == "" {
+			return nil, &PasswordError{Source: SourceAegis}
+		}
+		plain, err := decryptAegis(&f, password)
+		if err != nil {
+			return nil, err
+		}
+		db = plain
 	}
-	if bytes.HasPrefix(bytes.TrimSpace(f.DB), []byte(`"`)) {
-		return nil, ErrEncryptedExport
-	}
+	return parseAegisDB(db)
+}
+
+func isJSONString(b json.RawMessage) bool { return bytes.HasPrefix(bytes.TrimSpace(b), []byte(`"`)) }
+
+func isNullOrEmpty(b json.RawMessage) bool {
+	s := bytes.TrimSpace(b)
+	return len(s) == 0 || bytes.Equal(s, []byte("null")) || bytes.Equal(s, []byte("[]"))
+}
+
+func parseAegisDB(raw []byte) (*Import, error) {
 	var db aegisDB
-	if err := json.Unmarshal(f.DB, &db); err != nil {
+	if err := json.Unmarshal(raw, &db); err != nil {
 		return nil, fmt.Errorf("Aegis export: the db is damaged: %w", err)
 	}
 	if db.Version < 1 || db.Version > 3 {
 		return nil, fmt.Errorf("Aegis export: database version %d is not one Assent reads (1 to 3)", db.Version)
 	}
-	if len(db.Entries) > maxImportEntries {
-		return nil, fmt.Errorf("Aegis export holds %d entries: want at most %d", len(db.Entries), maxImportEntries)
+	entries, err := jsonEntries("Aegis entry", db.Entries)
+	if err != nil {
+		return nil, fmt.Errorf("Aegis export: %w", err)
 	}
 	imp := &Import{Source: SourceAegis}
-	for _, e := range db.Entries {
-		o, err := e.otpAuth()
-		if err != nil {
-			imp.Skipped = append(imp.Skipped, Skipped{Label: labelOf(e.Issuer, e.Name), Reason: err.Error()})
+	for i, raw := range entries {
+		var e aegisEntry
+		if err := json.Unmarshal(raw, &e); err != nil {
+			imp.Skipped = append(imp.Skipped, Skipped{Label: entryLabel(i, e.Issuer, e.Name), Reason: damaged(err)})
 			continue
 		}
-		imp.Accounts = append(imp.Accounts, o)
+		o, err := exportEntry{
+			Type: e.Type, Issuer: e.Issuer, Name: e.Name, Secret: e.Info.Secret, Algorithm: e.Info.Algo,
+			Digits: e.Info.Digits, Period: e.Info.Period, Counter: e.Info.Counter,
+		}.otpAuth()
+		imp.add(entryLabel(i, e.Issuer, e.Name), o, err)
 	}
 	if len(imp.Accounts) == 0 && len(imp.Skipped) == 0 {
 		return nil, errors.New("Aegis export holds no entries")
 	}
 	return imp, nil
-}
-
-func (e aegisEntry) otpAuth() (*OTPAuth, error) {
-	o := &OTPAuth{Type: strings.ToLower(e.Type), Algorithm: strings.ToUpper(e.Info.Algo), Digits: e.Info.Digits}
-	switch o.Type {
-	case "totp":
-		o.Period = e.Info.Period
-		if o.Period == 0 {
-			o.Period = defaultPeriod
-		}
-	case "hotp":
-		o.Counter = e.Info.Counter
-	case "steam", "motp", "yandex":
-		return nil, fmt.Errorf("%s codes are not supported", e.Type)
-	default:
-		return nil, fmt.Errorf("unknown code type %s", quoteShort(e.Type))
-	}
-	if o.Algorithm == "" {
-		o.Algorithm = defaultAlgorithm
-	}
-	if o.Digits == 0 {
-		o.Digits = defaultDigits
-	}
-	secret, err := decodeSecret(e.Info.Secret)
-	if err != nil {
-		return nil, problemOf(err)
-	}
-	o.Secret = secret
-	o.Issuer, o.Account = splitLabel(e.Issuer, e.Name)
-	if err := o.validate(); err != nil {
-		return nil, problemOf(err)
-	}
-	return o, nil
 }
 
 // problemOf shortens a FieldError for a preview line: the entry is already
@@ -169,23 +161,6 @@ func ParseURIList(data []byte) (*Import, error) {
 		return nil, errors.New("the list holds no otpauth:// URIs")
 	}
 	return imp, nil
-}
-
-// ParseImport reads any export Assent imports, by its content: a Google
-// Authenticator link, an Aegis JSON export, or a list of otpauth:// URIs.
-func ParseImport(data []byte) (*Import, error) {
-	t := bytes.TrimSpace(data)
-	switch {
-	case len(t) == 0:
-		return nil, errors.New("nothing to import: the input is empty")
-	case hasPrefixFold(t, "otpauth-migration:"):
-		return ParseMigration(string(t))
-	case t[0] == '{':
-		return ParseAegis(t)
-	case hasPrefixFold(firstLine(t), "otpauth:"):
-		return ParseURIList(t)
-	}
-	return nil, errors.New("not an export Assent reads: want a Google Authenticator export (otpauth-migration://), an Aegis plain JSON export, or otpauth:// URIs one a line")
 }
 
 // firstLine is the first line that is neither blank nor a # comment.

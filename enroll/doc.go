@@ -39,13 +39,27 @@
 //
 // # Imports from other authenticators
 //
-// [ParseMigration] reads Google Authenticator's export links
-// (otpauth-migration://offline?data=…, a protobuf payload read with
-// protowire), [ParseAegis] Aegis's plain JSON exports, and [ParseURIList]
-// files of otpauth:// URIs; [ParseImport] tells them apart. Each returns an
-// [Import]: the accounts that passed the same checks as a scanned URI, and
-// the entries that did not, each with why — for the app to show before
-// anything is added. [EncodeMigration] writes the Google format.
+// [ParseImport] reads an export by its content: Google Authenticator's
+// export links ([ParseMigration]: otpauth-migration://offline?data=…, a
+// protobuf payload read with protowire), Aegis's JSON vault, plain or
+// encrypted ([ParseAegisPassword]: scrypt and AES-GCM as Aegis's
+// docs/vault.md describes), 2FAS backups, plain or encrypted
+// ([Parse2FASPassword]), andOTP's plain backups ([ParseAndOTP]), FreeOTP+'s
+// JSON ([ParseFreeOTPPlus]), Bitwarden's JSON and CSV
+// ([ParseBitwardenJSON], [ParseBitwardenCSV]) and files of otpauth:// URIs
+// ([ParseURIList]). An encrypted export read without its password is a
+// [*PasswordError] that errors.Is [ErrPasswordNeeded]; read it again with
+// [ParseImportPassword]; a wrong password errors.Is [ErrWrongPassword].
+//
+// Each returns an [Import]: the accounts that passed the same checks as a
+// scanned URI, and the entries that did not, each with its label and why
+// — a damaged entry is named ("entry 3" when it has no name) and skipped,
+// never fatal — for the app to show before anything is added.
+// [EncodeMigration] writes the Google format.
+//
+// Accounts have 5 to 10 digits, as real exports carry, and may be Steam
+// Guard accounts (Type "steam"): TOTP shown as five characters of Steam's
+// alphabet.
 //
 // # QR codes
 //

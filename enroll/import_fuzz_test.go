@@ -52,6 +52,13 @@ func FuzzParseAegis(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(plain)
+	for _, n := range []string{"aegis_plain.json", "aegis_encrypted.json"} {
+		b, err := os.ReadFile("testdata/importers/" + n)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Add([]byte(`{"version":1,"header":{"slots":null},"db":{"version":2,"entries":[{"type":"hotp","name":"a:b","issuer":"","info":{"secret":"JBSWY3DPEHPK3PXP","counter":1}}]}}`))
 	f.Add([]byte(`{"version":1,"header":{"slots":[{}]},"db":"AAAA"}`))
 	f.Add([]byte(`{}`))

@@ -391,6 +391,12 @@ func displaySafe(s string) string {
 func EncodeMigration(accounts []*OTPAuth) (string, error) {
 	var b []byte
 	for _, o := range accounts {
+		if o.Type == TypeSteam {
+			return "", fmt.Errorf("%s: Steam accounts cannot be written to a Google Authenticator export", o.label())
+		}
+		if o.Digits != 0 && o.Digits != 6 && o.Digits != 8 {
+			return "", fmt.Errorf("%s: %d-digit codes cannot be written to a Google Authenticator export (6 or 8 only)", o.label(), o.Digits)
+		}
 		if o.Type == "totp" && o.Period != 0 && o.Period != defaultPeriod {
 			return "", fmt.Errorf("%s: a %d-second period cannot be written to a Google Authenticator export", o.label(), o.Period)
 		}

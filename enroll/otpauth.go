@@ -12,16 +12,32 @@ import (
 
 // OTPAuth is an otpauth:// key URI, the format of TOTP and HOTP enrollment
 // QR codes shown by most web sites.
+//
+// Type "steam" is Steam Guard: TOTP whose codes are five characters from
+// Steam's alphabet (crypto.SteamAlphabet) instead of digits. Aegis writes
+// it as otpauth://steam/..., KeePassXC as otpauth://totp/...&encoder=steam;
+// both read as Type "steam", written back in Aegis's form.
 type OTPAuth struct {
-	Type      string // "totp" or "hotp"
+	Type      string // "totp", "hotp" or "steam"
 	Issuer    string // who issued the key; may be empty
 	Account   string // the account name, usually a login or e-mail address; no leading spaces
 	Secret    []byte // the shared key, 10 to 128 bytes
 	Algorithm string // "SHA1", "SHA256" or "SHA512"
-	Digits    int    // 6 or 8
-	Period    int    // TOTP step in seconds, 1 to 3600; 0 for HOTP
+	Digits    int    // 5 to 10 (6 or 8 nearly everywhere); 5 for Steam
+	Period    int    // TOTP and Steam step in seconds, 1 to 3600; 0 for HOTP
 	Counter   uint64 // HOTP moving factor; 0 for TOTP
 }
+
+// Code types.
+const (
+	TypeTOTP  = "totp"
+	TypeHOTP  = "hotp"
+	TypeSteam = "steam"
+)
+
+// IsTimeBased says whether codes change with time (TOTP and Steam) rather
+// than with a counter (HOTP).
+func (o *OTPAuth) IsTimeBased() bool { return o.Type != TypeHOTP }
 
 const (
 	// RFC 4226 asks for at least 128 bits and recommends 160, but real
@@ -34,7 +50,15 @@ const (
 	defaultDigits    = 6
 	defaultPeriod    = 30
 	maxPeriod        = 3600
+
+	// Code lengths: what real exports carry (Aegis, andOTP and FreeOTP+
+	// accept them all). The same bounds as crypto.MinDigits/MaxDigits.
+	minDigits   = 5
+	maxDigits   = 10
+	steamDigits = 5
 )
+
+const wantDigits = "want 5 to 10 (usually 6 or 8)"
 
 const wantOTPAuth = "want otpauth://totp/Issuer:account?secret=... or otpauth://hotp/..."
 
@@ -64,8 +88,8 @@ func ParseOTPAuth(s string) (*OTPAuth, error) {
 	}
 
 	o := &OTPAuth{Type: strings.ToLower(u.authority)}
-	if o.Type != "totp" && o.Type != "hotp" {
-		return nil, fieldError(kindOTPAuth, "type", "is %s: want totp or hotp (otpauth://totp/...)", quoteShort(u.authority))
+	if o.Type != TypeTOTP && o.Type != TypeHOTP && o.Type != TypeSteam {
+		return nil, fieldError(kindOTPAuth, "type", "is %s: want totp, hotp or steam (otpauth://totp/...)", quoteShort(u.authority))
 	}
 
 	label, ok := strings.CutPrefix(u.path, "/")
@@ -92,9 +116,12 @@ func ParseOTPAuth(s string) (*OTPAuth, error) {
 	// Only the parameters that mean something for this type are known;
 	// counter on a TOTP URI is as irrelevant as image.
 	known := []string{"secret", "issuer", "algorithm", "digits"}
-	if o.Type == "totp" {
+	switch o.Type {
+	case TypeTOTP:
+		known = append(known, "period", "encoder")
+	case TypeSteam:
 		known = append(known, "period")
-	} else {
+	default:
 		known = append(known, "counter")
 	}
 	q, err := parseQuery(kindOTPAuth, u.query, known...)
@@ -135,10 +162,29 @@ func ParseOTPAuth(s string) (*OTPAuth, error) {
 		o.Algorithm = strings.ToUpper(alg)
 	}
 
-	if o.Digits, err = q.small("digits", defaultDigits, "want 6 or 8"); err != nil {
+	if o.Type == TypeTOTP {
+		// KeePassXC's way of writing a Steam account.
+		enc, present, err := q.get("encoder")
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case !present:
+		case strings.EqualFold(enc, "steam"):
+			o.Type = TypeSteam
+		default:
+			return nil, fieldError(kindOTPAuth, "encoder", "is %s: want steam, or no encoder", quoteShort(enc))
+		}
+	}
+
+	defDigits := defaultDigits
+	if o.Type == TypeSteam {
+		defDigits = steamDigits
+	}
+	if o.Digits, err = q.small("digits", defDigits, wantDigits); err != nil {
 		return nil, err
 	}
-	if o.Type == "totp" {
+	if o.IsTimeBased() {
 		if o.Period, err = q.small("period", defaultPeriod, "want the time step in seconds, usually 30"); err != nil {
 			return nil, err
 		}
@@ -224,10 +270,13 @@ func (o *OTPAuth) validate() error {
 	default:
 		return fieldError(kindOTPAuth, "algorithm", "is %s: want SHA1, SHA256 or SHA512", quoteShort(o.Algorithm))
 	}
-	if o.Digits != 6 && o.Digits != 8 {
-		return fieldError(kindOTPAuth, "digits", "is %d: want 6 or 8", o.Digits)
+	switch {
+	case o.Type == TypeSteam && o.Digits != steamDigits:
+		return fieldError(kindOTPAuth, "digits", "is %d: want %d for a Steam account", o.Digits, steamDigits)
+	case o.Digits < minDigits || o.Digits > maxDigits:
+		return fieldError(kindOTPAuth, "digits", "is %d: %s", o.Digits, wantDigits)
 	}
-	if o.Type == "totp" && (o.Period < 1 || o.Period > maxPeriod) {
+	if o.IsTimeBased() && (o.Period < 1 || o.Period > maxPeriod) {
 		return fieldError(kindOTPAuth, "period", "is %d: want the time step in seconds, from 1 to %d (usually 30)", o.Period, maxPeriod)
 	}
 	return nil
@@ -245,10 +294,11 @@ func (o *OTPAuth) label() string {
 //
 //	otpauth://totp/Issuer:account?secret=BASE32&issuer=Issuer&algorithm=SHA1&digits=6&period=30
 //
-// with counter instead of period for HOTP, and without the issuer when
-// there is none. Zero values of Type, Algorithm, Digits and Period are
-// written as the defaults (totp, SHA1, 6, 30), so a hand-built OTPAuth
-// needs only the issuer, account and secret.
+// with counter instead of period for HOTP, otpauth://steam/... for Steam,
+// and without the issuer when there is none. Zero values of Type,
+// Algorithm, Digits and Period are written as the defaults (totp, SHA1, 6
+// — 5 for Steam — and 30), so a hand-built OTPAuth needs only the issuer,
+// account and secret.
 func (o *OTPAuth) String() string {
 	typ, alg, digits, period := o.Type, o.Algorithm, o.Digits, o.Period
 	if typ == "" {
@@ -259,6 +309,9 @@ func (o *OTPAuth) String() string {
 	}
 	if digits == 0 {
 		digits = defaultDigits
+		if typ == TypeSteam {
+			digits = steamDigits
+		}
 	}
 	if period == 0 {
 		period = defaultPeriod

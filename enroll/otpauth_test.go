@@ -87,6 +87,22 @@ func TestParseOTPAuthAccepts(t *testing.T) {
 		{"algorithm in lower case", base + "&algorithm=sha256", func(o *OTPAuth) bool { return o.Algorithm == "SHA256" }},
 		{"SHA512", base + "&algorithm=SHA512", func(o *OTPAuth) bool { return o.Algorithm == "SHA512" }},
 		{"8 digits", base + "&digits=8", func(o *OTPAuth) bool { return o.Digits == 8 }},
+		{"5 digits", base + "&digits=5", func(o *OTPAuth) bool { return o.Digits == 5 && o.Type == "totp" }},
+		{"7 digits (Aegis's test vault)", base + "&digits=7", func(o *OTPAuth) bool { return o.Digits == 7 }},
+		{"10 digits", base + "&digits=10", func(o *OTPAuth) bool { return o.Digits == 10 }},
+		{"HOTP with 7 digits", "otpauth://hotp/Air%20Canada:Benjamin?secret=KUVJJOM753IHTNDSZVCNKL7GII&issuer=Air+Canada&algorithm=SHA256&digits=7&counter=50",
+			func(o *OTPAuth) bool {
+				return o.Type == "hotp" && o.Digits == 7 && o.Counter == 50 && o.Issuer == "Air Canada"
+			}},
+		{"Steam as Aegis writes it", "otpauth://steam/Boeing:Sophia?secret=JRZCL47CMXVOQMNPZR2F7J4RGI&issuer=Boeing&algorithm=SHA1&digits=5&period=30",
+			func(o *OTPAuth) bool { return o.Type == "steam" && o.Digits == 5 && o.Period == 30 && o.IsTimeBased() }},
+		{"Steam with defaults", "otpauth://steam/Steam:gaben?secret=JRZCL47CMXVOQMNPZR2F7J4RGI",
+			func(o *OTPAuth) bool {
+				return o.Type == "steam" && o.Digits == 5 && o.Period == 30 && o.Algorithm == "SHA1"
+			}},
+		{"Steam as KeePassXC writes it", "otpauth://totp/Steam:gaben?secret=JRZCL47CMXVOQMNPZR2F7J4RGI&issuer=Steam&encoder=steam",
+			func(o *OTPAuth) bool { return o.Type == "steam" && o.Digits == 5 && o.Period == 30 }},
+		{"Steam encoder in capitals", base + "&encoder=Steam&digits=5", func(o *OTPAuth) bool { return o.Type == "steam" }},
 		{"period 60", base + "&period=60", func(o *OTPAuth) bool { return o.Period == 60 }},
 		{"period 1", base + "&period=1", func(o *OTPAuth) bool { return o.Period == 1 }},
 		{"period 3600", base + "&period=3600", func(o *OTPAuth) bool { return o.Period == 3600 }},
@@ -118,9 +134,9 @@ func TestParseOTPAuthRejectsBadFields(t *testing.T) {
 	tests := []struct {
 		name, in, field, problem string
 	}{
-		{"unknown type", "otpauth://xotp/alice" + q, "type", "want totp or hotp"},
-		{"no type", "otpauth:///alice" + q, "type", "want totp or hotp"},
-		{"type with a port", "otpauth://totp:80/alice" + q, "type", "want totp or hotp"},
+		{"unknown type", "otpauth://xotp/alice" + q, "type", "want totp, hotp or steam"},
+		{"no type", "otpauth:///alice" + q, "type", "want totp, hotp or steam"},
+		{"type with a port", "otpauth://totp:80/alice" + q, "type", "want totp, hotp or steam"},
 
 		{"no label", "otpauth://totp" + q, "label", "missing"},
 		{"empty label", "otpauth://totp/" + q, "label", "missing"},
@@ -157,12 +173,16 @@ func TestParseOTPAuthRejectsBadFields(t *testing.T) {
 		{"empty algorithm", base + "&algorithm=", "algorithm", "want SHA1"},
 		{"repeated algorithm", base + "&algorithm=SHA1&algorithm=SHA256", "algorithm", "exactly once"},
 
-		{"7 digits", base + "&digits=7", "digits", "is 7: want 6 or 8"},
-		{"0 digits", base + "&digits=0", "digits", "want 6 or 8"},
+		{"4 digits", base + "&digits=4", "digits", "is 4: want 5 to 10"},
+		{"11 digits", base + "&digits=11", "digits", "is 11: want 5 to 10"},
+		{"0 digits", base + "&digits=0", "digits", "want 5 to 10"},
+		{"6-character Steam code", "otpauth://steam/alice" + q + "&digits=6", "digits", "is 6: want 5 for a Steam account"},
+		{"Steam by encoder with 8 digits", base + "&encoder=steam&digits=8", "digits", "want 5 for a Steam account"},
+		{"unknown encoder", base + "&encoder=base26", "encoder", `"base26": want steam`},
 		{"digits in words", base + "&digits=six", "digits", `"six"`},
-		{"signed digits", base + "&digits=%2B6", "digits", "want 6 or 8"},
-		{"empty digits", base + "&digits=", "digits", "want 6 or 8"},
-		{"huge digits", base + "&digits=99999999999999999999", "digits", "want 6 or 8"},
+		{"signed digits", base + "&digits=%2B6", "digits", "want 5 to 10"},
+		{"empty digits", base + "&digits=", "digits", "want 5 to 10"},
+		{"huge digits", base + "&digits=99999999999999999999", "digits", "want 5 to 10"},
 		{"repeated digits", base + "&digits=6&digits=6", "digits", "exactly once"},
 
 		{"period 0", base + "&period=0", "period", "from 1 to 3600"},
@@ -240,6 +260,10 @@ func TestOTPAuthStringIsCanonical(t *testing.T) {
 			"otpauth://HOTP/alice+tag@example.com?counter=7&secret=JBSWY3DPEHPK3PXP",
 			"otpauth://hotp/alice%2Btag@example.com?secret=JBSWY3DPEHPK3PXP&algorithm=SHA1&digits=6&counter=7",
 		},
+		{
+			"otpauth://totp/Steam:gaben?secret=JRZCL47CMXVOQMNPZR2F7J4RGI&issuer=Steam&encoder=steam",
+			"otpauth://steam/Steam:gaben?secret=JRZCL47CMXVOQMNPZR2F7J4RGI&issuer=Steam&algorithm=SHA1&digits=5&period=30",
+		},
 	}
 	for _, tt := range tests {
 		o, err := ParseOTPAuth(tt.in)
@@ -261,6 +285,9 @@ func TestOTPAuthStringRoundTrips(t *testing.T) {
 		{Type: "hotp", Issuer: "Bücher & Söhne", Account: "zoë+1@example.com", Secret: secret, Algorithm: "SHA512", Digits: 6, Counter: 1<<64 - 1},
 		{Type: "totp", Issuer: "a/b?c#d%e&f=g", Account: "x/y?z#%&=  ", Secret: make([]byte, 128), Algorithm: "SHA1", Digits: 6, Period: 1},
 		{Type: "totp", Issuer: strings.Repeat("i", 127), Account: strings.Repeat("ä", 64), Secret: secret[:10], Algorithm: "SHA1", Digits: 6, Period: 30},
+		{Type: "totp", Issuer: "SPDX", Account: "James", Secret: secret, Algorithm: "SHA256", Digits: 7, Period: 20},
+		{Type: "hotp", Issuer: "Air Canada", Account: "Benjamin", Secret: secret, Algorithm: "SHA256", Digits: 10, Counter: 50},
+		{Type: "steam", Issuer: "Boeing", Account: "Sophia", Secret: secret, Algorithm: "SHA1", Digits: 5, Period: 30},
 	}
 	for _, o := range values {
 		s := o.String()
@@ -280,5 +307,10 @@ func TestOTPAuthStringFillsDefaults(t *testing.T) {
 	want := "otpauth://totp/Example:alice?secret=JBSWY3DPEHPK3PXP&issuer=Example&algorithm=SHA1&digits=6&period=30"
 	if got := o.String(); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	steam := &OTPAuth{Type: "steam", Issuer: "Steam", Account: "gaben", Secret: helloSecret}
+	want = "otpauth://steam/Steam:gaben?secret=JBSWY3DPEHPK3PXP&issuer=Steam&algorithm=SHA1&digits=5&period=30"
+	if got := steam.String(); got != want {
+		t.Errorf("Steam: got  %s\nwant %s", got, want)
 	}
 }

@@ -93,6 +93,16 @@ type Client struct {
 	// Clock corrects the device's times by the server's, when set (see
 	// MaxClockCorrection).
 	Clock *Clock
+	// After waits between reconnects (time.After when nil); tests stand
+	// in for the clock with it.
+	After func(time.Duration) <-chan time.Time
+}
+
+func (c *Client) after(d time.Duration) <-chan time.Time {
+	if c.After != nil {
+		return c.After(d)
+	}
+	return time.After(d)
 }
 
 func (c *Client) now() time.Time {
@@ -302,7 +312,10 @@ func (c *Client) Connect(ctx context.Context, h Handler) error {
 	d := websocket.Dialer{HandshakeTimeout: 15 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024}
 	if c.HTTP != nil {
 		if t, ok := c.HTTP.Transport.(*http.Transport); ok {
-			d.TLSClientConfig = t.TLSClientConfig
+			// Through Clone: net/http sets up the transport's TLS
+			// settings on its first use, which may be happening on
+			// another goroutine now; Clone waits for that.
+			d.TLSClientConfig = t.Clone().TLSClientConfig
 		}
 	}
 	hdr := http.Header{"Authorization": {AuthScheme + " " + tok}}
@@ -430,10 +443,14 @@ const (
 )
 
 // Run keeps the push channel up: it reconnects with exponential backoff and
-// jitter until ctx ends or the error is permanent. The server sends every
-// pending challenge on each connect, so nothing is missed while offline.
+// jitter until ctx ends or the error is permanent. The backoff never grows
+// past the time the channel has been down, so that a device comes back
+// within about as long as its server was away, not a minute after a short
+// restart. The server sends every pending challenge on each connect, so
+// nothing is missed while offline.
 func (c *Client) Run(ctx context.Context, h Handler) error {
 	backoff := minBackoff
+	down := time.Now() // since when the channel is down
 	state := func(s ConnState, err error) {
 		if h.State != nil {
 			h.State(s, err)
@@ -456,13 +473,14 @@ func (c *Client) Run(ctx context.Context, h Handler) error {
 			state(StateOffline, err)
 			return err
 		}
+		replaced := Replaced(err)
 		switch {
-		case Replaced(err):
+		case replaced:
 			// Copies of one device would otherwise push each other off
 			// the server about once a second.
 			backoff = maxBackoff
 		case connected:
-			backoff = minBackoff
+			backoff, down = minBackoff, time.Now()
 		}
 		state(StateReconnecting, err)
 		// Jitter spreads reconnects of many devices after a server restart:
@@ -472,8 +490,11 @@ func (c *Client) Run(ctx context.Context, h Handler) error {
 		case <-ctx.Done():
 			state(StateOffline, nil)
 			return nil
-		case <-time.After(wait):
+		case <-c.after(wait):
 		}
 		backoff = min(backoff*2, maxBackoff)
+		if !replaced {
+			backoff = min(backoff, max(minBackoff, time.Since(down)))
+		}
 	}
 }

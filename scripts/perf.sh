@@ -10,11 +10,15 @@
 #
 #   BENCH=0 DEVICES=200 STEPS=100,200 TARGET_DEVICES=200 SIGNIN_DEVICES=100 DURATION=2s scripts/perf.sh /tmp/perf
 #
+# RESTART_DEVICES (default TARGET_DEVICES) sets the devices of the restarts.
+#
 # At each step the devices connect, the server's memory is read (from each
 # node's operator listener, --ops-listen), and pushes run at RATE (a pace one
 # node sustains here). Then 1,000 pushes/s with 10,000 devices (the target)
 # and as fast as 64 pushes in flight allow; on the single node also whole
-# sign-ins at SIGNIN_RATE.
+# sign-ins at SIGNIN_RATE, and restarts: assent-load runs the node as its
+# child, stops it under RESTART_DEVICES connected devices (SIGTERM, then
+# SIGKILL), starts it again and times every device's reconnect.
 #
 # The load comes from this one machine: the servers run with the per-address
 # request throttle off (--source-rate -1), no cap on connections per address
@@ -31,6 +35,7 @@ DURATION=${DURATION:-20s}
 SIGNIN_RATE=${SIGNIN_RATE:-100}
 TARGET_DEVICES=${TARGET_DEVICES:-10000}
 SIGNIN_DEVICES=${SIGNIN_DEVICES:-1000}
+RESTART_DEVICES=${RESTART_DEVICES:-$TARGET_DEVICES}
 BENCH=${BENCH:-1}
 PG=${ASSENT_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test}
 NATS=${ASSENT_TEST_NATS:-nats://127.0.0.1:4222}
@@ -87,6 +92,13 @@ load sqlite-fullspeed --server http://127.0.0.1:9200 --state "$work/one.json" "$
 load sqlite-signin --server http://127.0.0.1:9200 --state "$work/one.json" "${common[@]}" --steps "$SIGNIN_DEVICES" --mode signin --rate "$SIGNIN_RATE" --duration "$DURATION"
 kill %1
 wait %1 2>/dev/null || true
+# Restarts of the same node under the same devices: assent-load runs it as
+# its child, stops it and starts it again.
+for sig in term kill; do
+	load "sqlite-restart-$sig" --mode restart --signal "$sig" --server http://127.0.0.1:9200 --ops http://127.0.0.1:9290 --admin-token "$tok" \
+		--state "$work/one.json" --devices "$RESTART_DEVICES" \
+		-- bin/assentd serve --data "$work/one" --listen 127.0.0.1:9200 --ops-listen 127.0.0.1:9290 --log-level warn
+done
 
 # Three nodes on PostgreSQL and NATS, behind one URL.
 psql -q "$PG" -c "CREATE SCHEMA $schema"

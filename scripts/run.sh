@@ -5,9 +5,6 @@
 # from another terminal with: make signin   (password: correct horse battery)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Fyne cannot parse the C locale and says so on every start; a fresh machine
-# often has no other.
-case "${LC_ALL:-${LANG:-C}}" in C | C.* | POSIX) export LANG=en_US.UTF-8 LC_ALL= ;; esac
 data=${ASSENT_DATA:-data}
 listen=${ASSENT_LISTEN:-127.0.0.1:8080}
 # Named localhost, not 127.0.0.1: browsers make passkeys only for a host
@@ -40,21 +37,31 @@ register_app example-app embedded
 # A demo device home; its keys sit in the encrypted file store with a demo
 # passphrase (use the OS keychain for real accounts).
 export ASSENT_HOME="$data/demo-device" ASSENT_KEYSTORE=file ASSENT_PASSPHRASE=${ASSENT_PASSPHRASE:-demo}
-echo "$password" | bin/assentd user add demo --data "$data" --listen "$listen" --email demo@example.com 2>/dev/null || true
+echo "$password" | bin/assentd user add demo --data "$data" --listen "$listen" --email demo@example.com >/dev/null 2>&1 || true
 if ! bin/assent accounts 2>/dev/null | grep -q demo; then
 	link=$(bin/assentd enroll demo --data "$data" --listen "$listen" | tail -n 1)
-	bin/assent enroll "$link" 2>/dev/null
+	bin/assent enroll "$link" >/dev/null
 fi
+# How another terminal reaches the server (make signin) and the demo device
+# (bin/assent challenges, …).
+signin="make signin"
+[ -z "${ASSENT_LISTEN:-}" ] || signin="ASSENT_LISTEN=$listen $signin"
+[ "$url" = "http://localhost:${listen##*:}" ] || signin="ASSENT_URL=$url $signin"
+device_env="ASSENT_HOME=$(cd "$ASSENT_HOME" && pwd) ASSENT_KEYSTORE=file ASSENT_PASSPHRASE=$ASSENT_PASSPHRASE"
 
-if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+# The app's window needs X11 (a Wayland desktop has XWayland's DISPLAY).
+if [ -n "${DISPLAY:-}" ]; then
 	cat <<MSG
 
 Assent is running at $url with user "demo" (password "$password");
 its pages are at $url/account (add a passkey there).
-The Assent app is opening, enrolled as demo (its home: $ASSENT_HOME).
+The Assent app is opening, enrolled as demo (its home: $ASSENT_HOME, keys
+in the encrypted file store, passphrase "$ASSENT_PASSPHRASE").
 Start a sign-in from another terminal:
-    make signin
+    $signin
 and tap the number it shows in the app. The server logs to $data/assentd.log.
+The programs are bin/assent and bin/assentd; the demo device from another terminal:
+    $device_env bin/assent accounts
 Quit the app (tray or window menu) or press Ctrl-C to stop both.
 
 MSG
@@ -64,11 +71,16 @@ else
 
 Assent is running at $url with user "demo" (password "$password");
 its pages are at $url/account.
-No display (DISPLAY and WAYLAND_DISPLAY are unset), so this terminal is a
-headless demo device instead of the app. Start a sign-in from another
-terminal:
-    make signin
+No display (DISPLAY is unset), so this terminal is a
+headless demo device instead of the app (its home: $ASSENT_HOME, keys in
+the encrypted file store, passphrase "$ASSENT_PASSPHRASE"). Start a sign-in
+from another terminal:
+    $signin
 and pick the number it shows here. The server logs to $data/assentd.log.
+The programs are bin/assent and bin/assentd; the demo device from another
+terminal (its prompts, its codes, an app lock):
+    $device_env bin/assent challenges
+    $device_env bin/assent lock set
 Ctrl-C stops both.
 
 MSG

@@ -17,7 +17,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -o "$work/bin/" ./cmd/assentd ./e2e/webshots
+go build -o "$work/bin/" ./cmd/assentd ./e2e/webshots ./e2e/adminshots
 cat >"$work/policy.yaml" <<'YAML'
 # The demo policy: every factor on offer, and a department asked once.
 signOn:
@@ -69,3 +69,14 @@ alice=$("$work/bin/assentd" enroll alice | tail -n 1)
 sam=$("$work/bin/assentd" enroll sam | tail -n 1)
 
 "$work/bin/webshots" -url "$url" -out "$out" -alice "$alice" -sam "$sam"
+
+# The admin and account pages' device actions: bob's two alike devices
+# ("vm"), a push bob reports (his risk goes high), the confirmations of
+# revoking and removing a device, and the 404 page, at desktop and phone
+# widths.
+adduser dana --email dana@example.com --group admins
+dana=$("$work/bin/assentd" enroll dana | tail -n 1)
+vm1=$("$work/bin/assentd" enroll bob | tail -n 1)
+vm2=$("$work/bin/assentd" enroll bob | tail -n 1)
+token=$("$work/bin/assentd" admin-token --name screenshots 2>/dev/null)
+"$work/bin/adminshots" -url "$url" -out "$out" -admin "$dana" -vm "$vm1,$vm2" -token "$token"

@@ -17,6 +17,7 @@ import (
 func (s *Server) adminRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /v1/admin/users", s.handleAdminAddUser)
 	m.HandleFunc("POST /v1/admin/users/{login}/enroll", s.handleAdminEnroll)
+	m.HandleFunc("POST /v1/admin/users/{login}/reset-risk", s.handleAdminResetRisk)
 	m.HandleFunc("POST /v1/admin/push", s.handleAdminPush)
 	m.HandleFunc("GET /v1/admin/apps", s.handleAdminListApps)
 	m.HandleFunc("POST /v1/admin/apps", s.handleAdminAddApp)
@@ -258,4 +259,34 @@ func (s *Server) handleAdminRemoveApp(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusNoContent)
 	}
+}
+
+// AdminRiskReset is the answer of POST /v1/admin/users/{login}/reset-risk.
+type AdminRiskReset struct {
+	Login string `json:"login"`
+	Risk  string `json:"risk"`
+	// Was is the risk level before the reset ("low" when there was
+	// nothing to reset).
+	Was string `json:"was"`
+}
+
+func (s *Server) handleAdminResetRisk(w http.ResponseWriter, r *http.Request) {
+	if !s.requireAdmin(w, r) {
+		return
+	}
+	u, err := s.adminUser(r.Context(), r.PathValue("login"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	was, err := s.ResetUserRisk(r.Context(), u.ID, "admin API")
+	switch {
+	case errors.Is(err, errNoUser):
+		writeError(w, apiErr(http.StatusNotFound, "no_user", "no user %q", u.Login))
+		return
+	case err != nil:
+		writeError(w, s.unavailable("admin: reset risk", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, AdminRiskReset{Login: u.Login, Risk: "low", Was: was})
 }

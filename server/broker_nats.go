@@ -41,6 +41,9 @@ func DialNATS(url, prefix string, log *slog.Logger) (*NATSBroker, error) {
 		nats.Timeout(10*time.Second),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
+		// Nothing is kept to send after a reconnect: a push that cannot go
+		// now is reported to its caller, not delivered seconds late.
+		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				log.Warn("nats: disconnected", "err", err)
@@ -66,7 +69,16 @@ func (b *NATSBroker) Publish(_ context.Context, deviceID string, msg push.Messag
 	if err != nil {
 		return err
 	}
-	return b.nc.Publish(b.subject(deviceID), data)
+	if !b.nc.IsConnected() {
+		return fmt.Errorf("%w (nats: %s)", ErrBrokerDown, b.nc.Status())
+	}
+	if err := b.nc.Publish(b.subject(deviceID), data); err != nil {
+		if errors.Is(err, nats.ErrReconnectBufExceeded) || errors.Is(err, nats.ErrConnectionClosed) {
+			return fmt.Errorf("%w (%v)", ErrBrokerDown, err)
+		}
+		return err
+	}
+	return nil
 }
 
 // Subscribe delivers messages for any device to this node's hub.

@@ -95,6 +95,7 @@ func (s *Server) SendPush(ctx context.Context, req PushRequest) (PushResult, err
 	req.Context.Time = now.Unix()
 	ctxJSON, _ := json.Marshal(req.Context)
 	res := PushResult{Number: correct, ExpiresAt: exp}
+	unreachable := 0
 	for i, d := range devs {
 		if !d.RevokedAt.IsZero() {
 			continue
@@ -118,22 +119,64 @@ func (s *Server) SendPush(ctx context.Context, req PushRequest) (PushResult, err
 			Nonce: claims.Nonce, Numbers: numbers, Correct: correct, Context: ctxJSON, JWS: jws,
 			Status: store.ChallengePending, CreatedAt: now, ExpiresAt: exp,
 		}
-		if err := s.st.CreateChallenge(ctx, c); err != nil {
+		// The challenge and its push.sent commit together: no crash can
+		// leave one without the other.
+		sent := &store.Audit{Events: []store.AuditEvent{{Time: now, Type: "push.sent", UserID: req.User.ID, DeviceID: d.ID, TxID: req.TxID, ChallengeID: c.ID,
+			ClientIP: req.Context.ClientIP, Detail: map[string]string{"kind": req.Kind, "risk": req.Context.Risk}}}}
+		if err := s.st.CreateChallenge(ctx, c, sent); err != nil {
 			return PushResult{}, s.internal("push: store challenge", err)
+		}
+		s.audited(ctx, sent.Stored)
+		if err := s.deliverChallenge(ctx, d.ID, jws); err != nil {
+			// Not sent: nothing may answer it later either.
+			s.log.Warn("push: device unreachable", "device", d.ID, "err", err)
+			s.cancelChallenge(ctx, c.ID, reasonUnreachable)
+			unreachable++
+			continue
 		}
 		res.ChallengeIDs = append(res.ChallengeIDs, c.ID)
 		s.metrics.challenges.WithLabelValues("sent").Inc()
-		s.audit(ctx, store.AuditEvent{Type: "push.sent", UserID: req.User.ID, DeviceID: d.ID, TxID: req.TxID, ChallengeID: c.ID,
-			ClientIP: req.Context.ClientIP, Detail: map[string]string{"kind": req.Kind, "risk": req.Context.Risk}})
-		if err := s.broker.Publish(ctx, d.ID, push.Message{Type: push.MsgChallenge, JWS: jws}); err != nil {
-			// The device still finds it through the pending list.
-			s.log.Warn("push: publish failed", "device", d.ID, "err", err)
-		}
 	}
 	if len(res.ChallengeIDs) == 0 {
+		if unreachable > 0 {
+			return PushResult{}, ErrDeviceUnreachable
+		}
 		return PushResult{}, ErrNoPushDevice
 	}
 	return res, nil
+}
+
+// reasonUnreachable is why a challenge that could not be delivered is
+// cancelled.
+const reasonUnreachable = "device unreachable: the message broker is down"
+
+// ErrDeviceUnreachable means no device could be reached: the node that
+// holds their sockets cannot be told (the broker is down). A device that
+// is merely offline is not unreachable: it finds its push when it
+// connects.
+var ErrDeviceUnreachable = &apiError{Status: http.StatusServiceUnavailable, Code: "device_unreachable", RetryAfter: 5,
+	Message: "the push cannot reach your device right now; use a code from the app instead, or try again in a moment"}
+
+// deliverChallenge hands a signed challenge to the node holding the
+// device's socket. When the broker is down, a socket on this node still
+// gets it; any other device is unreachable.
+func (s *Server) deliverChallenge(ctx context.Context, deviceID, jws string) error {
+	msg := push.Message{Type: push.MsgChallenge, JWS: jws}
+	err := s.broker.Publish(ctx, deviceID, msg)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, ErrBrokerDown) && s.hub.holds(deviceID) {
+		s.hub.deliver(deviceID, msg)
+		return nil
+	}
+	if errors.Is(err, ErrBrokerDown) {
+		return err
+	}
+	// Another failure (a device id the broker cannot name): the device
+	// still finds the push through its pending list.
+	s.log.Warn("push: publish failed", "device", deviceID, "err", err)
+	return nil
 }
 
 // Refusals of a response. None changes the challenge.
@@ -198,6 +241,8 @@ func (s *Server) answer(ctx context.Context, tok, pathID, ip string) (store.Chal
 	}
 	now := s.now()
 	expired := false
+	// The outcome's event commits with the outcome.
+	outcome := &store.Audit{For: func(c store.Challenge) []store.AuditEvent { return []store.AuditEvent{settledEvent(c, ip)} }}
 	c, err := s.st.UpdateChallenge(ctx, rc.ID, func(c *store.Challenge) error {
 		if c.DeviceID != d.ID {
 			// A response by another device for someone else's challenge
@@ -246,7 +291,7 @@ func (s *Server) answer(ctx context.Context, tok, pathID, ip string) (store.Chal
 			c.Status, c.Reason = store.ChallengeReported, "reported as not initiated by the user"
 		}
 		return nil
-	})
+	}, outcome)
 	if errors.Is(err, errNotThisDevice) || errors.Is(err, store.ErrNotFound) {
 		return fail(errResponseRejected, "challenge not sent to this device")
 	} else if err != nil {
@@ -256,22 +301,27 @@ func (s *Server) answer(ctx context.Context, tok, pathID, ip string) (store.Chal
 		}
 		return store.Challenge{}, s.internal("answer: update challenge", err)
 	}
-	s.settled(ctx, c, ip)
+	s.audited(ctx, outcome.Stored)
+	s.settled(ctx, c)
 	if expired {
 		return c, errChallengeExpired
 	}
 	return c, nil
 }
 
-// settled does what follows an answered challenge: the audit log, the
-// user's risk when reported, failed attempts, and cancelling the same push
-// on the user's other devices.
-func (s *Server) settled(ctx context.Context, c store.Challenge, ip string) {
+// settledEvent is the audit event of an answered challenge.
+func settledEvent(c store.Challenge, ip string) store.AuditEvent {
 	detail := map[string]string{"kind": c.Kind}
 	if c.Reason != "" {
 		detail["reason"] = c.Reason
 	}
-	s.audit(ctx, store.AuditEvent{Type: "push." + c.Status, UserID: c.UserID, DeviceID: c.DeviceID, TxID: c.TxID, ChallengeID: c.ID, ClientIP: ip, Detail: detail})
+	return store.AuditEvent{Time: c.AnsweredAt, Type: "push." + c.Status, UserID: c.UserID, DeviceID: c.DeviceID, TxID: c.TxID, ChallengeID: c.ID, ClientIP: ip, Detail: detail}
+}
+
+// settled does what follows an answered challenge (whose audit event
+// committed with it): the user's risk when reported, failed attempts, and
+// cancelling the same push on the user's other devices.
+func (s *Server) settled(ctx context.Context, c store.Challenge) {
 	s.metrics.challenges.WithLabelValues(c.Status).Inc()
 	s.metrics.roundTrip.Observe(c.AnsweredAt.Sub(c.CreatedAt).Seconds())
 	// Every connection of the answering device drops the prompt too (the
@@ -312,17 +362,20 @@ const reasonAnsweredElsewhere = "answered on another device"
 
 // cancelChallenge ends a pending challenge and tells its device.
 func (s *Server) cancelChallenge(ctx context.Context, id, reason string) {
+	cancelled := &store.Audit{For: func(c store.Challenge) []store.AuditEvent {
+		return []store.AuditEvent{{Time: c.AnsweredAt, Type: "push.cancelled", UserID: c.UserID, DeviceID: c.DeviceID, TxID: c.TxID, ChallengeID: c.ID, Detail: map[string]string{"reason": reason}}}
+	}}
 	c, err := s.st.UpdateChallenge(ctx, id, func(c *store.Challenge) error {
 		if c.Status != store.ChallengePending {
 			return errNotPending
 		}
 		c.Status, c.Reason, c.AnsweredAt = store.ChallengeCancelled, reason, s.now()
 		return nil
-	})
+	}, cancelled)
 	if err != nil {
 		return
 	}
-	s.audit(ctx, store.AuditEvent{Type: "push.cancelled", UserID: c.UserID, DeviceID: c.DeviceID, TxID: c.TxID, ChallengeID: c.ID, Detail: map[string]string{"reason": reason}})
+	s.audited(ctx, cancelled.Stored)
 	s.metrics.challenges.WithLabelValues(store.ChallengeCancelled).Inc()
 	s.notifyResolved(ctx, c.DeviceID, c.ID, c.Status)
 }

@@ -511,6 +511,11 @@ func (f *flow) sendPush(u store.User) (*pushState, error) {
 	req := f.pushRequest(u)
 	res, err := f.s.SendPush(f.ctx, req)
 	if err != nil {
+		if errors.Is(err, ErrDeviceUnreachable) {
+			// Nothing reached the user: no fatigue budget spent.
+			f.s.refundPush(f.ctx, u.ID)
+			f.audit("push.unreachable", nil)
+		}
 		return nil, err
 	}
 	return &pushState{ChallengeIDs: res.ChallengeIDs, Number: res.Number, ExpiresAt: res.ExpiresAt, UV: req.UserVerification}, nil

@@ -18,6 +18,8 @@ import (
 // The in-process broker serves one node; a NATS broker serves several.
 type Broker interface {
 	// Publish sends msg towards every connection of deviceID on any node.
+	// It fails with ErrBrokerDown when the other nodes cannot be reached
+	// now (the message is dropped, never sent late).
 	Publish(ctx context.Context, deviceID string, msg push.Message) error
 	// Subscribe registers the node's delivery function; called once.
 	Subscribe(deliver func(deviceID string, msg push.Message)) error
@@ -25,6 +27,10 @@ type Broker interface {
 	Ready() error
 	Close() error
 }
+
+// ErrBrokerDown means a message could not go to the other nodes: the
+// broker is unreachable from this node.
+var ErrBrokerDown = errors.New("the message broker is unreachable")
 
 // LocalBroker delivers within the process.
 type LocalBroker struct {
@@ -329,6 +335,13 @@ func (h *hub) deliver(deviceID string, msg push.Message) {
 	for _, c := range h.conns[deviceID] {
 		c.enqueue(&msg)
 	}
+}
+
+// holds says whether this node has a connection of the device.
+func (h *hub) holds(deviceID string) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.conns[deviceID]) > 0
 }
 
 // disconnect closes every connection of a device (revoked).

@@ -140,15 +140,24 @@ func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// handleReadyz says whether this node can serve: its store answers and its
-// broker is connected.
+// handleReadyz says whether this node can serve: its store answers and
+// can write (a tiny write transaction, reused for a moment: see
+// probeWrite), and its broker is connected. A store writing without its
+// space reserve shows "space", without making the node unready.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	checks := map[string]string{"store": "ok", "broker": "ok"}
+	checks := map[string]string{"store": "ok", "store-write": "not checked", "broker": "ok"}
 	status := http.StatusOK
 	if err := s.st.Ping(ctx); err != nil {
 		checks["store"], status = err.Error(), http.StatusServiceUnavailable
+	} else if err := s.probeWrite(ctx); err != nil {
+		checks["store-write"], status = storeWriteCheck(err), http.StatusServiceUnavailable
+	} else {
+		checks["store-write"] = "ok"
+	}
+	if sp, ok := s.st.(spaceShort); ok && sp.SpaceShort() {
+		checks["space"] = "low: the database gave up its space reserve to keep writing; free space on its volume"
 	}
 	if err := s.broker.Ready(); err != nil {
 		checks["broker"], status = err.Error(), http.StatusServiceUnavailable

@@ -140,6 +140,8 @@ func (p *pages) routes(m *http.ServeMux) {
 	m.HandleFunc("POST "+pathPoll, p.handlePoll)
 	m.HandleFunc("GET "+PathAccount, p.handleAccount)
 	m.HandleFunc("POST "+PathAccount+"/devices", p.handleAddDevice)
+	m.HandleFunc("GET "+PathAccount+"/devices/{id}/remove", p.handleRemoveDevicePage)
+	m.HandleFunc("POST "+PathAccount+"/devices/{id}/remove", p.handleRemoveDevice)
 	m.HandleFunc("POST "+PathAccount+"/signout-everywhere", p.handleSignOutEverywhere)
 	m.HandleFunc("POST "+PathAccount+"/passkeys", p.handleAddPasskey)
 	m.HandleFunc("POST "+PathAccount+"/passkeys/{id}/remove", p.handleRemovePasskey)
@@ -147,7 +149,9 @@ func (p *pages) routes(m *http.ServeMux) {
 	m.HandleFunc("POST "+PathSignOut, p.handleSignOut)
 	m.HandleFunc("GET "+PathAdmin, p.handleAdminUsers)
 	m.HandleFunc("GET "+PathAdmin+"/audit", p.handleAdminAudit)
+	m.HandleFunc("GET "+PathAdmin+"/devices/{id}/revoke", p.handleAdminRevokePage)
 	m.HandleFunc("POST "+PathAdmin+"/devices/{id}/revoke", p.handleAdminRevoke)
+	m.HandleFunc("POST "+PathAdmin+"/users/{id}/reset-risk", p.handleAdminResetRisk)
 	m.HandleFunc("POST "+PathAdmin+"/passkeys/{id}/remove", p.handleAdminRemovePasskey)
 	m.HandleFunc("GET "+PathAdmin+"/apps", p.handleAdminApps)
 	m.HandleFunc("POST "+PathAdmin+"/apps", p.handleAdminAddApp)
@@ -221,6 +225,8 @@ var templateFuncs = template.FuncMap{
 	"day":      func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
 	"stamp":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
 	"join":     strings.Join,
+	"shortID":  shortID,
+	"seen":     formatSeen,
 	"switchTo": func(csrf, auth, id, label string) switchButton { return switchButton{csrf, auth, id, label} },
 }
 
@@ -320,6 +326,25 @@ type view struct {
 	Apps    []appRow
 	Kinds   []AppKind
 	Created *createdApp
+	// Confirm is what a confirmation page asks (revoking or removing a
+	// device).
+	Confirm *confirmView
+}
+
+// confirmView is a page that asks before something that cannot be undone:
+// the device it acts on, and a form that does it. Token is bound to the
+// session, the action and the device, so only this page can make the post
+// that does it.
+type confirmView struct {
+	Device     store.Device
+	Owner      string
+	Action     string
+	Token      string
+	Button     string
+	Cancel     string
+	CancelText string
+	// Last says the device is the person's only one.
+	Last bool
 }
 
 // appRow is a registered app with its settings as people read them.
@@ -355,6 +380,9 @@ func (p *pages) render(w http.ResponseWriter, status int, name string, v *view) 
 		return
 	}
 	h := w.Header()
+	if status == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
+		h.Set("Retry-After", strconv.Itoa(noSpaceRetry))
+	}
 	setSecurityHeaders(h)
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
@@ -367,8 +395,66 @@ func (p *pages) message(w http.ResponseWriter, status int, title, text, back, ba
 	p.render(w, status, "message", &view{Title: title, Text: text, Back: back, BackText: backText})
 }
 
+// notFound is the hosted pages' 404: the site's own page, which never
+// repeats the address asked for (it would put the asker's words on a page
+// with the organization's name).
 func (p *pages) notFound(w http.ResponseWriter) {
-	p.message(w, http.StatusNotFound, "Page not found", "There is nothing at this address.", PathAccount, "Go to your account")
+	p.render(w, http.StatusNotFound, "notfound", &view{Title: "Page not found"})
+}
+
+// apiPrefixes are the paths of the JSON APIs (the engine's, the admin
+// API, the device protocol), the OpenID Connect provider and the
+// operator endpoints: an unknown address under them is answered in JSON.
+var apiPrefixes = []string{"/v1/", "/oidc/", "/.well-known/", "/assets/", "/debug/"}
+
+// apiPaths are single addresses answered in JSON.
+var apiPaths = []string{"/v1", "/oidc", "/healthz", "/readyz", "/metrics"}
+
+// handleNotFound answers a request no route takes. A person who mistyped
+// a page's address (a GET or HEAD outside the APIs, from a client that
+// takes HTML) gets the site's 404 page; an API client gets the JSON error
+// the APIs always give.
+func (p *pages) handleNotFound(w http.ResponseWriter, r *http.Request) {
+	if wantsPage(r) {
+		p.notFound(w)
+		return
+	}
+	notFound(w, r)
+}
+
+// wantsPage says whether an unknown address is a hosted page's: asked for
+// with GET or HEAD, outside the API paths, by a client that does not ask
+// for JSON alone.
+func wantsPage(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	path := r.URL.Path
+	if slices.Contains(apiPaths, path) || slices.ContainsFunc(apiPrefixes, func(pre string) bool { return strings.HasPrefix(path, pre) }) {
+		return false
+	}
+	accept := r.Header.Get("Accept")
+	return !(strings.Contains(accept, "application/json") && !strings.Contains(accept, "text/html"))
+}
+
+// shortID is the part of a device's ID the pages show, enough to tell two
+// devices of one person apart ("dev_Xy3…" shows as "Xy3k9Q").
+func shortID(id string) string {
+	if _, rest, ok := strings.Cut(id, "_"); ok {
+		id = rest
+	}
+	if len(id) > 6 {
+		id = id[:6]
+	}
+	return id
+}
+
+// formatSeen is how the pages say when a device was last seen.
+func formatSeen(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return formatWhen(t)
 }
 
 func (p *pages) csrfRefused(w http.ResponseWriter) {

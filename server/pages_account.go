@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"html/template"
@@ -11,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/seed-3a5b824e/assent/sdk"
 	"github.com/seed-3a5b824e/assent/server/store"
@@ -101,7 +103,12 @@ func (p *pages) handleAccount(w http.ResponseWriter, r *http.Request) {
 	case "removed":
 		v.Notice = "The passkey was removed. It no longer signs in to your account."
 	}
-	if code := q.Get("error"); accountErrors[code] {
+	if q.Get("device") == "removed" {
+		v.Notice = "The device was removed. It gets no more sign-in requests, and its codes no longer work."
+	}
+	if code := q.Get("error"); code == "no_device" {
+		v.Error = &pageMsg{Title: "There is no such device on your account.", Detail: "It may have been removed already. The devices your account has are listed below."}
+	} else if accountErrors[code] {
 		v.Error = (&flash{Code: code}).show()
 	}
 	p.render(w, http.StatusOK, "account", v)
@@ -248,25 +255,184 @@ func (p *pages) handleAdminUsers(w http.ResponseWriter, r *http.Request) {
 	if id := r.URL.Query().Get("passkey-removed"); id != "" {
 		v.Notice = p.removedPasskeyNotice(r, id)
 	}
+	if id := r.URL.Query().Get("risk-reset"); id != "" {
+		if u, err := p.s.st.GetUser(r.Context(), id); err == nil && (u.Risk == "low" || u.Risk == "") {
+			v.Notice = fmt.Sprintf("The risk of %s was reset to low.", u.Login)
+		}
+	}
 	p.render(w, http.StatusOK, "admin", v)
 }
 
+// Confirmation pages. Revoking a device (admin) and removing one's own
+// device (account) take two steps that work without JavaScript: the
+// button opens a page that names the device, and only that page's form
+// does it. Its token is bound to the session, the action and the device,
+// so neither the page it came from nor any other form can skip the step;
+// the post is checked for its origin and session token as every form is.
+
+const (
+	confirmRevoke = "revoke-device"
+	confirmRemove = "remove-device"
+)
+
+func (p *pages) confirmToken(tok, action, id string) string {
+	return p.csrfFor("confirm:" + action + ":" + id + ":" + sessionBinding(tok))
+}
+
+// confirmed says whether a post (parsed by checkPost) carries the token of
+// the confirmation page for action on id.
+func (p *pages) confirmed(r *http.Request, tok, action, id string) bool {
+	got := r.PostForm.Get("confirm")
+	return tok != "" && got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(p.confirmToken(tok, action, id))) == 1
+}
+
+func (p *pages) handleAdminRevokePage(w http.ResponseWriter, r *http.Request) {
+	me, tok, ok := p.admin(w, r)
+	if !ok {
+		return
+	}
+	p.renderRevokeConfirm(w, r, me, tok, r.PathValue("id"))
+}
+
+// renderRevokeConfirm asks an admin to confirm revoking a device.
+func (p *pages) renderRevokeConfirm(w http.ResponseWriter, r *http.Request, me store.User, tok, id string) {
+	d, err := p.s.st.GetDevice(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		p.notFound(w)
+		return
+	} else if err != nil {
+		p.s.log.Error("hosted pages: load device", "err", err)
+		p.message(w, http.StatusInternalServerError, "Something went wrong", "The device could not be read. Try again.", PathAdmin, "Back to users")
+		return
+	}
+	if !d.RevokedAt.IsZero() {
+		http.Redirect(w, r, PathAdmin+"?revoked="+url.QueryEscape(d.ID), http.StatusSeeOther)
+		return
+	}
+	owner := ""
+	if u, err := p.s.st.GetUser(r.Context(), d.UserID); err == nil {
+		owner = u.Login
+	}
+	p.render(w, http.StatusOK, "confirm", &view{User: me.Login, Admin: true, CSRF: p.csrfFor(sessionBinding(tok)),
+		Title: "Revoke this device?",
+		Text:  "It stops getting sign-in requests at once, and its codes stop working. This cannot be undone: to use it again, its owner enrolls it anew.",
+		Confirm: &confirmView{Device: d, Owner: owner, Action: PathAdmin + "/devices/" + url.PathEscape(d.ID) + "/revoke",
+			Token: p.confirmToken(tok, confirmRevoke, d.ID), Button: "Revoke device", Cancel: PathAdmin + "#user-" + owner, CancelText: "Cancel"}})
+}
+
+// handleAdminRevoke revokes a device once its confirmation page's form
+// asks; any other post gets the confirmation page and changes nothing.
 func (p *pages) handleAdminRevoke(w http.ResponseWriter, r *http.Request) {
+	me, tok, ok := p.adminPost(w, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("id")
+	if !p.confirmed(r, tok, confirmRevoke, id) {
+		p.renderRevokeConfirm(w, r, me, tok, id)
+		return
+	}
+	_, err := p.s.revokeDeviceOf(r.Context(), "", id, "admin "+me.Login)
+	switch {
+	case errors.Is(err, errNoDevice):
+		p.notFound(w)
+	case err != nil && !errors.Is(err, errDeviceGone):
+		p.s.log.Error("hosted pages: revoke device", "err", err)
+		p.message(w, http.StatusInternalServerError, "Something went wrong", "The device could not be revoked. Try again.", PathAdmin, "Back to users")
+	default:
+		http.Redirect(w, r, PathAdmin+"?revoked="+url.QueryEscape(id), http.StatusSeeOther)
+	}
+}
+
+// handleAdminResetRisk sets a user's standing risk back to low.
+func (p *pages) handleAdminResetRisk(w http.ResponseWriter, r *http.Request) {
 	me, _, ok := p.adminPost(w, r)
 	if !ok {
 		return
 	}
 	id := r.PathValue("id")
-	if _, err := p.s.st.GetDevice(r.Context(), id); err != nil {
+	_, err := p.s.ResetUserRisk(r.Context(), id, "admin "+me.Login)
+	switch {
+	case errors.Is(err, errNoUser):
 		p.notFound(w)
+	case err != nil:
+		p.s.log.Error("hosted pages: reset risk", "err", err)
+		p.message(w, http.StatusInternalServerError, "Something went wrong", "The risk could not be reset. Try again.", PathAdmin, "Back to users")
+	default:
+		http.Redirect(w, r, PathAdmin+"?risk-reset="+url.QueryEscape(id), http.StatusSeeOther)
+	}
+}
+
+// handleRemoveDevicePage asks the signed-in person to confirm removing one
+// of their devices.
+func (p *pages) handleRemoveDevicePage(w http.ResponseWriter, r *http.Request) {
+	_, u, tok, ok := p.signedInFor(w, r, AppAccount)
+	if !ok {
 		return
 	}
-	if err := p.s.RevokeDevice(r.Context(), id, "admin "+me.Login); err != nil {
-		p.s.log.Error("hosted pages: revoke device", "err", err)
-		p.message(w, http.StatusInternalServerError, "Something went wrong", "The device could not be revoked. Try again.", PathAdmin, "Back to users")
+	p.renderRemoveConfirm(w, r, u, tok, r.PathValue("id"))
+}
+
+// renderRemoveConfirm draws the confirmation of removing a device of u's.
+// A device of another user, a removed one and an unknown ID get the same
+// answer.
+func (p *pages) renderRemoveConfirm(w http.ResponseWriter, r *http.Request, u store.User, tok, id string) {
+	devs, err := p.s.st.ListDevices(r.Context(), u.ID)
+	if err != nil {
+		p.s.log.Error("hosted pages: list devices", "err", err)
+		p.message(w, http.StatusInternalServerError, "Something went wrong", "Your devices could not be read. Try again.", PathAccount, "Back to your account")
 		return
 	}
-	http.Redirect(w, r, PathAdmin+"?revoked="+url.QueryEscape(id), http.StatusSeeOther)
+	devs = slices.DeleteFunc(devs, func(d store.Device) bool { return !d.RevokedAt.IsZero() })
+	i := slices.IndexFunc(devs, func(d store.Device) bool { return d.ID == id })
+	if i < 0 {
+		http.Redirect(w, r, PathAccount+"?error=no_device", http.StatusSeeOther)
+		return
+	}
+	d := devs[i]
+	p.render(w, http.StatusOK, "confirm", &view{User: u.Login, Admin: isAdmin(u), CSRF: p.csrfFor(sessionBinding(tok)),
+		Title: "Remove this device?",
+		Text:  "It stops getting sign-in requests at once, and its codes stop working. To use it again, you add it again from this page.",
+		Confirm: &confirmView{Device: d, Action: PathAccount + "/devices/" + url.PathEscape(d.ID) + "/remove",
+			Token: p.confirmToken(tok, confirmRemove, d.ID), Button: "Remove device", Cancel: PathAccount, CancelText: "Keep it",
+			Last: len(devs) == 1}})
+}
+
+// handleRemoveDevice removes one of the signed-in person's devices, once
+// its confirmation page's form asks. The session is checked again here (a
+// revoked or expired one is sent to sign in), and the device's owner is
+// checked in the same store transaction that revokes it.
+func (p *pages) handleRemoveDevice(w http.ResponseWriter, r *http.Request) {
+	_, u, tok, ok := p.signedInFor(w, r, AppAccount)
+	if !ok {
+		return
+	}
+	if !p.checkPost(w, r, sessionBinding(tok)) {
+		p.csrfRefused(w)
+		return
+	}
+	id := r.PathValue("id")
+	if !p.confirmed(r, tok, confirmRemove, id) {
+		p.renderRemoveConfirm(w, r, u, tok, id)
+		return
+	}
+	d, err := p.s.revokeDeviceOf(r.Context(), u.ID, id, "user")
+	switch {
+	case errors.Is(err, errNoDevice):
+		http.Redirect(w, r, PathAccount+"?error=no_device", http.StatusSeeOther)
+	case errors.Is(err, errDeviceGone):
+		// A second click, or another tab: it is gone, as asked.
+		http.Redirect(w, r, PathAccount+"?device=removed", http.StatusSeeOther)
+	case err != nil:
+		p.s.log.Error("hosted pages: remove device", "err", err)
+		p.message(w, http.StatusInternalServerError, "Something went wrong", "The device could not be removed. Try again.", PathAccount, "Back to your account")
+	default:
+		p.s.tellUser(r.Context(), u, fmt.Sprintf("The device %q was removed from your account.", d.Name),
+			"A device was removed from your account",
+			fmt.Sprintf("The device %q was removed from your %s account %s at %s.\n\nIf this was not you, tell your administrator at once.",
+				d.Name, p.s.opts.Org, u.Login, p.s.now().UTC().Format(time.RFC1123)))
+		http.Redirect(w, r, PathAccount+"?device=removed", http.StatusSeeOther)
+	}
 }
 
 // auditPage is how many audit events one page shows.

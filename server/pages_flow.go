@@ -442,6 +442,7 @@ var errorTexts = map[string]struct {
 	"wrong_number":              {"The push was not approved: a different number was picked on the device. Send another and pick the number shown here.", false},
 	"push_denied":               {"The request was denied on your device. If that was a mistake, send another or use a code.", false},
 	"push_reported":             {"The request was reported as not made by you, so this sign-in was stopped. Your administrator can see what happened.", false},
+	"device_unreachable":        {"Your device can't be reached right now. Use a code from the app instead, or try again in a moment.", false},
 	"push_expired":              {"The push was not answered in time. Send another, or use a code instead.", false},
 	"push_limited":              {"Pushes have stopped for now: too many went unanswered. Enter a code from the Assent app instead.", false},
 	"access_denied":             {"You can't sign in to this app from here.", true},
@@ -458,6 +459,7 @@ var errorTexts = map[string]struct {
 	"ended":                     {"This sign-in has ended. Start again.", false},
 	"still_waiting":             {"Still waiting: nothing was approved yet.", false},
 	"remediation_not_available": {"This page was out of date. Here is where things stand now.", false},
+	"unavailable":               {"The server can't complete this right now. Try again in a moment.", false},
 }
 
 // flashOf turns an engine error into the message to show next.

@@ -90,7 +90,14 @@ func (s *Server) assessRisk(ctx context.Context, u store.User, ip, device string
 	}
 	reported := u.Risk == policy.RiskHigh && now.Sub(u.RiskSince) < reportedWindow
 	if !reported {
-		if rs, err := s.st.ListAudit(ctx, store.AuditFilter{UserID: u.ID, Types: []string{"push.reported"}, Since: now.Add(-reportedWindow), Limit: 1}); err == nil && len(rs) > 0 {
+		// Reports count for reportedWindow, and only since an administrator
+		// last reset the user's risk (ResetUserRisk: a low risk with its
+		// RiskSince).
+		since := now.Add(-reportedWindow)
+		if u.Risk != policy.RiskHigh && u.RiskSince.After(since) {
+			since = u.RiskSince
+		}
+		if rs, err := s.st.ListAudit(ctx, store.AuditFilter{UserID: u.ID, Types: []string{"push.reported"}, Since: since, Limit: 1}); err == nil && len(rs) > 0 {
 			reported = true
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/seed-3a5b824e/assent/crypto"
@@ -79,7 +80,11 @@ type Server struct {
 	log     *slog.Logger
 	hub     *hub
 	broker  Broker
-	mux     *http.ServeMux
+	// probe is /readyz's write probe; noSpaceLogged when an out-of-space
+	// store was last logged (diskspace.go).
+	probe         writeProbe
+	noSpaceLogged atomic.Int64
+	mux           *http.ServeMux
 	// web serves the hosted pages.
 	web     *pages
 	handler http.Handler
@@ -226,7 +231,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/server", s.handleServerInfo)
 	m.Handle("GET /assets/", assetHandler())
 	s.web.routes(m)
-	m.HandleFunc("/", notFound)
+	m.HandleFunc("/", s.web.handleNotFound)
 	s.mux = m
 	s.handler = s.withClientIP(s.instrument(m))
 
@@ -270,8 +275,8 @@ func (s *Server) GarbageCollect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.audited(ctx, res.Audits) // committed with the expiry, by the store
 	for _, c := range res.Expired {
-		s.audit(ctx, store.AuditEvent{Type: "push.expired", UserID: c.UserID, DeviceID: c.DeviceID, TxID: c.TxID, ChallengeID: c.ID})
 		s.metrics.challenges.WithLabelValues(store.ChallengeExpired).Inc()
 		s.notifyResolved(ctx, c.DeviceID, c.ID, store.ChallengeExpired)
 	}
@@ -325,7 +330,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, err error) {
 	var ae *apiError
-	if !errors.As(err, &ae) {
+	switch {
+	case errors.As(err, &ae):
+	case errors.Is(err, store.ErrNoSpace):
+		ae = errNoSpace
+	default:
 		ae = errInternal
 	}
 	if ae.RetryAfter > 0 {
@@ -334,8 +343,12 @@ func writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, ae.Status, ae)
 }
 
-// internal logs an unexpected error and returns the generic one.
+// internal logs an unexpected error and returns the generic one; a store
+// out of space is 503 with Retry-After instead (see noSpace).
 func (s *Server) internal(op string, err error) error {
+	if errors.Is(err, store.ErrNoSpace) {
+		return s.noSpace(op, err)
+	}
 	s.log.Error(op, "err", err)
 	s.metrics.errors.WithLabelValues(op).Inc()
 	return errInternal
@@ -383,17 +396,44 @@ func (s *Server) audit(ctx context.Context, e store.AuditEvent) {
 	case s.audits <- auditReq{e: e, done: done}:
 		err := <-done
 		if err != nil {
-			s.log.Error("audit log write failed", "event", e.Type, "err", err)
+			s.auditFailed(e, err)
 			return
 		}
 	case <-s.done:
 		stored, err := s.st.AppendAudit(context.WithoutCancel(ctx), e)
 		if err != nil {
-			s.log.Error("audit log write failed", "event", e.Type, "err", err)
+			s.auditFailed(e, err)
 			return
 		}
 		s.sinks.ship([]store.AuditEvent{stored})
 	}
+	s.logAudit(ctx, e)
+}
+
+// auditFailed logs an audit event the store could not write; out of space,
+// as every request fails alike, at most once every noSpaceLogEvery.
+func (s *Server) auditFailed(e store.AuditEvent, err error) {
+	if errors.Is(err, store.ErrNoSpace) {
+		s.noSpace("audit log write", err)
+		return
+	}
+	s.log.Error("audit log write failed", "event", e.Type, "err", err)
+}
+
+// audited ships and logs events that the store committed together with the
+// change they record (store.Audit): what audit does after its own write.
+func (s *Server) audited(ctx context.Context, es []store.AuditEvent) {
+	if len(es) == 0 {
+		return
+	}
+	s.sinks.ship(es)
+	for _, e := range es {
+		s.logAudit(ctx, e)
+	}
+}
+
+// logAudit writes an audit event to the server log too.
+func (s *Server) logAudit(ctx context.Context, e store.AuditEvent) {
 	if !s.log.Enabled(ctx, slog.LevelInfo) {
 		return
 	}

@@ -63,27 +63,33 @@ const (
 	maxThrottle   = time.Hour
 )
 
+// LockSecretError says why a PIN or passphrase cannot be the app lock; its
+// Problem is written for the person ("a PIN has digits only").
+type LockSecretError struct{ Problem string }
+
+func (e *LockSecretError) Error() string { return e.Problem }
+
 // CheckLockSecret says whether secret may be an app lock of kind.
 func CheckLockSecret(kind string, secret []byte) error {
 	switch kind {
 	case LockPIN:
 		if len(secret) < MinPINLength || len(secret) > MaxPINLength {
-			return fmt.Errorf("a PIN has %d to %d digits", MinPINLength, MaxPINLength)
+			return &LockSecretError{Problem: fmt.Sprintf("a PIN has %d to %d digits", MinPINLength, MaxPINLength)}
 		}
 		for _, b := range secret {
 			if b < '0' || b > '9' {
-				return errors.New("a PIN has digits only")
+				return &LockSecretError{Problem: "a PIN has digits only"}
 			}
 		}
 	case LockPassphrase:
 		if !utf8.Valid(secret) {
-			return errors.New("the passphrase is not UTF-8 text")
+			return &LockSecretError{Problem: "the passphrase is not UTF-8 text"}
 		}
 		if n := utf8.RuneCount(secret); n < MinPassphraseLength {
-			return fmt.Errorf("a passphrase has at least %d characters", MinPassphraseLength)
+			return &LockSecretError{Problem: fmt.Sprintf("a passphrase has at least %d characters", MinPassphraseLength)}
 		}
 		if len(secret) > maxPassphraseBytes {
-			return fmt.Errorf("a passphrase has at most %d bytes", maxPassphraseBytes)
+			return &LockSecretError{Problem: fmt.Sprintf("a passphrase has at most %d bytes", maxPassphraseBytes)}
 		}
 	default:
 		return fmt.Errorf("unknown app lock %q: want pin or passphrase", kind)
@@ -198,6 +204,9 @@ type Settings struct {
 	CloseToTray bool `json:"closeToTray"`
 	// StartHidden starts the app in the tray, without a window.
 	StartHidden bool `json:"startHidden"`
+	// NoNotificationsSaid records that the person was told, once, that this
+	// desktop shows no notifications.
+	NoNotificationsSaid bool `json:"noNotificationsSaid,omitempty"`
 }
 
 // DefaultSettings are the settings of a new home.

@@ -20,12 +20,32 @@ type Input struct {
 	Import *enroll.Import
 }
 
+// An encrypted export (Aegis, 2FAS) read without its password gives an
+// error that errors.Is ErrPasswordNeeded: ask for the password and read it
+// again with ParseInputDataPassword or ReadImportPassword. A wrong password
+// gives one that errors.Is ErrWrongPassword: ask again. Both are an
+// *enroll.PasswordError, whose Source names the app ("Aegis").
+var (
+	ErrPasswordNeeded = enroll.ErrPasswordNeeded
+	ErrWrongPassword  = enroll.ErrWrongPassword
+)
+
 // maxInputFile bounds a file given to the app: a photo of a QR code or an
 // export with icons, not a disk image.
 const maxInputFile = 64 << 20
 
+const wantInput = "want an assent://enroll link, an otpauth:// URI, or an export of Google Authenticator, Aegis, 2FAS, andOTP, FreeOTP+ or Bitwarden"
+
 // ParseInputText reads pasted or scanned text.
-func ParseInputText(text string) (Input, error) {
+func ParseInputText(text string) (Input, error) { return parseInputText(text, "") }
+
+// ParseInputTextPassword is ParseInputText for a pasted encrypted export:
+// the password opens it. "" is no password.
+func ParseInputTextPassword(text, password string) (Input, error) {
+	return parseInputText(text, password)
+}
+
+func parseInputText(text, password string) (Input, error) {
 	t := strings.TrimSpace(text)
 	if t == "" {
 		return Input{}, errors.New("nothing to add: the text is empty")
@@ -52,14 +72,16 @@ func ParseInputText(text string) (Input, error) {
 			return Input{}, err
 		}
 		return Input{Link: t}, nil
-	case t[0] == '{':
-		imp, err := enroll.ParseImport([]byte(t))
-		if err != nil {
-			return Input{}, err
-		}
-		return Input{Import: imp}, nil
 	}
-	return Input{}, errors.New("this is not something Assent can add: want an assent://enroll link, an otpauth:// URI, a Google Authenticator export or an Aegis export")
+	// An export file's content (JSON, Bitwarden's CSV), by its shape.
+	imp, err := enroll.ParseImportPassword([]byte(t), password)
+	if errors.Is(err, enroll.ErrNotAnExport) {
+		return Input{}, errors.New("this is not something Assent can add: " + wantInput)
+	}
+	if err != nil {
+		return Input{}, err
+	}
+	return Input{Import: imp}, nil
 }
 
 func hasScheme(s, scheme string) bool {
@@ -67,8 +89,16 @@ func hasScheme(s, scheme string) bool {
 }
 
 // ParseInputData reads a file's content: a PNG or JPEG with a QR code, an
-// Aegis JSON export, or text holding a link. name is only for messages.
+// export of another authenticator (see enroll.ParseImport), or text holding
+// a link. name is only for messages. An encrypted export gives an error
+// that errors.Is ErrPasswordNeeded.
 func ParseInputData(name string, data []byte) (Input, error) {
+	return ParseInputDataPassword(name, data, "")
+}
+
+// ParseInputDataPassword is ParseInputData for an encrypted export: the
+// password opens it. "" is no password.
+func ParseInputDataPassword(name string, data []byte, password string) (Input, error) {
 	if len(data) > maxInputFile {
 		return Input{}, fmt.Errorf("%s is over %d MiB: want a QR code picture or an export file", name, maxInputFile>>20)
 	}
@@ -83,7 +113,7 @@ func ParseInputData(name string, data []byte) (Input, error) {
 		}
 		return in, nil
 	}
-	in, err := ParseInputText(string(data))
+	in, err := parseInputText(string(data), password)
 	if err != nil {
 		return Input{}, fmt.Errorf("%s: %w", name, err)
 	}
@@ -96,9 +126,16 @@ func isImage(b []byte) bool {
 }
 
 // ReadImport reads an export named on the command line: an
-// otpauth-migration:// link, or the path of an Aegis export, a list of
-// otpauth:// URIs, or a QR image of a Google export.
-func ReadImport(arg string) (*enroll.Import, error) {
+// otpauth-migration:// link, or the path of an export file of another
+// authenticator, a list of otpauth:// URIs, or a QR image of a Google
+// export. An encrypted export gives an error that errors.Is
+// ErrPasswordNeeded: ask for the password (without echo) and call
+// ReadImportPassword.
+func ReadImport(arg string) (*enroll.Import, error) { return ReadImportPassword(arg, "") }
+
+// ReadImportPassword is ReadImport for an encrypted export: the password
+// opens it. "" is no password.
+func ReadImportPassword(arg, password string) (*enroll.Import, error) {
 	a := strings.TrimSpace(arg)
 	if hasScheme(a, "otpauth-migration") {
 		return enroll.ParseMigration(a)
@@ -107,7 +144,7 @@ func ReadImport(arg string) (*enroll.Import, error) {
 	if err != nil {
 		return nil, err
 	}
-	in, err := ParseInputData(a, data)
+	in, err := ParseInputDataPassword(a, data, password)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/seed-3a5b824e/assent/crypto"
 	"github.com/seed-3a5b824e/assent/enroll"
 )
 
@@ -76,8 +78,9 @@ func TestParseInputDataReadsQRPicturesAndExportFiles(t *testing.T) {
 	if in.Import == nil || len(in.Import.Accounts) != 2 {
 		t.Fatalf("QR of a Google export: got %+v", in)
 	}
+	// Its Steam account is imported too.
 	in, err = ParseInputData("aegis.json", []byte(aegisExport))
-	if err != nil || in.Import == nil || len(in.Import.Accounts) != 1 || len(in.Import.Skipped) != 1 {
+	if err != nil || in.Import == nil || len(in.Import.Accounts) != 2 || len(in.Import.Skipped) != 0 {
 		t.Fatalf("Aegis export: %v %+v", err, in)
 	}
 	if _, err := ParseInputData("photo.png", mustPNGWithoutCode(t)); !errors.Is(err, enroll.ErrNoQRCode) {
@@ -176,5 +179,179 @@ func TestAddOTPAuthChecksAHandMadeAccountLikeAScannedOne(t *testing.T) {
 	}
 	if _, err := c.AddOTPAuth(&enroll.OTPAuth{Issuer: "Example", Account: "", Secret: []byte("0123456789")}); err == nil {
 		t.Fatal("an account without a name was accepted")
+	}
+}
+
+// The export files of Aegis's importer tests (see
+// enroll/testdata/importers/README.md).
+func importerFile(name string) string {
+	return filepath.Join("..", "..", "enroll", "testdata", "importers", name)
+}
+
+// aegisCodesAt1700000000 are the codes of Aegis's seven test accounts at
+// unix time 1700000000 (the next HOTP code for the counter in the vault),
+// computed independently of Assent from RFC 4226/6238 — Python's hmac,
+// dynamic truncation, mod 10^digits, and for Steam base 26 over
+// 23456789BCDFGHJKMNPQRTVWXY, least significant first.
+var aegisCodesAt1700000000 = map[string]string{
+	"Deno:Mason":          "790195",   // TOTP SHA1, 6 digits, 30 s
+	"SPDX:James":          "9993814",  // TOTP SHA256, 7 digits, 20 s
+	"Airbnb:Elijah":       "65516786", // TOTP SHA512, 8 digits, 50 s
+	"Issuu:James":         "253717",   // HOTP SHA1, 6 digits, counter 1
+	"Air Canada:Benjamin": "4444976",  // HOTP SHA256, 7 digits, counter 50
+	"WWE:Mason":           "24622277", // HOTP SHA512, 8 digits, counter 10300
+	"Boeing:Sophia":       "747JR",    // Steam
+}
+
+// The next HOTP codes, after one was shown.
+var aegisNextHOTP = map[string]string{"Issuu:James": "178033", "Air Canada:Benjamin": "1686577", "WWE:Mason": "43610905"}
+
+func TestAllSevenAegisTestAccountsImportAndShowTheRightCodes(t *testing.T) {
+	for _, tt := range []struct{ file, password string }{
+		{"aegis_plain.json", ""},
+		{"aegis_encrypted.json", "test"},
+	} {
+		t.Run(tt.file, func(t *testing.T) {
+			c, home := newHome(t)
+			imp, err := ReadImportPassword(importerFile(tt.file), tt.password)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(imp.Accounts) != 7 || len(imp.Skipped) != 0 {
+				t.Fatalf("got %d accounts, skipped %+v; want all 7", len(imp.Accounts), imp.Skipped)
+			}
+			if added, err := c.Import(imp); err != nil || len(added) != 7 {
+				t.Fatalf("import: %d added, %v", len(added), err)
+			}
+			at := time.Unix(1_700_000_000, 0)
+			// Read back from the vault on disk, as the app does after a restart.
+			for _, a := range mustOpen(t, home).Accounts() {
+				want, ok := aegisCodesAt1700000000[a.Label()]
+				if !ok {
+					t.Errorf("unexpected account %s", a.Label())
+					continue
+				}
+				var got Code
+				if a.Kind == KindHOTP {
+					got, err = c.Code(a.ID)
+				} else {
+					got, err = TOTPCode(a, at)
+				}
+				if err != nil || got.Code != want {
+					t.Errorf("%s (%s): code %q, %v; want %q", a.Label(), a.Kind, got.Code, err, want)
+				}
+				if a.Kind == KindHOTP {
+					if next, err := c.Code(a.ID); err != nil || next.Code != aegisNextHOTP[a.Label()] {
+						t.Errorf("%s: next code %q, %v; want %q", a.Label(), next.Code, err, aegisNextHOTP[a.Label()])
+					}
+				}
+				if a.Label() == "Boeing:Sophia" {
+					if a.Kind != KindSteam || a.Digits != 5 || a.Period != 30 {
+						t.Errorf("Steam account stored as %+v", a)
+					}
+					// Half way through the step, 15 seconds remain, as for any TOTP.
+					if got, _ := TOTPCode(a, at.Add(-5*time.Second)); got.Remaining != 15*time.Second {
+						t.Errorf("Steam code remaining %v, want 15s", got.Remaining)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestSteamAccountsShowSteamGuardCodes(t *testing.T) {
+	// KeePassXC's Steam vector (tests/TestTotp.cpp).
+	secret, _ := enroll.DecodeSecret("63BEDWCQZKTQWPESARIERL5DTTQFCJTK")
+	a := Account{Kind: KindSteam, Issuer: "Steam", Name: "gaben", Secret: secret, Algorithm: "SHA1", Digits: 5, Period: 30}
+	for unix, want := range map[int64]string{1511200518: "FR8RV", 1511200714: "9P3VP"} {
+		got, err := TOTPCode(a, time.Unix(unix, 0))
+		if err != nil || got.Code != want || got.Grouped() != want {
+			t.Errorf("at %d: %q (%q), %v; want %q", unix, got.Code, got.Grouped(), err, want)
+		}
+	}
+	// The same account as TOTP would show digits: the kind decides.
+	a.Kind = KindTOTP
+	if got, _ := TOTPCode(a, time.Unix(1511200518, 0)); strings.Trim(got.Code, "0123456789") != "" {
+		t.Errorf("a TOTP account showed %q", got.Code)
+	}
+	// Added by URI (KeePassXC's form), it is a Steam account too.
+	c, _ := newHome(t)
+	added, err := c.AddOTP("otpauth://totp/Steam:gaben?secret=63BEDWCQZKTQWPESARIERL5DTTQFCJTK&issuer=Steam&encoder=steam")
+	if err != nil || added.Kind != KindSteam {
+		t.Fatalf("AddOTP: %+v, %v", added, err)
+	}
+	if got, err := TOTPCode(added, time.Unix(1511200518, 0)); err != nil || got.Code != "FR8RV" {
+		t.Fatalf("added Steam account: %q, %v", got.Code, err)
+	}
+	for _, ch := range crypto.SteamAlphabet {
+		if strings.ContainsRune("01AEILOSUZ", ch) {
+			t.Fatalf("Steam alphabet holds the ambiguous %q", ch)
+		}
+	}
+}
+
+func TestGroupCodeSpacesCodesAsIssuersShowThem(t *testing.T) {
+	for in, want := range map[string]string{
+		"":           "",
+		"12345":      "12345",
+		"FR8RV":      "FR8RV",
+		"123456":     "123 456",
+		"1234567":    "123 4567",
+		"12345678":   "1234 5678",
+		"123456789":  "123 456 789",
+		"1234567890": "123 456 7890",
+	} {
+		if got := GroupCode(in); got != want {
+			t.Errorf("GroupCode(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestEncryptedExportsAskForThePasswordAndNameAWrongOne(t *testing.T) {
+	for _, f := range []string{"aegis_encrypted.json", "2fas_authenticator_encrypted_v4.2fas"} {
+		path := importerFile(f)
+		if _, err := ReadImport(path); !errors.Is(err, ErrPasswordNeeded) {
+			t.Errorf("%s without a password: %v, want ErrPasswordNeeded", f, err)
+		}
+		_, err := ReadImportPassword(path, "nope")
+		var pe *enroll.PasswordError
+		if !errors.Is(err, ErrWrongPassword) || !errors.As(err, &pe) || !pe.Wrong {
+			t.Errorf("%s with a wrong password: %v, want ErrWrongPassword", f, err)
+		}
+		data, _ := os.ReadFile(path)
+		if _, err := ParseInputData(filepath.Base(path), data); !errors.Is(err, ErrPasswordNeeded) || !strings.HasPrefix(err.Error(), filepath.Base(path)+": ") {
+			t.Errorf("ParseInputData(%s): %v, want ErrPasswordNeeded naming the file", f, err)
+		}
+		in, err := ParseInputDataPassword(filepath.Base(path), data, "test")
+		if err != nil || in.Import == nil || len(in.Import.Accounts) < 5 {
+			t.Errorf("ParseInputDataPassword(%s): %+v, %v", f, in, err)
+		}
+		// Pasted rather than opened.
+		if _, err := ParseInputText(string(data)); !errors.Is(err, ErrPasswordNeeded) {
+			t.Errorf("ParseInputText(%s): %v, want ErrPasswordNeeded", f, err)
+		}
+		if in, err := ParseInputTextPassword(string(data), "test"); err != nil || in.Import == nil {
+			t.Errorf("ParseInputTextPassword(%s): %+v, %v", f, in, err)
+		}
+	}
+}
+
+func TestEveryExportFormatIsReadFromAFile(t *testing.T) {
+	for file, source := range map[string]string{
+		"aegis_plain.json":                 enroll.SourceAegis,
+		"2fas_authenticator_plain_v4.2fas": enroll.Source2FAS,
+		"andotp_plain.json":                enroll.SourceAndOTP,
+		"freeotp_plus.json":                enroll.SourceFreeOTPPlus,
+		"bitwarden.json":                   enroll.SourceBitwarden,
+		"bitwarden.csv":                    enroll.SourceBitwarden,
+		"plain.txt":                        enroll.SourceURIList,
+	} {
+		imp, err := ReadImport(importerFile(file))
+		if err != nil || imp.Source != source || len(imp.Accounts) < 4 || len(imp.Skipped) != 0 {
+			t.Errorf("%s: %+v, %v; want an import from %s", file, imp, err, source)
+		}
+	}
+	if _, err := ParseInputData("notes.csv", []byte("a,b\n1,2\n")); err == nil || !strings.Contains(err.Error(), "not something Assent can add") {
+		t.Errorf("a CSV that is not Bitwarden's: %v", err)
 	}
 }

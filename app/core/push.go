@@ -75,6 +75,7 @@ func (c *Core) Challenges(ctx context.Context) ([]Prompt, error) {
 			var chs []*push.Challenge
 			if err == nil {
 				chs, _, err = cl.Poll(ctx)
+				c.noteServerAnswer(a, err == nil, err)
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -187,7 +188,11 @@ func (c *Core) answer(ctx context.Context, p Prompt, a push.Answer) (string, err
 	if err != nil {
 		return "", err
 	}
-	return cl.Respond(ctx, p.Challenge, a)
+	out, err := cl.Respond(ctx, p.Challenge, a)
+	if IsRevoked(err) {
+		c.noteServerAnswer(p.Account, false, err)
+	}
+	return out, err
 }
 
 // DenyID denies a challenge known only by id (the CLI).
@@ -249,6 +254,10 @@ func (c *Core) Listen(ctx context.Context, ev Events) error {
 					}
 				},
 				State: func(s push.ConnState, err error) {
+					// The vault remembers a revocation, so the account shows
+					// it at the next start even before (or without) a
+					// connection.
+					c.noteServerAnswer(a, s == push.StateConnected, err)
 					if ev.State != nil {
 						ev.State(a, s, err)
 					}

@@ -3,21 +3,19 @@ package core
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"image"
 	"image/color"
 	"image/draw"
 	"image/png"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/seed-3a5b824e/assent/enroll"
+	"github.com/seed-3a5b824e/assent/internal/xvfb"
 )
 
 func writeImage(t *testing.T, path string, img image.Image) {
@@ -108,43 +106,5 @@ func TestScanScreenReadsAQRCodeShownInAWindow(t *testing.T) {
 	}
 }
 
-// startXvfb starts an X server on a free display number and returns it.
-func startXvfb(t *testing.T) string {
-	t.Helper()
-	for n := 90 + os.Getpid()%100; n < 400; n++ {
-		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
-			continue
-		}
-		display := fmt.Sprintf(":%d", n)
-		cmd := exec.Command("Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		sock := fmt.Sprintf("/tmp/.X11-unix/X%d", n)
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			select {
-			case <-done:
-				if strings.Contains(stderr.String(), "already active") {
-					goto next
-				}
-				t.Fatalf("Xvfb %s exited: %s", display, stderr.String())
-			default:
-			}
-			if c, err := net.Dial("unix", sock); err == nil {
-				c.Close()
-				t.Cleanup(func() { cmd.Process.Kill(); <-done })
-				return display
-			}
-		}
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("Xvfb %s did not start: %s", display, stderr.String())
-	next:
-	}
-	t.Fatal("no free X display")
-	return ""
-}
+// startXvfb starts a private X server and returns its display.
+func startXvfb(t *testing.T) string { t.Helper(); return xvfb.Start(t, "1280x800x24") }

@@ -37,7 +37,14 @@ type Account struct {
 	EnrollmentID string          `json:"enrollmentId,omitempty"`
 	ServerKey    json.RawMessage `json:"serverKey,omitempty"`
 	AddedAt      time.Time       `json:"addedAt"`
+	// RevokedAt is when this device learnt that its server revoked the
+	// enrollment (403 device_revoked); zero while it is live. A later
+	// successful connection clears it, so a forged refusal does not stick.
+	RevokedAt time.Time `json:"revokedAt,omitzero"`
 }
+
+// Revoked says whether the server removed this enrollment.
+func (a Account) Revoked() bool { return !a.RevokedAt.IsZero() }
 
 // Label is how an account is named to a person: "Issuer:name".
 func (a Account) Label() string {

@@ -73,8 +73,8 @@ func TestAddOTPRefusesWhatIsNotAnOTPURI(t *testing.T) {
 		"",
 		"https://example.com",
 		"otpauth://totp/Example:alice", // no secret
-		"otpauth://hotp/Example:alice?secret=JBSWY3DPEHPK3PXP",          // no counter
-		"otpauth://totp/Example:alice?secret=JBSWY3DPEHPK3PXP&digits=7", // digits
+		"otpauth://hotp/Example:alice?secret=JBSWY3DPEHPK3PXP",           // no counter
+		"otpauth://totp/Example:alice?secret=JBSWY3DPEHPK3PXP&digits=11", // digits
 	} {
 		if a, err := c.AddOTP(uri); err == nil {
 			t.Errorf("AddOTP(%q) = %+v, want an error", uri, a)

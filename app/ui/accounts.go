@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image/color"
 	"slices"
@@ -23,17 +24,24 @@ import (
 // accountRow is one account in the list: who it is for, its code and the
 // countdown, tap to copy, and a menu to rename, move or delete it.
 type accountRow struct {
-	a     core.Account
-	area  *tapArea
-	code  *canvas.Text
-	ring  *ring
-	push  *widget.Label // the push channel of an Assent account
-	shown string        // an HOTP code, once revealed
-	step  int64
+	a    core.Account
+	area *tapArea
+	code *canvas.Text
+	// codeBox draws code in the theme's colour
+	codeBox *tinted
+	ring    *ring
+	push    *widget.Label // the push channel of an Assent account
+	shown   string        // an HOTP code, once revealed
+	step    int64
+	// right holds the countdown (or HOTP's next button); remove is offered
+	// instead once the server revoked the account.
+	right  fyne.CanvasObject
+	remove *widget.Button
+	gone   *widget.Label // "Removed by your administrator", in the code's place
 }
 
 func (u *UI) buildAccountsView() {
-	title := bigText("Assent", 20, true, theme.Color(theme.ColorNameForeground))
+	_, title := bigText("Assent", 20, true, theme.ColorNameForeground)
 	logo := canvas.NewImageFromResource(appIcon)
 	logo.FillMode = canvas.ImageFillContain
 	logo.SetMinSize(fyne.NewSize(28, 28))
@@ -57,17 +65,20 @@ func (u *UI) buildAccountsView() {
 	}
 
 	u.status = container.NewVBox()
+	u.notice = container.NewVBox()
 	u.list = container.NewVBox()
 	u.empty = u.emptyState()
 	u.toast = widget.NewLabel("")
-	u.toast.Alignment = fyne.TextAlignCenter
 	u.toast.Wrapping = fyne.TextWrapWord
 	u.toast.Importance = widget.SuccessImportance
-	u.toast.Hide()
+	u.toastIcon = widget.NewIcon(toastDoneIcon())
+	u.toastBox = container.New(layout.NewCustomPaddedLayout(0, 4, 12, 12),
+		container.NewBorder(nil, nil, container.NewCenter(u.toastIcon), nil, u.toast))
+	u.toastBox.Hide()
 
-	header := container.New(layout.NewCustomPaddedVBoxLayout(8), top, u.search, u.status)
+	header := container.New(layout.NewCustomPaddedVBoxLayout(8), top, u.notice, u.search, u.status)
 	body := container.NewVScroll(container.NewStack(u.list, u.empty))
-	u.accountsUI = container.NewBorder(padded(header, 12), u.toast, nil, nil, container.New(layout.NewCustomPaddedLayout(0, 8, 12, 12), body))
+	u.accountsUI = container.NewBorder(padded(header, 12), u.toastBox, nil, nil, container.New(layout.NewCustomPaddedLayout(0, 8, 12, 12), body))
 }
 
 func (u *UI) emptyState() fyne.CanvasObject {
@@ -115,7 +126,7 @@ func (u *UI) newRow(a core.Account) *accountRow {
 	if a.Kind == core.KindAssent {
 		r.push = secondary("")
 	}
-	r.code = bigText("", 28, true, theme.Color(theme.ColorNamePrimary))
+	r.code, r.codeBox = bigText("", 28, true, theme.ColorNamePrimary)
 	r.code.TextStyle.Monospace = true
 	var right fyne.CanvasObject
 	if a.Kind == core.KindHOTP {
@@ -126,6 +137,10 @@ func (u *UI) newRow(a core.Account) *accountRow {
 		r.ring = newRing(34)
 		right = container.NewCenter(r.ring.obj)
 	}
+	r.right = right
+	r.remove = widget.NewButtonWithIcon("Remove", theme.DeleteIcon(), func() { u.touch(); u.remove(r.a, false) })
+	r.remove.Importance = widget.DangerImportance
+	r.remove.Hide()
 	var more *widget.Button
 	more = widget.NewButtonWithIcon("", theme.MoreHorizontalIcon(), func() {
 		u.touch()
@@ -136,17 +151,22 @@ func (u *UI) newRow(a core.Account) *accountRow {
 	texts := container.New(layout.NewCustomPaddedVBoxLayout(0), heading(issuer))
 	if r.push != nil {
 		texts.Add(r.push) // "name · push: connected"
-	} else {
-		texts.Add(secondary(name))
+	} else if a.Issuer != "" {
+		texts.Add(secondary(name)) // without an issuer the heading is the name already
 	}
 	// Labels pad their text; the code lines up with them.
-	texts.Add(container.New(layout.NewCustomPaddedLayout(0, 0, theme.InnerPadding(), 0), r.code))
+	texts.Add(container.New(layout.NewCustomPaddedLayout(0, 0, theme.InnerPadding(), 0), r.codeBox))
+	r.gone = widget.NewLabelWithStyle(revokedText, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	r.gone.Importance = widget.DangerImportance
+	r.gone.Wrapping = fyne.TextWrapWord
+	r.gone.Hide()
+	texts.Add(r.gone)
 	content := container.NewBorder(nil, nil,
 		container.NewCenter(avatar(issuer, 40)),
-		container.NewHBox(right, container.NewCenter(more)),
+		container.NewHBox(right, container.NewCenter(r.remove), container.NewCenter(more)),
 		texts)
 	r.area = newTapArea(padded(content, 6),
-		theme.Color(theme.ColorNameInputBackground), theme.Color(theme.ColorNameHover), 10,
+		theme.ColorNameInputBackground, theme.ColorNameHover, 10,
 		func() { u.touch(); u.copyCode(r) })
 	r.area.onSecondary = func(ev *fyne.PointEvent) {
 		widget.ShowPopUpMenuAtPosition(u.rowMenu(r), u.win.Canvas(), ev.AbsolutePosition)
@@ -157,6 +177,9 @@ func (u *UI) newRow(a core.Account) *accountRow {
 // refreshCodes redraws every code and countdown for now.
 func (u *UI) refreshCodes(now time.Time) {
 	for _, r := range u.rows {
+		if u.showRevoked(r) {
+			continue
+		}
 		if r.a.Kind == core.KindHOTP {
 			if r.shown != "" {
 				r.code.Text = groupCode(r.shown)
@@ -185,11 +208,59 @@ func (u *UI) refreshCodes(now time.Time) {
 }
 
 func (u *UI) pushText(a core.Account) string {
-	st := u.servers[a.Server]
+	st := u.states[a.ID]
 	if st == nil {
 		return a.Name + " · push: starting"
 	}
 	return a.Name + " · push: " + string(st.state)
+}
+
+// revokedText is what a revoked account's card says.
+const revokedText = "Removed by your administrator"
+
+// revoked says whether an account's server removed this device: its own
+// channel was refused with device_revoked, or the vault remembers that it
+// was and no connection has worked since.
+func (u *UI) revoked(a core.Account) bool {
+	if a.Kind != core.KindAssent {
+		return false
+	}
+	if st := u.states[a.ID]; st != nil {
+		if st.state == push.StateConnected {
+			return false
+		}
+		if core.IsRevoked(st.err) {
+			return true
+		}
+	}
+	return a.Revoked()
+}
+
+// showRevoked shows a row as revoked (no code, Remove offered) or as live,
+// and says which.
+func (u *UI) showRevoked(r *accountRow) bool {
+	if r.push == nil {
+		return false
+	}
+	if !u.revoked(r.a) {
+		if r.remove.Visible() {
+			r.remove.Hide()
+			r.gone.Hide()
+			r.right.Show()
+			r.code.Show()
+			r.codeBox.Show()
+			r.code.Text = ""
+		}
+		return false
+	}
+	r.code.Text = ""
+	r.code.Hide()
+	r.codeBox.Hide()
+	r.right.Hide()
+	r.remove.Show()
+	r.gone.Show()
+	r.push.SetText(r.a.Name)
+	return true
 }
 
 // filterRows shows the rows whose issuer or name matches the search.
@@ -235,6 +306,10 @@ func isNoMatch(o fyne.CanvasObject) bool { _, ok := o.(*noMatchLabel); return ok
 func (u *UI) copyCode(r *accountRow) {
 	if u.guard.Locked() {
 		u.render()
+		return
+	}
+	if u.revoked(r.a) {
+		u.showWarning(fmt.Sprintf("%s removed this device from %s: it has no codes any more. Remove it, or enroll again.", orName(r.a.Issuer, hostOf(r.a.Server)), r.a.Name))
 		return
 	}
 	var code string
@@ -294,8 +369,10 @@ func (u *UI) rowMenu(r *accountRow) *fyne.Menu {
 	up.Disabled = idx <= 0
 	down := fyne.NewMenuItem("Move down", func() { u.move(r.a, idx+1) })
 	down.Disabled = idx < 0 || idx >= len(u.accounts)-1
+	copyItem := fyne.NewMenuItem("Copy code", func() { u.touch(); u.copyCode(r) })
+	copyItem.Disabled = u.revoked(r.a)
 	return fyne.NewMenu("",
-		fyne.NewMenuItem("Copy code", func() { u.touch(); u.copyCode(r) }),
+		copyItem,
 		fyne.NewMenuItem("Rename…", func() { u.touch(); u.rename(r.a) }),
 		up, down,
 		fyne.NewMenuItemSeparator(),
@@ -317,19 +394,25 @@ func (u *UI) rename(a core.Account) {
 	issuer.SetText(a.Issuer)
 	name := widget.NewEntry()
 	name.SetText(a.Name)
-	items := []*widget.FormItem{widget.NewFormItem("Issuer", issuer), widget.NewFormItem("Name", name)}
-	d := dialog.NewForm("Rename account", "Save", "Cancel", items, func(ok bool) {
-		if !ok {
-			return
+	f := newFormDialog(u.win, "Rename account", "Save", func(f *formDialog) bool {
+		u.touch()
+		n := strings.TrimSpace(name.Text)
+		if n == "" {
+			f.setError("name", "Enter a name, e.g. your email address at the site.")
+			return false
 		}
-		if err := u.core.Rename(a.ID, strings.TrimSpace(issuer.Text), strings.TrimSpace(name.Text)); err != nil {
-			u.showError("Could not rename the account", err)
-			return
+		if err := u.core.Rename(a.ID, strings.TrimSpace(issuer.Text), n); err != nil {
+			summary, details := core.Explain(err, "")
+			u.log.Warn("rename", "err", details)
+			f.setError("", summary)
+			return false
 		}
 		u.changed()
-	}, u.win)
-	d.Resize(fyne.NewSize(380, 0))
-	d.Show()
+		return true
+	})
+	f.field("issuer", "Issuer", issuer)
+	f.field("name", "Name", name)
+	f.show(380)
 }
 
 // confirmDelete asks before deleting. An Assent account is revoked on its
@@ -358,7 +441,13 @@ func (u *UI) remove(a core.Account, force bool) {
 		do(func() {
 			if err != nil {
 				if a.Kind == core.KindAssent && !force {
-					msg := fmt.Sprintf("%s could not be told to revoke this device (%v).\n\nDelete it from this device anyway? The server will keep the device until an administrator removes it.", a.Server, err)
+					cause := errors.Unwrap(err)
+					if cause == nil {
+						cause = err
+					}
+					summary, details := core.Explain(cause, orName(a.Issuer, hostOf(a.Server)))
+					u.log.Warn("revoke before delete", "account", a.Label(), "err", details)
+					msg := fmt.Sprintf("%s could not be told to revoke this device. %s\n\nDelete it from this device anyway? The server will keep the device until an administrator removes it.", orName(a.Issuer, hostOf(a.Server)), summary)
 					d := dialog.NewCustomConfirm("Server not reached", "Delete anyway", "Keep", fixedWidth(320, wrapped(msg)), func(ok bool) {
 						if ok {
 							u.remove(a, true)
@@ -368,7 +457,7 @@ func (u *UI) remove(a core.Account, force bool) {
 					d.Show()
 					return
 				}
-				u.showError("Could not delete the account", err)
+				u.showErrorFor("Could not delete the account", err, orName(a.Issuer, hostOf(a.Server)))
 				return
 			}
 			u.changed()
@@ -398,10 +487,19 @@ func (u *UI) mainMenu() *fyne.Menu {
 	return fyne.NewMenu("", items...)
 }
 
-// setState records the push channel state of an account's server.
+// setState records the push channel state of an account.
 func (u *UI) setState(a core.Account, s push.ConnState, err error) {
-	st := u.server(a)
+	u.server(a) // the server's line, named
+	st := u.states[a.ID]
+	if st == nil {
+		st = &accountState{}
+		u.states[a.ID] = st
+	}
 	st.state, st.err = s, err
+	if core.IsRevoked(err) || s == push.StateConnected {
+		// core recorded the revocation (or its end) in the vault.
+		u.reload(false)
+	}
 	u.renderStatus()
 	u.refreshCodes(u.opts.Now())
 	u.updateTray()
@@ -416,10 +514,38 @@ func (u *UI) setDrift(a core.Account, d time.Duration) {
 func (u *UI) server(a core.Account) *serverState {
 	st := u.servers[a.Server]
 	if st == nil {
-		st = &serverState{name: orName(a.Issuer, a.Server), state: push.StateConnecting}
+		st = &serverState{name: orName(a.Issuer, a.Server)}
 		u.servers[a.Server] = st
 	}
 	return st
+}
+
+// stateRank orders channel states from best to worst: a server's line
+// shows the best of its live accounts.
+var stateRank = map[push.ConnState]int{push.StateConnected: 0, push.StateReconnecting: 1, push.StateConnecting: 2, push.StateOffline: 3}
+
+// serverLine sums up the channels of a server's accounts that were not
+// revoked; ok is false when every account on it was.
+func (u *UI) serverLine(url string) (state push.ConnState, err error, ok bool) {
+	state = push.StateConnecting
+	best := 99
+	for _, a := range u.accounts {
+		if a.Kind != core.KindAssent || a.Server != url || u.revoked(a) {
+			continue
+		}
+		ok = true
+		st := u.states[a.ID]
+		if st == nil {
+			if best > stateRank[push.StateConnecting] {
+				best, state = stateRank[push.StateConnecting], push.StateConnecting
+			}
+			continue
+		}
+		if r := stateRank[st.state]; r < best {
+			best, state, err = r, st.state, st.err
+		}
+	}
+	return state, err, ok
 }
 
 // renderStatus shows each server's connection and any clock drift.
@@ -434,7 +560,12 @@ func (u *UI) renderStatus() {
 	slices.Sort(urls)
 	for _, url := range urls {
 		st := u.servers[url]
-		dot := canvas.NewCircle(stateColor(st.state))
+		state, err, ok := u.serverLine(url)
+		if !ok {
+			continue // every account on it was revoked: their cards say so
+		}
+		st.state, st.err = state, err
+		dot := tintCircle(canvas.NewCircle(color.Transparent), stateColor(st.state))
 		line := secondary(fmt.Sprintf("%s · %s — %s", st.name, hostOf(url), stateText(st)))
 		objs = append(objs, container.NewBorder(nil, nil, container.NewCenter(container.NewGridWrap(fyne.NewSize(10, 10), dot)), nil, line))
 		if st.known && st.drift.Abs() > DriftWarning {
@@ -460,21 +591,22 @@ func stateText(st *serverState) string {
 		return "reconnecting…"
 	case push.StateOffline:
 		if st.err != nil {
-			return "offline (" + st.err.Error() + ")"
+			summary, _ := core.Explain(st.err, st.name)
+			return "offline. " + summary
 		}
 		return "offline"
 	}
 	return "connecting…"
 }
 
-func stateColor(s push.ConnState) color.Color {
+func stateColor(s push.ConnState) fyne.ThemeColorName {
 	switch s {
 	case push.StateConnected:
-		return theme.Color(theme.ColorNameSuccess)
+		return theme.ColorNameSuccess
 	case push.StateReconnecting, push.StateConnecting:
-		return theme.Color(theme.ColorNameWarning)
+		return theme.ColorNameWarning
 	}
-	return theme.Color(theme.ColorNameError)
+	return theme.ColorNameError
 }
 
 func hostOf(url string) string {

@@ -18,6 +18,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/seed-3a5b824e/assent/app/core"
+	"github.com/seed-3a5b824e/assent/crypto"
 	"github.com/seed-3a5b824e/assent/enroll"
 )
 
@@ -43,12 +44,22 @@ func (u *UI) showAddDialog() {
 	}
 	link := widget.NewEntry()
 	link.SetPlaceHolder("assent://… or otpauth://…")
+	linkErr := errorLabel()
 	addLink := func() {
 		u.touch()
 		text := link.Text
 		in, err := core.ParseInputText(text)
+		if errors.Is(err, core.ErrPasswordNeeded) {
+			d.Hide()
+			u.needsPassword(err, func(password string) (core.Input, error) { return core.ParseInputTextPassword(text, password) })
+			return
+		}
 		if err != nil {
-			u.showError("Cannot add this", err)
+			// Said under the field; the text stays to be corrected.
+			summary, details := core.Explain(err, "")
+			u.log.Info("link refused", "err", details)
+			linkErr.SetText(summary)
+			linkErr.Show()
 			return
 		}
 		d.Hide()
@@ -64,6 +75,7 @@ func (u *UI) showAddDialog() {
 		widget.NewSeparator(),
 		secondary("Or paste a link here"),
 		container.NewBorder(nil, nil, nil, addBtn, link),
+		linkErr,
 		secondary("Tip: drop a QR code picture or an export file onto the window."),
 	)
 	d = dialog.NewCustom("Add an account", "Cancel", fixedWidth(340, content), u.win)
@@ -96,25 +108,70 @@ func (u *UI) handleInput(in core.Input) {
 	u.showToast("Added " + labelOf(a) + ".")
 }
 
+// enroll enrolls this device with a link's server. When the same account
+// (server and user) is enrolled already, it first offers to replace that
+// enrollment: two would get every push twice, and answering one cancels
+// the other's.
 func (u *UI) enroll(l *enroll.Link) {
+	if old := u.core.Duplicates(l); len(old) > 0 {
+		u.confirmReplace(l, old)
+		return
+	}
+	u.startEnroll(l, nil)
+}
+
+// confirmReplace asks whether a new enrollment replaces the old ones.
+func (u *UI) confirmReplace(l *enroll.Link, old []core.Account) {
+	org := orName(l.Org, hostOf(l.Server))
+	msg := fmt.Sprintf("%s at %s is already on this device (enrolled %s). Enrolling again would add a second device that gets every sign-in request twice.\n\n"+
+		"Replace it? The old enrollment is revoked on %s and the new one takes its place.", l.User, org, old[0].AddedAt.Local().Format("2 Jan 2006"), org)
+	d := dialog.NewCustomConfirm("Already enrolled", "Replace", "Cancel", fixedWidth(320, wrapped(msg)), func(ok bool) {
+		u.touch()
+		if ok {
+			u.startEnroll(l, old)
+		}
+	}, u.win)
+	d.Show()
+}
+
+// startEnroll enrolls over the network with progress shown; old
+// enrollments given are revoked and removed once the new one works.
+func (u *UI) startEnroll(l *enroll.Link, old []core.Account) {
 	act := widget.NewActivity()
 	act.Start()
-	msg := wrapped(fmt.Sprintf("Enrolling this device with %s as %s…", hostOf(l.Server), l.User))
+	org := orName(l.Org, hostOf(l.Server))
+	msg := wrapped(fmt.Sprintf("Enrolling this device with %s as %s…", org, l.User))
 	progress := dialog.NewCustomWithoutButtons("Enrolling", container.NewVBox(act, fixedWidth(300, msg)), u.win)
 	progress.Show()
 	do := u.opts.Do
 	ctx, cancel := context.WithTimeout(u.ctx, time.Minute)
 	go func() {
 		defer cancel()
-		a, err := u.core.Enroll(ctx, l)
+		var a core.Account
+		var err error
+		if len(old) > 0 {
+			a, err = u.core.EnrollReplacing(ctx, l, old)
+		} else {
+			a, err = u.core.Enroll(ctx, l)
+		}
 		do(func() {
 			act.Stop()
 			progress.Hide()
+			var rerr *core.ReplaceError
+			if errors.As(err, &rerr) {
+				u.changed() // the new enrollment is there
+				u.showErrorFor("Old enrollment kept", err, org)
+				return
+			}
 			if err != nil {
-				u.showError("Could not enroll", err)
+				u.showErrorFor("Could not enroll", err, org)
 				return
 			}
 			u.changed()
+			if len(old) > 0 {
+				u.showToast(fmt.Sprintf("Enrolled %s with %s again; the old enrollment was revoked.", a.Name, orName(a.Issuer, a.Server)))
+				return
+			}
 			u.showToast(fmt.Sprintf("Enrolled %s with %s. Sign-in requests will appear here.", a.Name, orName(a.Issuer, a.Server)))
 		})
 	}()
@@ -127,6 +184,9 @@ func (u *UI) pasteFromClipboard() {
 		return
 	}
 	in, err := core.ParseInputText(text)
+	if u.needsPassword(err, func(password string) (core.Input, error) { return core.ParseInputTextPassword(text, password) }) {
+		return
+	}
 	if err != nil {
 		u.showError("Cannot add what is on the clipboard", err)
 		return
@@ -203,6 +263,9 @@ func (u *UI) openReader(r fyne.URIReadCloser) {
 		return
 	}
 	in, err := core.ParseInputData(name, data)
+	if u.needsPassword(err, func(password string) (core.Input, error) { return core.ParseInputDataPassword(name, data, password) }) {
+		return
+	}
 	if err != nil {
 		u.showError("Nothing to add in "+name, err)
 		return
@@ -210,7 +273,63 @@ func (u *UI) openReader(r fyne.URIReadCloser) {
 	u.handleInput(in)
 }
 
-// manualEntry is the form for a secret typed by hand.
+// needsPassword asks for the password of an encrypted export when err
+// says one is needed, and reads the export with it through open: a wrong
+// password is said under the field, which keeps the dialog open.
+func (u *UI) needsPassword(err error, open func(password string) (core.Input, error)) bool {
+	var pe *enroll.PasswordError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	pw := widget.NewPasswordEntry()
+	pw.SetPlaceHolder("export password")
+	busy := widget.NewActivity()
+	busy.Hide()
+	var f *formDialog
+	f = newFormDialog(u.win, "Open "+pe.Source+" export", "Open", func(f *formDialog) bool {
+		u.touch()
+		if pw.Text == "" {
+			f.setError("password", "Enter the password this export was made with.")
+			return false
+		}
+		password := pw.Text
+		f.submit.Disable()
+		busy.Show()
+		busy.Start()
+		do := u.opts.Do
+		go func() {
+			// Opening it costs a deliberately slow key derivation.
+			in, err := open(password)
+			do(func() {
+				busy.Stop()
+				busy.Hide()
+				f.submit.Enable()
+				if errors.Is(err, core.ErrWrongPassword) {
+					f.setError("password", "Wrong password. Try again.")
+					pw.SetText("")
+					u.win.Canvas().Focus(pw)
+					return
+				}
+				f.d.Hide()
+				if err != nil {
+					u.showError("Cannot open the export", err)
+					return
+				}
+				u.handleInput(in)
+			})
+		}()
+		return false
+	})
+	f.field("password", "Password", pw)
+	f.setNote(fmt.Sprintf("This %s export is encrypted. Enter the password it was exported with.", pe.Source), busy)
+	f.show(360)
+	return true
+}
+
+// manualEntry is the form for a secret typed by hand: issuer, account and
+// secret, with type, digits, algorithm, period (TOTP) and counter (HOTP)
+// under Advanced. What is refused is said under its field and the form
+// stays open with what was typed.
 func (u *UI) manualEntry() {
 	issuer := widget.NewEntry()
 	issuer.SetPlaceHolder("e.g. GitHub")
@@ -218,9 +337,8 @@ func (u *UI) manualEntry() {
 	name.SetPlaceHolder("e.g. alice@example.com")
 	secret := widget.NewEntry()
 	secret.SetPlaceHolder("base32, e.g. JBSW Y3DP EHPK 3PXP")
-	kind := widget.NewSelect([]string{"Time-based (TOTP)", "Counter-based (HOTP)"}, nil)
-	kind.SetSelectedIndex(0)
-	digits := widget.NewSelect([]string{"6", "8"}, nil)
+	kind := widget.NewSelect([]string{kindTOTP, kindHOTP}, nil)
+	digits := widget.NewSelect(digitChoices(), nil)
 	digits.SetSelected("6")
 	algorithm := widget.NewSelect([]string{"SHA1", "SHA256", "SHA512"}, nil)
 	algorithm.SetSelected("SHA1")
@@ -228,56 +346,90 @@ func (u *UI) manualEntry() {
 	period.SetText("30")
 	counter := widget.NewEntry()
 	counter.SetText("0")
-	items := []*widget.FormItem{
-		widget.NewFormItem("Issuer", issuer),
-		widget.NewFormItem("Account", name),
-		widget.NewFormItem("Secret", secret),
-		widget.NewFormItem("Type", kind),
-		widget.NewFormItem("Digits", digits),
-		widget.NewFormItem("Algorithm", algorithm),
-		widget.NewFormItem("Period (s)", period),
-		widget.NewFormItem("Counter", counter),
+
+	f := newFormDialog(u.win, "Enter a secret", "Add", func(f *formDialog) bool {
+		u.touch()
+		o, field, err := manualOTP(issuer.Text, name.Text, secret.Text, kind.Selected == kindHOTP, digits.Selected, algorithm.Selected, period.Text, counter.Text)
+		if err == nil {
+			var a core.Account
+			if a, err = u.core.AddOTPAuth(o); err == nil {
+				u.changed()
+				u.showToast("Added " + labelOf(a) + ".")
+				return true
+			}
+		}
+		f.setError(formProblem(field, err))
+		u.log.Info("manual entry refused", "err", err)
+		return false
+	})
+	f.field("issuer", "Issuer", issuer)
+	f.field("name", "Account", name)
+	f.field("secret", "Secret", secret)
+	f.advancedField("type", "Type", kind)
+	f.advancedField("digits", "Digits", digits)
+	f.advancedField("algorithm", "Algorithm", algorithm)
+	f.advancedField("period", "Period (s)", period)
+	f.advancedField("counter", "Counter", counter)
+	kind.OnChanged = func(k string) {
+		f.showRow("period", k != kindHOTP)
+		f.showRow("counter", k == kindHOTP)
 	}
-	d := dialog.NewForm("Enter a secret", "Add", "Cancel", items, func(ok bool) {
-		if !ok {
-			return
-		}
-		o, err := manualOTP(issuer.Text, name.Text, secret.Text, kind.SelectedIndex() == 1, digits.Selected, algorithm.Selected, period.Text, counter.Text)
-		if err != nil {
-			u.showError("Cannot add this account", err)
-			return
-		}
-		a, err := u.core.AddOTPAuth(o)
-		if err != nil {
-			u.showError("Cannot add this account", err)
-			return
-		}
-		u.changed()
-		u.showToast("Added " + labelOf(a) + ".")
-	}, u.win)
-	d.Resize(fyne.NewSize(400, 0))
-	d.Show()
+	kind.SetSelected(kindTOTP)
+	f.show(400)
 }
 
-// manualOTP turns the form's fields into an account; core checks it.
-func manualOTP(issuer, name, secret string, hotp bool, digits, algorithm, period, counter string) (*enroll.OTPAuth, error) {
+const (
+	kindTOTP = "Time-based (TOTP)"
+	kindHOTP = "Counter-based (HOTP)"
+)
+
+// digitChoices are the code lengths the form offers: every length the
+// codes support (crypto.MinDigits to MaxDigits).
+func digitChoices() []string {
+	var out []string
+	for d := crypto.MinDigits; d <= crypto.MaxDigits; d++ {
+		out = append(out, strconv.Itoa(d))
+	}
+	return out
+}
+
+// formFields maps an otpauth URI's fields to the manual form's.
+var formFields = map[string]string{"label": "name", "issuer": "issuer", "secret": "secret", "digits": "digits",
+	"algorithm": "algorithm", "period": "period", "counter": "counter", "type": "type"}
+
+// formProblem is where a refused manual entry's problem shows and what it
+// says.
+func formProblem(field string, err error) (string, string) {
+	if f, problem, ok := core.FieldProblem(err); ok {
+		return formFields[f], problem
+	}
+	summary, _ := core.Explain(err, "")
+	return field, summary
+}
+
+// manualOTP turns the form's fields into an account; core checks it. The
+// field it returns is the one a problem is about.
+func manualOTP(issuer, name, secret string, hotp bool, digits, algorithm, period, counter string) (*enroll.OTPAuth, string, error) {
 	key, err := enroll.DecodeSecret(secret)
 	if err != nil {
-		return nil, err
+		return nil, "secret", err
 	}
 	o := &enroll.OTPAuth{Type: "totp", Issuer: strings.TrimSpace(issuer), Account: strings.TrimSpace(name), Secret: key, Algorithm: algorithm}
+	if o.Account == "" {
+		return nil, "name", errors.New("Enter the account name, e.g. your email address at the site.")
+	}
 	if o.Digits, err = strconv.Atoi(digits); err != nil {
-		return nil, fmt.Errorf("digits: want 6 or 8")
+		return nil, "digits", errors.New("Pick how many digits the codes have (6 unless the site says otherwise).")
 	}
 	if hotp {
 		o.Type = "hotp"
 		if o.Counter, err = strconv.ParseUint(strings.TrimSpace(counter), 10, 64); err != nil {
-			return nil, fmt.Errorf("counter: want a whole number, 0 for a new account")
+			return nil, "counter", errors.New("The counter is a whole number: 0 for a new account.")
 		}
-	} else if o.Period, err = strconv.Atoi(strings.TrimSpace(period)); err != nil {
-		return nil, fmt.Errorf("period: want the time step in seconds, usually 30")
+	} else if o.Period, err = strconv.Atoi(strings.TrimSpace(period)); err != nil || o.Period <= 0 {
+		return nil, "period", errors.New("The period is the number of seconds a code lasts: usually 30.")
 	}
-	return o, nil
+	return o, "", nil
 }
 
 // previewImport shows what an export holds and imports it when asked.
@@ -328,6 +480,9 @@ func (u *UI) previewImport(imp *enroll.Import) {
 
 func importLine(o *enroll.OTPAuth) string {
 	kind := strings.ToUpper(o.Type)
+	if o.Type == "steam" {
+		kind = "Steam"
+	}
 	if o.Issuer == "" {
 		return fmt.Sprintf("%s (%s)", o.Account, kind)
 	}

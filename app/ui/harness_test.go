@@ -41,6 +41,7 @@ type harness struct {
 	t     *testing.T
 	ctx   context.Context
 	srv   *server.Server
+	hs    *http.Server // the server's HTTP side: Close it to take the server off the network
 	st    store.Store
 	url   string
 	clock *fakeclock.Clock
@@ -103,6 +104,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		t.Fatal(err)
 	}
 	hs := &http.Server{Handler: h.srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	h.hs = hs
 	go hs.Serve(ln)
 
 	deviceNow := func() time.Time { return h.clock.Now().Add(h.skew) }

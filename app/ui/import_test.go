@@ -44,7 +44,7 @@ func TestDroppingAGoogleExportQRShowsWhatWillBeImportedThenImportsIt(t *testing.
 	h.mustShow("There is nothing new to add.", "already in Assent")
 }
 
-func TestOpeningAnAegisExportSkipsWhatItCannotUse(t *testing.T) {
+func TestOpeningAnAegisExportImportsSevenDigitAndSteamAccounts(t *testing.T) {
 	h := newHarness(t)
 	data, err := os.ReadFile("../../enroll/testdata/aegis-plain.json")
 	if err != nil {
@@ -53,22 +53,39 @@ func TestOpeningAnAegisExportSkipsWhatItCannotUse(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "aegis-export.json")
 	os.WriteFile(path, data, 0o600)
 	h.u.dropped([]fyne.URI{storage.NewFileURI(path)})
-	h.mustShow("Import from Aegis", "3 accounts to add:", "Deno — Mason (TOTP)", "Not imported:", "SPDX:James — digits is 7", "Boeing:Sophia — steam codes are not supported")
+	h.mustShow("Import from Aegis", "5 accounts to add:", "Deno — Mason (TOTP)", "SPDX — James (TOTP)", "Boeing — Sophia (Steam)")
 	h.tap("Cancel")
 	if n := len(h.core.Accounts()); n != 0 {
 		t.Fatalf("Cancel imported %d accounts", n)
 	}
 	h.u.dropped([]fyne.URI{storage.NewFileURI(path)})
-	h.tap("Import 3 accounts")
-	h.mustShow("Mason", "Jeremy", "Sophie")
+	h.tap("Import 5 accounts")
+	h.mustShow("Mason", "Jeremy", "Sophie", "James", "Sophia")
 }
 
-func TestAnEncryptedAegisExportIsRefusedWithAWayOut(t *testing.T) {
+func TestAnEncryptedAegisExportAsksForItsPasswordAndKeepsAskingWhenWrong(t *testing.T) {
 	h := newHarness(t)
-	path := filepath.Join(t.TempDir(), "aegis-encrypted.json")
-	os.WriteFile(path, []byte(`{"version":1,"header":{"slots":[{"type":1}],"params":{}},"db":"AAAA"}`), 0o600)
-	h.u.dropped([]fyne.URI{storage.NewFileURI(path)})
-	h.mustShow("export again without encryption")
+	h.u.dropped([]fyne.URI{storage.NewFileURI(mustAbs(t, "../../enroll/testdata/importers/aegis_encrypted.json"))})
+	h.mustShow("Open Aegis export", "This Aegis export is encrypted")
+	pw := h.entry("export password")
+	h.typeInto(pw, "not it")
+	h.tap("Open")
+	h.waitForText("Wrong password. Try again.")
+	h.mustShow("Open Aegis export")
+	h.typeInto(pw, "test")
+	pw.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
+	h.waitForText("Import from Aegis")
+	h.mustNotShow("Wrong password")
+	h.mustShow("accounts to add:")
+}
+
+func mustAbs(t *testing.T, path string) string {
+	t.Helper()
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
 }
 
 func TestAPastedGoogleExportLinkIsPreviewed(t *testing.T) {

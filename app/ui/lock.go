@@ -3,7 +3,9 @@ package ui
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
@@ -78,12 +80,42 @@ func unlockProblem(err error, kind string) string {
 	return err.Error()
 }
 
-// askSecret asks for the app lock in a dialog and hands it on.
+// askSecret asks for the app lock in a dialog and hands it on, right or
+// wrong: the caller says what came of it.
 func (u *UI) askSecret(title, msg, confirmLabel string, then func(secret []byte)) {
+	u.askLock(title, msg, confirmLabel, false, then)
+}
+
+// askLock asks for the app lock in a dialog and hands it on. With
+// checkHere a wrong one is said under the field and the dialog stays, so
+// nothing is sent and nothing retyped but the PIN. Enter submits; a PIN
+// field takes digits only.
+func (u *UI) askLock(title, msg, confirmLabel string, checkHere bool, then func(secret []byte)) {
+	kind := u.core.LockKind()
 	entry := widget.NewPasswordEntry()
+	if kind == core.LockPIN {
+		digitsOnly(entry)
+	}
+	problem := fieldError()
 	var d *dialog.CustomDialog
+	var content *fyne.Container
 	ok := func() {
+		u.touch()
 		secret := []byte(entry.Text)
+		// Checked here so that a typo keeps the dialog; whoever gets the
+		// secret checks it again before it counts.
+		if !checkHere {
+			d.Hide()
+			then(secret)
+			return
+		}
+		if err := u.core.CheckUnlock(secret); err != nil && !errors.Is(err, core.ErrNoAppLock) {
+			entry.SetText("")
+			showFieldError(problem, unlockProblem(err, kind))
+			refit(d, content)
+			u.win.Canvas().Focus(entry)
+			return
+		}
 		d.Hide()
 		then(secret)
 	}
@@ -91,10 +123,81 @@ func (u *UI) askSecret(title, msg, confirmLabel string, then func(secret []byte)
 	confirm := widget.NewButton(confirmLabel, ok)
 	confirm.Importance = widget.HighImportance
 	cancel := widget.NewButton("Cancel", func() { d.Hide() })
-	d = dialog.NewCustomWithoutButtons(title, fixedWidth(300, wrapped(msg), entry), u.win)
+	content = fixedWidth(dialogWidth(u.win, 300), wrapped(msg), entry, problem)
+	d = dialog.NewCustomWithoutButtons(title, content, u.win)
 	d.SetButtons([]fyne.CanvasObject{cancel, confirm})
 	d.Show()
 	u.win.Canvas().Focus(entry)
+}
+
+// dialogWidth is a dialog's content width: want, or less on a narrow
+// window (a phone), so that the dialog fits.
+func dialogWidth(w fyne.Window, want float32) float32 {
+	if avail := w.Canvas().Size().Width - 80; avail > 0 && avail < want {
+		return max(avail, 200)
+	}
+	return want
+}
+
+// refit lays a dialog out again after a line under a field was shown or
+// hidden, so that it grows or shrinks to fit.
+func refit(d dialog.Dialog, content *fyne.Container) {
+	content.Refresh()
+	d.Resize(d.MinSize())
+}
+
+// fieldError is the line under a field that says what is wrong with it.
+func fieldError() *widget.Label {
+	l := widget.NewLabel("")
+	l.Importance = widget.DangerImportance
+	l.Wrapping = fyne.TextWrapWord
+	l.SizeName = theme.SizeNameCaptionText
+	l.Hide()
+	return l
+}
+
+func showFieldError(l *widget.Label, msg string) {
+	l.SetText(msg)
+	l.Show()
+}
+
+func clearFieldError(l *widget.Label) {
+	l.SetText("")
+	l.Hide()
+}
+
+// digitsOnly makes an entry keep only the digits typed or pasted into it.
+func digitsOnly(e *widget.Entry) {
+	e.OnChanged = func(s string) {
+		if d := keepDigits(s); d != s {
+			e.SetText(d)
+			e.CursorColumn = len([]rune(d))
+		}
+	}
+}
+
+func keepDigits(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, s)
+}
+
+// sentence makes a problem a sentence: "a PIN has digits only" → "A PIN
+// has digits only."
+func sentence(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return s
+	}
+	r := []rune(s)
+	r[0] = unicode.ToUpper(r[0])
+	if !strings.ContainsRune(".!?", r[len(r)-1]) {
+		r = append(r, '.')
+	}
+	return string(r)
 }
 
 // Auto-lock choices of the settings dialog.
@@ -166,14 +269,21 @@ func (u *UI) showSettings() {
 	}
 	lockState.Wrapping = fyne.TextWrapWord
 
+	traySep, trayHead := widget.NewSeparator(), heading("Tray")
+	if !u.hasTray() { // closing quits, and nothing can start hidden
+		traySep.Hide()
+		trayHead.Hide()
+		tray.Hide()
+		startHidden.Hide()
+	}
 	content := fixedWidth(360,
 		heading("App lock"),
 		lockState,
 		container.NewHBox(setPIN, setPass, remove),
 		widget.NewForm(widget.NewFormItem("Auto-lock", autoLock)),
 		hidden,
-		widget.NewSeparator(),
-		heading("Tray"),
+		traySep,
+		trayHead,
 		tray,
 		startHidden,
 	)
@@ -182,42 +292,112 @@ func (u *UI) showSettings() {
 }
 
 // setLockDialog sets (or changes) the app lock.
-func (u *UI) setLockDialog(kind string) {
+func (u *UI) setLockDialog(kind string) { u.setLockDialogThen(kind, nil) }
+
+// setLockDialogThen sets (or changes) the app lock, then calls done. What
+// is wrong is said under the field concerned and the dialog keeps what
+// was typed; Enter in any field saves; Tab goes down the fields.
+func (u *UI) setLockDialogThen(kind string, done func()) {
+	noun := lockNoun(kind)
+	oldKind := u.core.LockKind()
 	current := widget.NewPasswordEntry()
 	first := widget.NewPasswordEntry()
 	again := widget.NewPasswordEntry()
-	noun := lockNoun(kind)
-	var items []*widget.FormItem
-	if u.core.LockKind() != "" {
-		items = append(items, widget.NewFormItem("Current", current))
+	if oldKind == core.LockPIN {
+		digitsOnly(current)
+	}
+	if kind == core.LockPIN {
+		digitsOnly(first)
+		digitsOnly(again)
 	}
 	hint := fmt.Sprintf("%d to %d digits", core.MinPINLength, core.MaxPINLength)
 	if kind == core.LockPassphrase {
 		hint = fmt.Sprintf("at least %d characters", core.MinPassphraseLength)
 	}
 	first.SetPlaceHolder(hint)
-	items = append(items, widget.NewFormItem("New "+noun, first), widget.NewFormItem("Again", again))
-	d := dialog.NewForm("Set "+noun, "Save", "Cancel", items, func(ok bool) {
-		if !ok {
+	currentErr, firstErr, againErr := fieldError(), fieldError(), fieldError()
+
+	var rows []fyne.CanvasObject
+	if oldKind != "" {
+		rows = append(rows, fieldLabel("Current "+lockNoun(oldKind)), current, currentErr)
+	}
+	rows = append(rows, fieldLabel("New "+noun), first, firstErr, fieldLabel("The same "+noun+" again"), again, againErr)
+
+	var d *dialog.CustomDialog
+	content := fixedWidth(dialogWidth(u.win, 320), rows...)
+	save := func() {
+		u.touch()
+		for _, l := range []*widget.Label{currentErr, firstErr, againErr} {
+			clearFieldError(l)
+		}
+		// Whatever is said below, the dialog fits it.
+		saved := false
+		defer func() {
+			if !saved {
+				refit(d, content)
+			}
+		}()
+		if err := core.CheckLockSecret(kind, []byte(first.Text)); err != nil {
+			showFieldError(firstErr, sentence(err.Error()))
+			u.win.Canvas().Focus(first)
 			return
 		}
 		if first.Text != again.Text {
-			u.showError("Not saved", fmt.Errorf("the two %ss differ", noun))
+			showFieldError(againErr, fmt.Sprintf("The two %ss differ. Type the same %s twice.", noun, noun))
+			u.win.Canvas().Focus(again)
 			return
 		}
-		if err := u.core.SetLock(kind, []byte(first.Text), []byte(current.Text)); err != nil {
-			u.showError("Not saved", errors.New(unlockProblem(err, u.core.LockKind())))
+		err := u.core.SetLock(kind, []byte(first.Text), []byte(current.Text))
+		switch {
+		case err == nil:
+		case oldKind != "" && (errors.Is(err, core.ErrWrongUnlock) || errors.Is(err, core.ErrUnlockThrottled)):
+			current.SetText("")
+			showFieldError(currentErr, unlockProblem(err, oldKind))
+			u.win.Canvas().Focus(current)
+			return
+		default:
+			u.log.Error("set app lock", "err", err)
+			var se *core.LockSecretError
+			if errors.As(err, &se) {
+				showFieldError(firstErr, sentence(se.Problem))
+			} else {
+				showFieldError(againErr, "The app lock could not be saved. Try again; if it keeps failing, see the log.")
+			}
 			return
 		}
+		saved = true
+		d.Hide()
 		u.guard.Touch()
 		u.showToast(fmt.Sprintf("App lock set. Assent asks for the %s when it opens and after it was idle.", noun))
-	}, u.win)
-	d.Resize(fyne.NewSize(380, 0))
+		if done != nil {
+			done()
+		}
+	}
+	for _, e := range []*widget.Entry{current, first, again} {
+		e.OnSubmitted = func(string) { save() }
+	}
+	saveButton := widget.NewButton("Save", save)
+	saveButton.Importance = widget.HighImportance
+	cancel := widget.NewButton("Cancel", func() { d.Hide() })
+	d = dialog.NewCustomWithoutButtons("Set "+noun, content, u.win)
+	d.SetButtons([]fyne.CanvasObject{cancel, saveButton})
 	d.Show()
+	if oldKind != "" {
+		u.win.Canvas().Focus(current)
+	} else {
+		u.win.Canvas().Focus(first)
+	}
+}
+
+// fieldLabel names the field under it.
+func fieldLabel(s string) *widget.Label {
+	l := widget.NewLabel(s)
+	l.TextStyle = fyne.TextStyle{Bold: true}
+	return l
 }
 
 func (u *UI) removeLockDialog() {
-	u.askSecret("Remove the app lock", fmt.Sprintf("Enter your %s to remove it.", lockNoun(u.core.LockKind())), "Remove", func(secret []byte) {
+	u.askLock("Remove the app lock", fmt.Sprintf("Enter your %s to remove it.", lockNoun(u.core.LockKind())), "Remove", true, func(secret []byte) {
 		if err := u.core.ClearLock(secret); err != nil {
 			u.showError("Lock not removed", errors.New(unlockProblem(err, u.core.LockKind())))
 			return

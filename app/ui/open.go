@@ -3,7 +3,7 @@ package ui
 import (
 	"context"
 	"errors"
-	"fmt"
+	"log/slog"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
@@ -133,7 +133,9 @@ func askPassphrase(ctx context.Context, a fyne.App, o LaunchOptions, fresh bool,
 					if errors.Is(err, crypto.ErrWrongPassphrase) {
 						msg.SetText("Wrong passphrase. Try again.")
 					} else {
-						msg.SetText(err.Error())
+						summary, details := core.Explain(err, "")
+						slog.Warn("open the key store", "err", details)
+						msg.SetText(summary)
 					}
 					pass.SetText("")
 					return
@@ -168,7 +170,9 @@ func askPassphrase(ctx context.Context, a fyne.App, o LaunchOptions, fresh bool,
 func showStartError(a fyne.App, err error, retry func()) {
 	w := a.NewWindow("Assent")
 	w.SetIcon(appIcon)
-	text := fmt.Sprintf("Assent cannot open its accounts:\n\n%v", err)
+	summary, details := core.Explain(err, "")
+	slog.Warn("open the accounts", "err", details)
+	text := "Assent cannot open its accounts. " + summary
 	quit := widget.NewButton("Quit", a.Quit)
 	buttons := container.NewHBox(layout.NewSpacer(), quit)
 	if retry != nil {
@@ -177,7 +181,8 @@ func showStartError(a fyne.App, err error, retry func()) {
 		use.Importance = widget.HighImportance
 		buttons.Add(use)
 	}
-	w.SetContent(padded(container.NewBorder(nil, buttons, nil, nil, wrapped(text)), 20))
+	body := append([]fyne.CanvasObject{wrapped(text)}, errorContent("", details, nil)[1:]...)
+	w.SetContent(padded(container.NewBorder(nil, buttons, nil, nil, container.NewVBox(body...)), 20))
 	w.Resize(fyne.NewSize(480, 320))
 	w.Show()
 }

@@ -108,3 +108,29 @@ func TestANewFileStoreHomeAsksForAPassphraseTwiceThenOpens(t *testing.T) {
 		t.Fatalf("the home keeps its keys in %q, want the file store", kind)
 	}
 }
+
+func TestAKeychainThatIsNotThereIsExplainedWithAWayOut(t *testing.T) {
+	// No session bus here (the test unsets it), so the OS keychain cannot
+	// be reached: a new home is offered the encrypted file instead.
+	t.Setenv("TMPDIR", t.TempDir())
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "")
+	a := test.NewTempApp(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	Launch(ctx, a, LaunchOptions{
+		Core: core.Options{Home: filepath.Join(t.TempDir(), "home"), KeyStore: core.KeyStoreKeychain, KeychainService: "assent-ui-test"},
+		UI:   Options{HasTray: func() bool { return false }},
+	})
+	var text string
+	for _, w := range a.Driver().AllWindows() {
+		text += windowTexts(w)
+	}
+	for _, want := range []string{"Assent cannot open its accounts. The system keychain is not available.", "Details", "Use an encrypted file"} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("the start window does not say %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "DBUS_SESSION_BUS_ADDRESS") {
+		t.Fatalf("the technical cause is shown outside Details:\n%s", text)
+	}
+}

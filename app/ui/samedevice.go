@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2"
-	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/layout"
@@ -99,9 +98,9 @@ func (u *UI) sameDeviceGone(v *sameDeviceView, expired bool) {
 	v.done = true
 	u.closeSameDevice(v)
 	if expired {
-		u.showToast("The browser sign-in expired before it was answered.")
+		u.showWarning("The browser sign-in expired before it was answered.")
 	} else {
-		u.showToast("The browser stopped waiting for an answer.")
+		u.showWarning("The browser stopped waiting for an answer.")
 	}
 }
 
@@ -139,9 +138,7 @@ func (u *UI) newSameDeviceView(a core.SameDeviceAsk, answer chan core.SameDevice
 	add("App", a.App)
 	add("Page", a.Origin)
 	add("Account", labelOf(a.Account))
-	card := canvas.NewRectangle(theme.Color(theme.ColorNameInputBackground))
-	card.CornerRadius = 10
-	detailCard := container.NewStack(card, padded(details, 4))
+	detailCard := container.NewStack(card(10), padded(details, 4))
 	hint := wrapped("A page in a browser on this computer asks to sign you in. Only sign in if you just started it, on the page shown above.")
 	hint.Importance = widget.LowImportance
 
@@ -235,7 +232,7 @@ func (v *sameDeviceView) reply(approve bool) {
 	if approve {
 		v.u.showToast("Confirmed. Carry on in your browser.")
 	} else {
-		v.u.showToast("Denied. The browser was not signed in.")
+		v.u.showWarning("Denied. The browser was not signed in.")
 	}
 }
 

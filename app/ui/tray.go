@@ -40,6 +40,9 @@ func (u *UI) trayMenu() *fyne.Menu {
 	}
 	var codes []*fyne.MenuItem
 	for _, r := range u.rows {
+		if u.revoked(r.a) {
+			continue // no codes any more
+		}
 		codes = append(codes, fyne.NewMenuItem(labelOf(r.a), func() {
 			if u.guard.Locked() {
 				u.show() // the lock screen: codes stay behind it

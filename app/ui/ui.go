@@ -16,11 +16,14 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/seed-3a5b824e/assent/app/core"
@@ -53,6 +56,13 @@ type Options struct {
 	ScanDelay time.Duration
 	// HasTray says whether the desktop shows tray icons (trayAvailable).
 	HasTray func() bool
+	// HasNotifications says whether the desktop shows notifications
+	// (notificationsAvailable); without, the app says so once.
+	HasNotifications func() bool
+	// IsMobile says whether the app runs as a phone app (Fyne's mobile
+	// driver: fyne.CurrentDevice().IsMobile()), which words some
+	// messages for a phone.
+	IsMobile func() bool
 	// Hidden starts the app in the system tray (also a setting).
 	Hidden bool
 	// NoSameDevice leaves same-device sign-in (the loopback server a
@@ -81,6 +91,9 @@ type UI struct {
 
 	prompts []*pending
 	servers map[string]*serverState // by server URL
+	// states are each Assent account's own push channel: two accounts on
+	// one server can differ (one revoked, one live).
+	states map[string]*accountState // by account id
 
 	visible bool // the window is shown
 
@@ -91,7 +104,10 @@ type UI struct {
 	rows       []*accountRow
 	empty      fyne.CanvasObject
 	status     *fyne.Container
+	notice     *fyne.Container // a one-time notice (no notifications here)
 	toast      *widget.Label
+	toastIcon  *widget.Icon // ✔ or ⚠ before the toast's text
+	toastBox   *fyne.Container
 	toastUntil time.Time
 	accountsUI fyne.CanvasObject
 	lockUI     *lockScreen
@@ -123,6 +139,12 @@ type serverState struct {
 	known bool // a welcome told the drift
 }
 
+// accountState is what the app knows of one account's push channel.
+type accountState struct {
+	state push.ConnState
+	err   error
+}
+
 // Views.
 const (
 	viewAccounts = "accounts"
@@ -151,10 +173,16 @@ func New(a fyne.App, c *core.Core, opts Options) *UI {
 	if opts.HasTray == nil {
 		opts.HasTray = trayAvailable
 	}
+	if opts.HasNotifications == nil {
+		opts.HasNotifications = notificationsAvailable
+	}
+	if opts.IsMobile == nil {
+		opts.IsMobile = func() bool { return fyne.CurrentDevice().IsMobile() }
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	u := &UI{app: a, core: c, opts: opts, guard: c.NewGuard(), log: opts.Logger, servers: map[string]*serverState{}, ctx: context.Background()}
+	u := &UI{app: a, core: c, opts: opts, guard: c.NewGuard(), log: opts.Logger, servers: map[string]*serverState{}, states: map[string]*accountState{}, ctx: context.Background()}
 	a.Settings().SetTheme(newTheme())
 	a.SetIcon(appIcon)
 	u.win = a.NewWindow("Assent")
@@ -164,6 +192,7 @@ func New(a fyne.App, c *core.Core, opts Options) *UI {
 	u.win.SetOnDropped(func(_ fyne.Position, uris []fyne.URI) { u.dropped(uris) })
 	u.win.SetCloseIntercept(u.closeRequested)
 	u.buildAccountsView()
+	u.noticeNoNotifications()
 	u.lockUI = u.newLockScreen()
 	u.reload(true)
 	u.render()
@@ -221,6 +250,7 @@ func (u *UI) restartListening() {
 	u.listening = sig
 	if len(ids) == 0 {
 		u.servers = map[string]*serverState{}
+		u.states = map[string]*accountState{}
 		u.renderStatus()
 		return
 	}
@@ -277,7 +307,7 @@ func (u *UI) reload(force bool) {
 	accts := u.core.Accounts()
 	var b strings.Builder
 	for _, a := range accts {
-		fmt.Fprintf(&b, "%s|%s|%s|%d\n", a.ID, a.Issuer, a.Name, a.Counter)
+		fmt.Fprintf(&b, "%s|%s|%s|%d|%t\n", a.ID, a.Issuer, a.Name, a.Counter, a.Revoked())
 	}
 	if !force && b.String() == u.listSig {
 		return
@@ -310,7 +340,7 @@ func (u *UI) tick() {
 		return false
 	})
 	if expired {
-		u.showToast("The request expired before it was answered.")
+		u.showOutcome(false, "The request expired before it was answered.")
 		u.promptsChanged()
 	}
 	u.reload(false)
@@ -321,7 +351,8 @@ func (u *UI) tick() {
 	u.tickSameDevice(now)
 	if u.toast.Text != "" && !now.Before(u.toastUntil) {
 		u.toast.SetText("")
-		u.toast.Hide()
+		u.toastBox.Hide()
+		u.accountsUI.Refresh() // the list takes the space back
 	}
 }
 
@@ -376,22 +407,101 @@ func (u *UI) render() {
 // touch records use of the app for the auto-lock.
 func (u *UI) touch() { u.guard.Touch() }
 
-// showToast shows a short message at the bottom of the accounts view.
-func (u *UI) showToast(msg string) {
+// The toast's icons: a tick for what went through, a warning sign for
+// what did not, so that the two differ in more than colour. Made when
+// asked, not at start: Fyne's icons need a running app, and a command
+// without a window has none.
+var (
+	toastDoneIcon = sync.OnceValue(func() fyne.Resource {
+		return theme.NewSuccessThemedResource(theme.ConfirmIcon())
+	})
+	toastWarningIcon = sync.OnceValue(func() fyne.Resource {
+		return theme.NewWarningThemedResource(theme.WarningIcon())
+	})
+)
+
+// showToast shows a short message at the bottom of the accounts view,
+// with a tick in the success colour: something was done (copied, added,
+// approved).
+func (u *UI) showToast(msg string) { u.toastAs(false, msg) }
+
+// showWarning is showToast for something that did not go through or
+// needs attention (denied, expired, removed by the server), with a
+// warning sign in the warning colour.
+func (u *UI) showWarning(msg string) { u.toastAs(true, msg) }
+
+// toastAs sets the toast's look every time, so that a toast never keeps
+// the look of the one before it.
+func (u *UI) toastAs(warning bool, msg string) {
+	if warning {
+		u.toast.Importance = widget.WarningImportance
+		u.toastIcon.SetResource(toastWarningIcon())
+	} else {
+		u.toast.Importance = widget.SuccessImportance
+		u.toastIcon.SetResource(toastDoneIcon())
+	}
 	u.toast.SetText(msg)
-	u.toast.Show()
+	u.toastBox.Show()
+	// Lay the view out again: a toast shown after being hidden keeps its
+	// old place and size otherwise (drawn over the header).
+	u.accountsUI.Refresh()
 	u.toastUntil = u.opts.Now().Add(toastFor)
 }
 
-// showError shows a problem in a dialog, in words a person can act on.
-func (u *UI) showError(title string, err error) {
-	msg := err.Error()
+// showError shows a problem in a dialog, in words a person can act on
+// (core.Explain), with the technical text under "Details" and in the log.
+func (u *UI) showError(title string, err error) { u.showErrorFor(title, err, "") }
+
+// showErrorFor is showError for an action on org's server (its name, or
+// "" for "the server").
+func (u *UI) showErrorFor(title string, err error, org string) {
 	if errors.Is(err, push.ErrPinMismatch) {
 		title = "Server refused"
-		msg = "The server's key does not match the one in the enrollment link, so Assent did not trust it and did not enroll.\n\n" +
-			"The link may be forged, or something is between you and the server. Ask your administrator for a new link."
 	}
-	showMessage(u.win, title, msg)
+	summary, details := core.Explain(err, org)
+	u.log.Warn(title, "org", org, "err", details)
+	var d *dialog.CustomDialog
+	content := errorContent(summary, details, func() { d.Resize(fyne.NewSize(0, 0)) })
+	d = dialog.NewCustom(title, "OK", fixedWidth(340, content...), u.win)
+	d.Show()
+}
+
+// errorContent is a summary a person reads, and the technical text behind
+// a "Details" toggle (left out when it says nothing more); relayout fits
+// the window or dialog around it when the details open or close.
+func errorContent(summary, details string, relayout func()) []fyne.CanvasObject {
+	objs := []fyne.CanvasObject{wrapped(summary)}
+	if details == "" || details == summary || strings.TrimSuffix(summary, ".") == upperFirst(details) {
+		return objs
+	}
+	d := widget.NewLabel(details)
+	d.Wrapping = fyne.TextWrapWord
+	d.Selectable = true
+	d.SizeName = theme.SizeNameCaptionText
+	d.Hide()
+	var toggle *widget.Button
+	toggle = widget.NewButtonWithIcon("Details", theme.MenuExpandIcon(), func() {
+		if d.Visible() {
+			d.Hide()
+			toggle.SetIcon(theme.MenuExpandIcon())
+		} else {
+			d.Show()
+			toggle.SetIcon(theme.MenuDropDownIcon())
+		}
+		if relayout != nil {
+			relayout()
+		}
+	})
+	toggle.Importance = widget.LowImportance
+	toggle.Alignment = widget.ButtonAlignLeading
+	return append(objs, toggle, d)
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // closeRequested is the window's close button: with close-to-tray on a

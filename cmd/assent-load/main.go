@@ -1,7 +1,10 @@
 // Command assent-load measures an assentd: it enrolls simulated devices with
 // the real protocol, keeps their sockets open from several processes, drives
 // pushes or sign-ins, and reports memory per connection, round trips and
-// approvals per second. See docs/PERFORMANCE.md.
+// approvals per second. With --mode restart it restarts the server under
+// its connected devices and measures how long they take to come back; the
+// audit-check subcommand checks a database after a crash. See
+// docs/PERFORMANCE.md and docs/RELIABILITY.md.
 package main
 
 import (
@@ -24,9 +27,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "worker" {
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "worker":
 		err = worker(ctx, os.Args[2:])
-	} else {
+	case len(os.Args) > 1 && os.Args[1] == "audit-check":
+		err = auditCheckCmd(ctx, os.Args[2:], os.Stdout)
+	default:
 		err = run(ctx, os.Args[1:])
 	}
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
@@ -47,19 +53,33 @@ func run(ctx context.Context, args []string) error {
 	steps := fs.String("steps", "", "connected-device counts to measure at, e.g. 1000,5000,10000,19000 (default: --devices)")
 	procs := fs.Int("procs", 4, "worker processes holding the sockets (a process may open only so many files)")
 	sources := fs.String("source-ips", "127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5", "loopback source addresses to spread sockets over (empty: the system's choice)")
-	rate := fs.Float64("rate", 0, "pushes or sign-ins per second (0: as fast as --concurrency allows)")
+	rate := fs.Float64("rate", 0, "pushes or sign-ins per second (0: as fast as --concurrency allows); restart mode: test pushes the devices approve around the restart (0: none)")
 	conc := fs.Int("concurrency", 32, "pushes in flight at once when --rate is 0")
-	dur := fs.Duration("duration", 20*time.Second, "load time at each step (0: measure memory only)")
-	mode := fs.String("mode", "push", "push (test pushes through the admin API) or signin (passwordless sign-ins through the embedded API)")
+	dur := fs.Duration("duration", 20*time.Second, "load time at each step (0: measure memory only); restart mode with --rate: pushes before the restart and after every device is back")
+	mode := fs.String("mode", "push", "push (test pushes through the admin API), signin (passwordless sign-ins through the embedded API) "+
+		"or restart (restart the server under the connected devices and measure their reconnects; the server command follows --)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	sig := fs.String("signal", "term", "restart mode: how the server is stopped, term (SIGTERM, a clean stop) or kill (SIGKILL, a crash)")
+	down := fs.Duration("down", 0, "restart mode: how long the server stays stopped before it starts again")
+	deadline := fs.Duration("reconnect-deadline", 2*time.Minute, "restart mode: devices not back this long after the server is back count as failed")
+	restartCmd := fs.String("restart-cmd", "", "restart mode: a shell command that restarts a server assent-load did not start (e.g. 'systemctl restart assentd'), instead of a command after --")
+	record := fs.String("record", "", "restart mode: write the pushes the server acknowledged and the approvals it confirmed to this file, for assent-load audit-check --record")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *token == "" {
 		return errors.New("give --admin-token (make one with: assentd admin-token --name load)")
 	}
+	if *mode == "restart" {
+		return restartMode(ctx, fs, restartFlags{server: *server, nodes: *nodes, ops: *ops, token: *token, state: *state, prefix: *prefix,
+			devices: *devices, rate: *rate, duration: *dur, signal: *sig, down: *down, deadline: *deadline, restartCmd: *restartCmd,
+			record: *record, json: *asJSON})
+	}
 	if *mode != "push" && *mode != "signin" {
-		return fmt.Errorf("--mode %q: want push or signin", *mode)
+		return fmt.Errorf("--mode %q: want push, signin or restart", *mode)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q: a server command after -- is for --mode restart", fs.Args())
 	}
 	cfg := loadgen.Config{
 		Server: strings.TrimRight(*server, "/"), AdminToken: *token, StatePath: *state, Prefix: *prefix,

@@ -5,8 +5,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 
+	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/app"
 
 	"github.com/seed-3a5b824e/assent/app/core"
@@ -19,7 +21,20 @@ import (
 const appID = "io.github.seed_3a5b824e.assent"
 
 // runApp opens the app's window and runs it until it quits.
-func runApp(ctx context.Context, home, keystore string, hidden, noSameDevice bool) error {
+func runApp(ctx context.Context, home, keystore string, hidden, noSameDevice bool) (err error) {
+	if keystore != "" && keystore != core.KeyStoreKeychain && keystore != core.KeyStoreFile {
+		return userErrorf("--keystore %s: want keychain or file", keystore)
+	}
+	if err := checkDisplay(); err != nil {
+		return err
+	}
+	defer func() {
+		// The window system refused after all (a display that went away
+		// between the check and the window): one line, not a trace.
+		if r := recover(); r != nil {
+			err = errNoDisplay(fmt.Sprintf("the window could not open (%v)", r))
+		}
+	}()
 	a := app.NewWithID(appID)
 	if home == "" {
 		if runtime.GOOS == "android" || runtime.GOOS == "ios" {
@@ -33,9 +48,6 @@ func runApp(ctx context.Context, home, keystore string, hidden, noSameDevice boo
 			home = h
 		}
 	}
-	if keystore != "" && keystore != core.KeyStoreKeychain && keystore != core.KeyStoreFile {
-		return fmt.Errorf("--keystore %q: want keychain or file", keystore)
-	}
 	pass, _ := crypto.PassphraseFromEnv()
 	ui.Launch(ctx, a, ui.LaunchOptions{
 		Core:          core.Options{Home: home, KeyStore: keystore},
@@ -44,7 +56,14 @@ func runApp(ctx context.Context, home, keystore string, hidden, noSameDevice boo
 	})
 	go func() {
 		<-ctx.Done()
-		a.Quit()
+		if fyne.CurrentDevice().IsMobile() {
+			// Fyne's mobile driver ignores Quit (a phone app must not end
+			// itself), so Run would never return: under its simulation a
+			// SIGTERM or Ctrl-C ends the process here.
+			os.Exit(0)
+		}
+		// Fyne is called from its own goroutine only.
+		fyne.Do(a.Quit)
 	}()
 	a.Run()
 	return nil

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,14 +11,21 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
+
+	// First: keeps Fyne quiet about the C.UTF-8 locale.
+	_ "github.com/seed-3a5b824e/assent/cmd/assent/internal/quietlocale"
 
 	"github.com/seed-3a5b824e/assent/app/core"
+	"github.com/seed-3a5b824e/assent/crypto"
 	"github.com/seed-3a5b824e/assent/enroll"
 	"github.com/seed-3a5b824e/assent/internal/cli"
 	"github.com/seed-3a5b824e/assent/push"
@@ -62,86 +68,324 @@ Flags for every subcommand:
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "assent:", err)
+	s := newSession(os.Stdin, os.Stdout, os.Stderr)
+	go func() {
+		<-ctx.Done()
+		// Ctrl-C while a question waits for its answer: the terminal as
+		// it was (echo on), and the command ends there. Otherwise the
+		// command winds down itself (listen stops listening).
+		if s.con.interrupted() {
+			os.Exit(130)
 		}
-		os.Exit(1)
+	}()
+	code := s.main(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+func newSession(stdin io.Reader, stdout, stderr io.Writer) *session {
+	return &session{con: newConsole(stdin, stderr), stdout: stdout, stderr: stderr}
+}
+
+// mainCode runs a command as main does, for tests.
+func mainCode(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return newSession(stdin, stdout, stderr).main(ctx, args)
+}
+
+// main runs a command and says how it went: 0 when it did what was
+// asked (help included), else 1 after one line in the person's words on
+// stderr (the technical details too with -v).
+func (s *session) main(ctx context.Context, args []string) int {
+	err := run(ctx, s, args)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
 	}
+	s.report(err)
+	return 1
+}
+
+// session is one run of the command: where it reads and writes, and what
+// its error message needs.
+type session struct {
+	con            *console
+	stdout, stderr io.Writer
+	verbose        bool
+	// org names the server an error came from, once known.
+	org string
+}
+
+// usageError is a message of the command's own, in the person's words
+// already: printed as it is.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func userErrorf(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}
+
+// report prints an error: what happened and what to do, then with -v the
+// technical details.
+func (s *session) report(err error) {
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintln(s.stderr, "assent:", ue.msg)
+		return
+	}
+	summary, details := explainFor(err, s.org)
+	fmt.Fprintln(s.stderr, "assent:", summary)
+	if details == "" || strings.Contains(strings.ToLower(summary), strings.ToLower(details)) {
+		return
+	}
+	if s.verbose {
+		fmt.Fprintln(s.stderr, "details:", details)
+	} else {
+		fmt.Fprintln(s.stderr, "(add -v to the command to see the details)")
+	}
+}
+
+// explainFor is core.Explain, worded for a terminal.
+func explainFor(err error, org string) (summary, details string) {
+	summary, details = core.Explain(err, org)
+	summary = strings.Replace(summary, "; if it keeps happening, see Details.", "; if it keeps happening, add -v to see the details.", 1)
+	return summary, details
+}
+
+// globals are the flags every subcommand takes, before or after its name.
+type globals struct {
+	home, keystore string
+	verbose        bool
+}
+
+// splitGlobals takes the global flags before the subcommand's name off
+// args: `assent --home DIR enroll LINK` is `assent enroll LINK --home DIR`.
+// It returns the subcommand's name ("app" when there is none, or when the
+// first other flag is the app's) and its arguments.
+func splitGlobals(args []string) (globals, string, []string, error) {
+	g := globals{keystore: os.Getenv("ASSENT_KEYSTORE")}
+	for len(args) > 0 {
+		a := args[0]
+		if a == "--" {
+			args = args[1:]
+			break
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			break
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		switch name {
+		case "home", "keystore":
+			if !hasValue {
+				if len(args) < 2 {
+					return g, "", nil, userErrorf("--%s needs a value", name)
+				}
+				value, args = args[1], args[1:]
+			}
+			if name == "home" {
+				g.home = value
+			} else {
+				g.keystore = value
+			}
+		case "v", "verbose":
+			b, err := strconv.ParseBool(value)
+			if !hasValue {
+				b, err = true, nil
+			}
+			if err != nil {
+				return g, "", nil, userErrorf("--%s takes true or false, got %q", name, value)
+			}
+			g.verbose = b
+		case "h", "help":
+			return g, "help", nil, nil
+		default:
+			// The app's own flags: `assent --hidden`.
+			return g, "app", args, nil
+		}
+		args = args[1:]
+	}
+	if len(args) == 0 {
+		return g, "app", nil, nil
+	}
+	return g, args[0], args[1:], nil
 }
 
 // cmd is one subcommand's parsed flags and opened home.
 type cmd struct {
+	s        *session
 	fs       *flag.FlagSet
 	home     *string
 	keystore *string
+	verbose  *bool
 	args     []string
+	// synopsis is the subcommand's line of the usage.
+	synopsis string
 }
 
-func newCmd(name string) *cmd {
+func newCmd(s *session, g globals, name string) *cmd {
 	fs := flag.NewFlagSet("assent "+name, flag.ContinueOnError)
-	return &cmd{
+	fs.SetOutput(io.Discard)
+	c := &cmd{
+		s:        s,
 		fs:       fs,
-		home:     fs.String("home", "", "home folder (env ASSENT_HOME)"),
-		keystore: fs.String("keystore", os.Getenv("ASSENT_KEYSTORE"), "keychain or file (env ASSENT_KEYSTORE)"),
+		home:     fs.String("home", g.home, "where accounts live, a `DIR` (env ASSENT_HOME; default: the user config folder)"),
+		keystore: fs.String("keystore", g.keystore, "`KIND` of key store for a new home: keychain (default) or file (env ASSENT_KEYSTORE)"),
+		synopsis: synopsis(name),
 	}
+	c.verbose = fs.Bool("v", g.verbose, "say the technical details of an error")
+	fs.BoolVar(c.verbose, "verbose", g.verbose, "the same as -v")
+	return c
+}
+
+// synopsis is name's part of the usage: its lines up to the next
+// subcommand.
+func synopsis(name string) string {
+	var out []string
+	for _, l := range strings.Split(usage, "\n") {
+		if strings.HasPrefix(l, "  assent "+name+" ") || l == "  assent "+name || (name == "app" && strings.HasPrefix(l, "  assent [app]")) {
+			out = append(out, l)
+			continue
+		}
+		if len(out) > 0 && strings.HasPrefix(l, "       ") {
+			out = append(out, l)
+			continue
+		}
+		if len(out) > 0 {
+			break
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// help prints the subcommand's usage and flags.
+func (c *cmd) help() {
+	w := c.s.stdout
+	fmt.Fprintf(w, "Usage:\n%s\n\nFlags:\n", c.synopsis)
+	c.fs.VisitAll(func(f *flag.Flag) {
+		if f.Name == "verbose" {
+			return
+		}
+		left := "--" + f.Name
+		if len(f.Name) == 1 {
+			left = "-" + f.Name
+		}
+		arg, usage := flag.UnquoteUsage(f)
+		if arg != "" {
+			left += " " + strings.ToUpper(arg)
+		}
+		fmt.Fprintf(w, "  %-22s %s\n", left, usage)
+	})
 }
 
 // parse parses flags and between min and max positional arguments.
 func (c *cmd) parse(args []string, min, max int) error {
 	rest, err := cli.Parse(c.fs, args)
-	if err != nil {
+	c.s.verbose = *c.verbose
+	if errors.Is(err, flag.ErrHelp) {
+		c.help()
 		return err
 	}
+	if err != nil {
+		return userErrorf("%v (see 'assent %s --help')", err, strings.TrimPrefix(c.fs.Name(), "assent "))
+	}
 	if len(rest) < min || len(rest) > max {
-		return fmt.Errorf("%s: wrong number of arguments\n\n%s", c.fs.Name(), usage)
+		return userErrorf("%s: wrong number of arguments; it is used as\n%s", c.fs.Name(), c.synopsis)
 	}
 	c.args = rest
 	return nil
 }
 
-// setup parses a subcommand's arguments and opens the home.
+// setup parses a subcommand's arguments and opens an existing home.
 func (c *cmd) setup(args []string, min, max int) (*core.Core, error) {
 	if err := c.parse(args, min, max); err != nil {
 		return nil, err
 	}
-	return c.open()
+	return c.open(false)
 }
 
-func (c *cmd) open() (*core.Core, error) {
-	home := *c.home
-	if home == "" {
-		h, err := core.DefaultHome()
-		if err != nil {
-			return nil, err
-		}
-		home = h
+// homeDir is the home the command works on.
+func (c *cmd) homeDir() (string, error) {
+	if *c.home != "" {
+		return *c.home, nil
+	}
+	return core.DefaultHome()
+}
+
+// homeMissing says whether the home is not there yet (not an error: the
+// caller decides).
+func (c *cmd) homeMissing() (bool, string) {
+	home, err := c.homeDir()
+	if err != nil {
+		return false, ""
+	}
+	kind, err := core.HomeKeyStore(home)
+	return err == nil && kind == "", home
+}
+
+// open opens the home; a home that is not there yet is made only when
+// create is set (commands that add something), else it is an error.
+func (c *cmd) open(create bool) (*core.Core, error) {
+	home, err := c.homeDir()
+	if err != nil {
+		return nil, err
 	}
 	if *c.keystore != "" && *c.keystore != core.KeyStoreKeychain && *c.keystore != core.KeyStoreFile {
-		return nil, fmt.Errorf("--keystore %q: want keychain or file", *c.keystore)
+		return nil, userErrorf("--keystore %s: want keychain or file", *c.keystore)
 	}
-	return core.Open(core.Options{Home: home, KeyStore: *c.keystore, Passphrase: passphrase})
+	kind, err := core.HomeKeyStore(home)
+	if err != nil {
+		return nil, err
+	}
+	if kind == "" && !create {
+		return nil, userErrorf("there is no Assent home at %s, so there is nothing here yet: add an account first (assent enroll LINK|QR.png), or give the --home you used", home)
+	}
+	if kind == "" {
+		kind = *c.keystore
+	}
+	return core.Open(core.Options{Home: home, KeyStore: *c.keystore, Passphrase: c.passphrase(kind == "" || kind == core.KeyStoreFile && !fileStoreExists(home))})
 }
 
-// passphrase is the file store's passphrase: ASSENT_PASSPHRASE, or asked.
-func passphrase() ([]byte, error) {
-	if p := os.Getenv("ASSENT_PASSPHRASE"); p != "" {
-		return []byte(p), nil
-	}
-	if !cli.IsTerminal(os.Stdin) {
-		return nil, errors.New("set ASSENT_PASSPHRASE, or run in a terminal to be asked")
-	}
-	return cli.ReadSecret("Passphrase for the Assent key store: ", false)
+// fileStoreExists says whether home holds a file key store.
+func fileStoreExists(home string) bool {
+	_, err := os.Stat(filepath.Join(home, "keystore.json"))
+	return err == nil
 }
 
-func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") && args[0] != "-h" && args[0] != "--help" {
-		// No subcommand (or only flags): the app.
-		args = append([]string{"app"}, args...)
+// minStorePassphrase is the shortest passphrase a new file key store
+// takes when it is typed.
+const minStorePassphrase = 8
+
+// passphrase gives the file key store's passphrase: ASSENT_PASSPHRASE, or
+// asked on the terminal (twice, and at least minStorePassphrase characters,
+// for a new store).
+func (c *cmd) passphrase(fresh bool) func() ([]byte, error) {
+	return func() ([]byte, error) {
+		if p, ok := crypto.PassphraseFromEnv(); ok {
+			return p, nil
+		}
+		if !c.s.con.tty {
+			return nil, userErrorf("the file key store needs its passphrase: set ASSENT_PASSPHRASE, or run in a terminal to be asked")
+		}
+		if !fresh {
+			return c.s.con.Secret("Passphrase of the Assent key store: ")
+		}
+		fmt.Fprintf(c.s.stderr, "Choose a passphrase for Assent's encrypted key store: at least %d characters. It protects your accounts' keys on this device and cannot be recovered.\n", minStorePassphrase)
+		return c.s.con.NewSecret("New passphrase: ", func(p []byte) error {
+			if n := utf8.RuneCount(p); n < minStorePassphrase {
+				return fmt.Errorf("that passphrase has %d characters; it needs at least %d", n, minStorePassphrase)
+			}
+			return nil
+		})
 	}
-	name, args := args[0], args[1:]
-	c := newCmd(name)
+}
+
+func run(ctx context.Context, s *session, argv []string) error {
+	g, name, args, err := splitGlobals(argv)
+	s.verbose = g.verbose
+	if err != nil {
+		return err
+	}
+	c := newCmd(s, g, name)
+	stdout := s.stdout
 	switch name {
 	case "app":
 		hidden := c.fs.Bool("hidden", false, "start hidden in the system tray")
@@ -151,7 +395,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		}
 		return runApp(ctx, *c.home, *c.keystore, *hidden, *noSameDevice)
 	case "scan":
-		app, err := c.setup(args, 0, 0)
+		if err := c.parse(args, 0, 0); err != nil {
+			return err
+		}
+		app, err := c.open(true)
 		if err != nil {
 			return err
 		}
@@ -161,12 +408,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		}
 		in, err := core.ParseInputText(text)
 		if err != nil {
-			return fmt.Errorf("the QR code on the screen: %w", err)
+			return err
 		}
 		if in.Import != nil {
-			return confirmImport(ctx, app, in.Import, stdin, stdout, false)
+			return confirmImport(ctx, s, app, in.Import, false)
 		}
-		return addAndSay(ctx, app, in.Link, stdout)
+		return addAndSay(ctx, s, app, in.Link)
 	case "import":
 		yes := c.fs.Bool("yes", false, "import without asking")
 		if err := c.parse(args, 1, 1); err != nil {
@@ -176,11 +423,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		if err != nil {
 			return err
 		}
-		app, err := c.open()
+		app, err := c.open(true)
 		if err != nil {
 			return err
 		}
-		return confirmImport(ctx, app, imp, stdin, stdout, *yes)
+		return confirmImport(ctx, s, app, imp, *yes)
 	case "rename":
 		issuer := c.fs.String("issuer", "\x00keep", "the new issuer (default: keep it)")
 		app, err := c.setup(args, 2, 2)
@@ -200,13 +447,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		fmt.Fprintln(stdout, "renamed")
 		return nil
 	case "move":
-		app, err := c.setup(args, 2, 2)
-		if err != nil {
+		if err := c.parse(args, 2, 2); err != nil {
 			return err
 		}
 		pos, err := strconv.Atoi(c.args[1])
 		if err != nil || pos < 1 {
-			return fmt.Errorf("POSITION must be a number from 1 (the top), got %q", c.args[1])
+			return userErrorf("POSITION must be a number from 1 (the top), got %q", c.args[1])
+		}
+		app, err := c.open(false)
+		if err != nil {
+			return err
 		}
 		a, err := app.Find(c.args[0])
 		if err != nil {
@@ -214,20 +464,30 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		}
 		return app.Move(a.ID, pos-1)
 	case "lock":
-		passphrase := c.fs.Bool("passphrase", false, "a passphrase instead of a PIN")
-		app, err := c.setup(args, 1, 1)
+		passphrase := c.fs.Bool("passphrase", false, "set: a passphrase instead of a PIN")
+		if err := c.parse(args, 1, 1); err != nil {
+			return err
+		}
+		what := c.args[0]
+		if what != "set" && what != "clear" && what != "status" {
+			return userErrorf("lock %q: want set, clear or status", what)
+		}
+		app, err := c.open(what == "set")
 		if err != nil {
 			return err
 		}
-		return lockCommand(app, c.args[0], *passphrase, stdout)
+		return lockCommand(s, app, what, *passphrase)
 	case "settings":
-		return settingsCommand(c, args, stdout)
+		return settingsCommand(c, args)
 	case "enroll", "add":
-		app, err := c.setup(args, 1, 1)
+		if err := c.parse(args, 1, 1); err != nil {
+			return err
+		}
+		app, err := c.open(true)
 		if err != nil {
 			return err
 		}
-		return addAndSay(ctx, app, c.args[0], stdout)
+		return addAndSay(ctx, s, app, c.args[0])
 	case "accounts":
 		asJSON := c.fs.Bool("json", false, "print JSON")
 		app, err := c.setup(args, 0, 0)
@@ -246,7 +506,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		}
 		fmt.Fprintln(stdout, code.Code)
 		if code.Remaining > 0 {
-			fmt.Fprintf(os.Stderr, "%s, valid %ds more\n", code.Account.Label(), int(code.Remaining.Seconds()))
+			fmt.Fprintf(s.stderr, "%s, valid %ds more\n", code.Account.Label(), int(code.Remaining.Seconds()))
 		}
 		return nil
 	case "challenges":
@@ -266,9 +526,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		}
 		n, err := strconv.Atoi(c.args[1])
 		if err != nil {
-			return fmt.Errorf("NUMBER must be the two-digit number shown on the sign-in page, got %q", c.args[1])
+			return userErrorf("NUMBER must be the two-digit number shown on the sign-in page, got %q", c.args[1])
 		}
-		app, err := c.open()
+		app, err := c.open(false)
 		if err != nil {
 			return err
 		}
@@ -276,7 +536,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		if err != nil {
 			return err
 		}
-		return outcome(stdout, push.OutcomeApproved)(approve(ctx, app, p, n))
+		s.org = p.Account.Issuer
+		return outcome(stdout, push.OutcomeApproved)(approve(ctx, s, app, p, n))
 	case "deny":
 		report := c.fs.Bool("report", false, `report the prompt: "this wasn't me"`)
 		app, err := c.setup(args, 1, 1)
@@ -294,7 +555,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		if err != nil {
 			return err
 		}
-		return listen(ctx, app, stdin, stdout, !*noSameDevice)
+		return listen(ctx, s, app, !*noSameDevice)
 	case "remove":
 		force := c.fs.Bool("force", false, "remove even if the server cannot be told")
 		app, err := c.setup(args, 1, 1)
@@ -307,13 +568,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		fmt.Fprintln(stdout, "removed")
 		return nil
 	case "help", "-h", "--help":
+		if len(args) == 1 && args[0] != "help" && synopsis(args[0]) != "" {
+			// assent help enroll: that subcommand's help.
+			return run(ctx, s, []string{args[0], "--help"})
+		}
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	return fmt.Errorf("unknown subcommand %q\n\n%s", name, usage)
+	return userErrorf("unknown subcommand %q; 'assent help' lists them", name)
 }
 
-func addAndSay(ctx context.Context, app *core.Core, input string, stdout io.Writer) error {
+func addAndSay(ctx context.Context, s *session, app *core.Core, input string) error {
+	stdout := s.stdout
 	a, err := app.Add(ctx, input)
 	if err != nil {
 		return err
@@ -329,24 +595,88 @@ func addAndSay(ctx context.Context, app *core.Core, input string, stdout io.Writ
 
 // approve approves a prompt, asking for the app lock first when the
 // prompt wants the person verified.
-func approve(ctx context.Context, app *core.Core, p core.Prompt, n int) (string, error) {
+func approve(ctx context.Context, s *session, app *core.Core, p core.Prompt, n int) (string, error) {
 	want, err := app.WantsVerification(p)
+	if errors.Is(err, core.ErrNoAppLock) {
+		if !s.con.tty {
+			return "", userErrorf("this request needs an app lock (a PIN or passphrase) to confirm it's you, and none is set on this device: set one with 'assent lock set', then approve again")
+		}
+		secret, err := offerLock(s, func(prompt string, secret bool) (string, error) {
+			if secret {
+				b, err := s.con.Secret(prompt)
+				return string(b), err
+			}
+			return s.con.Line(prompt)
+		})
+		if err != nil {
+			return "", err
+		}
+		if secret == nil {
+			return "", userErrorf("not approved: the request needs an app lock")
+		}
+		if err := app.SetLock(core.LockPIN, secret, nil); err != nil {
+			return "", err
+		}
+		fmt.Fprintln(s.stderr, lockSetNote)
+		return app.ApproveVerified(ctx, p, n, secret)
+	}
 	if err != nil {
 		return "", err
 	}
 	if !want {
 		return app.Approve(ctx, p, n)
 	}
-	secret, err := cli.ReadSecret("This request asks you to verify it's you. App lock: ", false)
+	secret, err := s.con.Secret("This request asks you to verify it's you. App lock: ")
 	if err != nil {
-		return "", fmt.Errorf("app lock: %w", err)
+		return "", userErrorf("no app lock given: %v", err)
 	}
 	return app.ApproveVerified(ctx, p, n, secret)
 }
 
+// lockSetNote is said once a PIN was set to approve a request.
+const lockSetNote = "App lock set: a PIN. It also locks the app; change it with 'assent lock set'."
+
+// offerLock says that a request needs an app lock and none is set, and
+// offers to set a PIN there and then: read (without echo on a terminal)
+// twice, asked again until it is a valid PIN. It returns the PIN, or nil
+// when the person declined; ask reads one answer (secret: without echo).
+func offerLock(s *session, ask func(prompt string, secret bool) (string, error)) ([]byte, error) {
+	fmt.Fprintln(s.stderr, "This request needs an app lock to confirm it's you, and none is set on this device.")
+	yes, err := ask("Set a PIN now and approve? [Y/n] ", false)
+	if err != nil {
+		return nil, err
+	}
+	if a := strings.ToLower(strings.TrimSpace(yes)); a != "" && a != "y" && a != "yes" {
+		return nil, nil
+	}
+	for {
+		pin, err := ask(fmt.Sprintf("New PIN (%d to %d digits; Enter alone to stop): ", core.MinPINLength, core.MaxPINLength), true)
+		if err != nil {
+			return nil, err
+		}
+		if pin == "" {
+			return nil, nil
+		}
+		if err := core.CheckLockSecret(core.LockPIN, []byte(pin)); err != nil {
+			fmt.Fprintf(s.stderr, "%s Try again.\n", sentence(err.Error()))
+			continue
+		}
+		again, err := ask("The same PIN again: ", true)
+		if err != nil {
+			return nil, err
+		}
+		if again != pin {
+			fmt.Fprintln(s.stderr, "The two PINs differ. Try again.")
+			continue
+		}
+		return []byte(pin), nil
+	}
+}
+
 // confirmImport shows what an export holds and imports it when the person
 // agrees (or --yes said so).
-func confirmImport(ctx context.Context, app *core.Core, imp *enroll.Import, stdin io.Reader, stdout io.Writer, yes bool) error {
+func confirmImport(ctx context.Context, s *session, app *core.Core, imp *enroll.Import, yes bool) error {
+	stdout := s.stdout
 	plan := app.PreviewImport(imp)
 	fmt.Fprintf(stdout, "From %s:\n", imp.Source)
 	if len(plan.Accounts) == 0 {
@@ -366,9 +696,9 @@ func confirmImport(ctx context.Context, app *core.Core, imp *enroll.Import, stdi
 	}
 	if !yes {
 		fmt.Fprintf(stdout, "Import %d account(s)? [y/N] ", len(plan.Accounts))
-		line, _ := bufio.NewReader(stdin).ReadString('\n')
+		line, _ := s.con.wait(false, "")
 		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
-			return errors.New("nothing imported")
+			return userErrorf("nothing imported")
 		}
 	}
 	added, err := app.Import(imp)
@@ -380,7 +710,8 @@ func confirmImport(ctx context.Context, app *core.Core, imp *enroll.Import, stdi
 }
 
 // lockCommand sets, clears or describes the app lock.
-func lockCommand(app *core.Core, what string, passphrase bool, stdout io.Writer) error {
+func lockCommand(s *session, app *core.Core, what string, passphrase bool) error {
+	stdout := s.stdout
 	kind := app.LockKind()
 	switch what {
 	case "status":
@@ -394,17 +725,25 @@ func lockCommand(app *core.Core, what string, passphrase bool, stdout io.Writer)
 		var current []byte
 		if kind != "" {
 			var err error
-			if current, err = cli.ReadSecret("Current app lock: ", false); err != nil {
+			if current, err = s.con.Secret("Current app lock: "); err != nil {
+				return userErrorf("the current app lock: %v", err)
+			}
+			// A wrong one is said before the new one is typed.
+			if err := app.CheckUnlock(current); err != nil {
 				return err
 			}
 		}
-		newKind := core.LockPIN
+		newKind, what := core.LockPIN, fmt.Sprintf("New PIN (%d to %d digits): ", core.MinPINLength, core.MaxPINLength)
 		if passphrase {
-			newKind = core.LockPassphrase
+			newKind, what = core.LockPassphrase, fmt.Sprintf("New passphrase (at least %d characters): ", core.MinPassphraseLength)
 		}
-		secret, err := cli.ReadSecret(fmt.Sprintf("New %s: ", newKind), true)
+		secret, err := s.con.NewSecret(what, func(b []byte) error { return core.CheckLockSecret(newKind, b) })
 		if err != nil {
-			return err
+			var le *core.LockSecretError
+			if errors.As(err, &le) {
+				return userErrorf("%s", le.Problem)
+			}
+			return userErrorf("the new %s: %v", newKind, err)
 		}
 		if err := app.SetLock(newKind, secret, current); err != nil {
 			return err
@@ -415,9 +754,9 @@ func lockCommand(app *core.Core, what string, passphrase bool, stdout io.Writer)
 		if kind == "" {
 			return core.ErrNoAppLock
 		}
-		current, err := cli.ReadSecret("Current app lock: ", false)
+		current, err := s.con.Secret("Current app lock: ")
 		if err != nil {
-			return err
+			return userErrorf("the current app lock: %v", err)
 		}
 		if err := app.ClearLock(current); err != nil {
 			return err
@@ -425,21 +764,37 @@ func lockCommand(app *core.Core, what string, passphrase bool, stdout io.Writer)
 		fmt.Fprintln(stdout, "app lock removed")
 		return nil
 	}
-	return fmt.Errorf("lock %q: want set, clear or status", what)
+	return userErrorf("lock %q: want set, clear or status", what)
 }
 
 // settingsCommand shows the settings, changing those given as flags.
-func settingsCommand(c *cmd, args []string, stdout io.Writer) error {
+func settingsCommand(c *cmd, args []string) error {
+	stdout := c.s.stdout
 	autoLock := c.fs.Duration("auto-lock", -1, "lock after this long unused (0 never)")
 	var bools = map[string]*string{}
 	for _, name := range []string{"lock-when-hidden", "close-to-tray", "start-hidden"} {
-		bools[name] = c.fs.String(name, "", "true or false")
+		bools[name] = c.fs.String(name, "", "`true|false`")
 	}
-	app, err := c.setup(args, 0, 0)
-	if err != nil {
+	if err := c.parse(args, 0, 0); err != nil {
 		return err
 	}
-	s := app.Settings()
+	changes := false
+	c.fs.Visit(func(f *flag.Flag) { changes = changes || f.Name == "auto-lock" || bools[f.Name] != nil })
+	lock := ""
+	var s core.Settings
+	var app *core.Core
+	if missing, home := c.homeMissing(); missing && !changes {
+		// Nothing to read: the defaults a new home starts with, and no
+		// home made for them.
+		fmt.Fprintf(c.s.stderr, "There is no Assent home at %s yet: these are the settings a new one starts with.\n", home)
+		s = core.DefaultSettings()
+	} else {
+		var err error
+		if app, err = c.open(changes); err != nil {
+			return err
+		}
+		s, lock = app.Settings(), app.LockKind()
+	}
 	changed := false
 	if *autoLock >= 0 {
 		s.AutoLock, changed = *autoLock, true
@@ -450,7 +805,7 @@ func settingsCommand(c *cmd, args []string, stdout io.Writer) error {
 		}
 		b, err := strconv.ParseBool(*v)
 		if err != nil {
-			return fmt.Errorf("--%s: want true or false, got %q", name, *v)
+			return userErrorf("--%s: want true or false, got %q", name, *v)
 		}
 		switch name {
 		case "lock-when-hidden":
@@ -471,7 +826,6 @@ func settingsCommand(c *cmd, args []string, stdout io.Writer) error {
 	if s.AutoLock > 0 {
 		autoText = s.AutoLock.String()
 	}
-	lock := app.LockKind()
 	if lock == "" {
 		lock = "none"
 	}
@@ -488,7 +842,7 @@ func outcome(w io.Writer, want string) func(string, error) error {
 		}
 		fmt.Fprintln(w, got)
 		if got != want {
-			return fmt.Errorf("the server recorded %q, not %q", got, want)
+			return userErrorf("the server recorded %q, not %q", got, want)
 		}
 		return nil
 	}
@@ -605,7 +959,9 @@ func serveSameDevice(ctx context.Context, app *core.Core, queue chan<- sameDevic
 // at a time, on stdin. Without a usable stdin it only shows them. With
 // sameDevice it also answers same-device sign-ins from a browser on this
 // computer, asking y/N (and the app lock when the request wants it).
-func listen(ctx context.Context, app *core.Core, stdin io.Reader, stdout io.Writer, sameDevice bool) error {
+// Secrets (the app lock) are read without echo from a terminal.
+func listen(ctx context.Context, s *session, app *core.Core, sameDevice bool) error {
+	defer s.con.saveTerminal()()
 	var mu sync.Mutex
 	queue := make(chan core.Prompt, 64)
 	seen := map[string]bool{}
@@ -613,18 +969,18 @@ func listen(ctx context.Context, app *core.Core, stdin io.Reader, stdout io.Writ
 	say := func(format string, args ...any) {
 		mu.Lock()
 		defer mu.Unlock()
-		fmt.Fprintf(stdout, format, args...)
+		fmt.Fprintf(s.stdout, format, args...)
 	}
-	lines := make(chan string)
-	go func() {
-		sc := bufio.NewScanner(stdin)
-		for sc.Scan() {
-			lines <- strings.TrimSpace(sc.Text())
+	explain := func(a core.Account, err error) string {
+		sum, det := explainFor(err, a.Issuer)
+		if s.verbose && det != sum {
+			return sum + " (" + det + ")"
 		}
-		close(lines)
-	}()
+		return sum
+	}
+	listenErr := make(chan error, 1)
 	go func() {
-		_ = app.Listen(ctx, core.Events{
+		listenErr <- app.Listen(ctx, core.Events{
 			Prompt: func(p core.Prompt) {
 				mu.Lock()
 				dup := seen[p.ID]
@@ -640,11 +996,11 @@ func listen(ctx context.Context, app *core.Core, stdin io.Reader, stdout io.Writ
 				mu.Unlock()
 				say("Prompt %s resolved: %s\n", id, out)
 			},
-			State: func(a core.Account, s push.ConnState, err error) {
+			State: func(a core.Account, st push.ConnState, err error) {
 				if err != nil {
-					say("%s: %s (%v)\n", a.Label(), s, err)
+					say("%s: %s (%s)\n", a.Label(), st, explain(a, err))
 				} else {
-					say("%s: %s\n", a.Label(), s)
+					say("%s: %s\n", a.Label(), st)
 				}
 			},
 			Drift: func(a core.Account, d time.Duration) {
@@ -652,7 +1008,7 @@ func listen(ctx context.Context, app *core.Core, stdin io.Reader, stdout io.Writ
 					say("Warning: this device's clock is %s off %s's; codes may fail\n", d.Round(time.Second), a.Server)
 				}
 			},
-			Error: func(a core.Account, err error) { say("%s: %v\n", a.Label(), err) },
+			Error: func(a core.Account, err error) { say("%s: %s\n", a.Label(), explain(a, err)) },
 		})
 	}()
 	stdinOpen := true
@@ -660,24 +1016,30 @@ func listen(ctx context.Context, app *core.Core, stdin io.Reader, stdout io.Writ
 	if sameDevice {
 		addr, err := serveSameDevice(ctx, app, sdQueue)
 		if err != nil {
-			say("%v\n", err)
+			say("%s\n", explain(core.Account{}, err))
 		} else {
 			say("Same-device sign-in: listening on %s\n", addr)
 		}
 	}
-	// readLine reads the next line of stdin while the request of rctx
-	// still waits; ok is false when it went away or stdin closed.
-	readLine := func(rctx context.Context) (string, bool) {
-		select {
-		case <-rctx.Done():
-			return "", false
-		case l, ok := <-lines:
-			if !ok {
-				stdinOpen = false
-				say("\n(no input: showing prompts only)\n")
-			}
-			return l, ok
+	closed := func() {
+		if stdinOpen {
+			stdinOpen = false
+			say("\n(no input: showing prompts only)\n")
 		}
+	}
+	// readLine reads the next line of stdin (without echo on a terminal
+	// when secret) while the request of rctx still waits; ok is false when
+	// it went away or stdin closed.
+	readLine := func(rctx context.Context, secret bool, prompt string) (string, bool) {
+		r, ok := s.con.nextLine(rctx, secret, prompt)
+		if !ok {
+			return "", false
+		}
+		if r.err != nil {
+			closed()
+			return "", false
+		}
+		return strings.TrimSpace(r.line), true
 	}
 	answerSameDevice := func(it sameDeviceItem) {
 		a := it.ask
@@ -698,7 +1060,7 @@ func listen(ctx context.Context, app *core.Core, stdin io.Reader, stdout io.Writ
 			return
 		}
 		say("Sign in to %s as %s in this browser? [y/N] ", a.OrgName(), a.Account.Name)
-		line, ok := readLine(it.ctx)
+		line, ok := readLine(it.ctx, false, "")
 		if !ok {
 			if stdinOpen {
 				gone()
@@ -717,8 +1079,7 @@ func listen(ctx context.Context, app *core.Core, stdin io.Reader, stdout io.Writ
 			return
 		}
 		for want {
-			fmt.Fprint(os.Stderr, "This sign-in asks you to verify it's you. App lock: ")
-			secret, ok := readLine(it.ctx)
+			secret, ok := readLine(it.ctx, true, "This sign-in asks you to verify it's you. App lock: ")
 			if !ok {
 				if stdinOpen {
 					gone()
@@ -736,17 +1097,34 @@ func listen(ctx context.Context, app *core.Core, stdin io.Reader, stdout io.Writ
 				break
 			}
 			if !errors.Is(err, core.ErrWrongUnlock) || errors.Is(err, core.ErrUnlockThrottled) {
-				reply(false, "Not verified (%v): declined.\n", err)
+				reply(false, "Not verified (%s): declined.\n", explain(a.Account, err))
 				return
 			}
-			say("%v; try again, or an empty line to decline.\n", err)
+			say("%s Or an empty line to decline.\n", explain(a.Account, err))
 		}
 		reply(true, "Confirmed: carry on in your browser.\n")
+	}
+	// ask reads an answer for a push prompt: on ctx, since the prompt's
+	// own expiry is the server's to tell.
+	ask := func(prompt string, secret bool) (string, error) {
+		l, ok := readLine(ctx, secret, prompt)
+		if !ok {
+			if ctx.Err() != nil {
+				return "", ctx.Err()
+			}
+			return "", errNoInput
+		}
+		return l, nil
 	}
 	for {
 		var p core.Prompt
 		select {
 		case <-ctx.Done():
+			return nil
+		case err := <-listenErr:
+			if err != nil && ctx.Err() == nil {
+				return err
+			}
 			return nil
 		case it := <-sdQueue:
 			answerSameDevice(it)
@@ -763,6 +1141,7 @@ func listen(ctx context.Context, app *core.Core, stdin io.Reader, stdout io.Writ
 		if !stdinOpen {
 			continue
 		}
+	choices:
 		for {
 			if len(p.Numbers) > 0 {
 				say("Pick the number shown on the sign-in page (%s), d to deny, r to report \"this wasn't me\", s to skip: ", joinInts(p.Numbers))
@@ -777,12 +1156,12 @@ func listen(ctx context.Context, app *core.Core, stdin io.Reader, stdout io.Writ
 				// A browser waits: ask it first, then this prompt again.
 				answerSameDevice(it)
 				continue
-			case l, ok := <-lines:
-				if !ok {
-					stdinOpen = false
-					say("\n(no input: showing prompts only)\n")
+			case r := <-s.con.want(false, ""):
+				s.con.took()
+				if r.err != nil {
+					closed()
 				}
-				line = l
+				line = strings.TrimSpace(r.line)
 			}
 			if !stdinOpen || line == "s" {
 				break
@@ -801,22 +1180,27 @@ func listen(ctx context.Context, app *core.Core, stdin io.Reader, stdout io.Writ
 				got, err = app.Deny(ctx, p, false)
 			case line == "r":
 				got, err = app.Deny(ctx, p, true)
-			case line == "a" && len(p.Numbers) == 0:
-				got, err = approveFromListen(ctx, app, p, 0, lines)
 			default:
-				n, perr := strconv.Atoi(line)
-				if perr != nil {
-					say("%q is not a choice.\n", line)
-					continue
+				n := 0
+				if line != "a" || len(p.Numbers) > 0 {
+					var perr error
+					if n, perr = strconv.Atoi(line); perr != nil {
+						say("%q is not a choice.\n", line)
+						continue
+					}
 				}
-				got, err = approveFromListen(ctx, app, p, n, lines)
-				if errors.Is(err, core.ErrNotAChoice) {
-					say("%v\n", err)
-					continue
+				var again bool
+				got, err, again = approveFromListen(ctx, s, app, p, n, ask)
+				if again {
+					continue choices
+				}
+				if errors.Is(err, errNoInput) {
+					closed()
+					break choices
 				}
 			}
 			if err != nil {
-				say("Answer failed: %v\n", err)
+				say("Answer failed: %s\n", explain(p.Account, err))
 			} else {
 				say("Answered: the server recorded %s\n", got)
 			}
@@ -825,25 +1209,68 @@ func listen(ctx context.Context, app *core.Core, stdin io.Reader, stdout io.Writ
 	}
 }
 
-// approveFromListen approves from the listen loop, where stdin is already
-// read line by line: the app lock, when the prompt wants it, is the next
-// line (not echoed only when stdin is a terminal).
-func approveFromListen(ctx context.Context, app *core.Core, p core.Prompt, n int, lines <-chan string) (string, error) {
+// approveFromListen approves from the listen loop. When the prompt wants
+// the person verified, the app lock is the next line (without echo from a
+// terminal); when it requires that and no lock is set, a terminal is
+// offered to set a PIN there and then, and a pipe is told how. again says
+// the prompt is still open and its choice should be asked again (a wrong
+// number or PIN, a lock not set).
+func approveFromListen(ctx context.Context, s *session, app *core.Core, p core.Prompt, n int, ask func(prompt string, secret bool) (string, error)) (got string, err error, again bool) {
+	if err := checkChoice(p, n); err != nil {
+		fmt.Fprintf(s.stdout, "%v\n", err)
+		return "", nil, true
+	}
 	want, err := app.WantsVerification(p)
+	if errors.Is(err, core.ErrNoAppLock) {
+		if !s.con.tty {
+			fmt.Fprintln(s.stdout, "This request needs an app lock (a PIN or passphrase) to confirm it's you, and none is set on this device. "+
+				"Set one with 'assent lock set' in a terminal, then pick the number again; or d to deny, s to skip.")
+			return "", nil, true
+		}
+		pin, err := offerLock(s, ask)
+		if err != nil {
+			return "", err, false
+		}
+		if pin == nil {
+			fmt.Fprintln(s.stdout, "Not approved: no app lock was set. Pick again to set one, or d to deny, s to skip.")
+			return "", nil, true
+		}
+		if err := app.SetLock(core.LockPIN, pin, nil); err != nil {
+			return "", err, false
+		}
+		fmt.Fprintln(s.stdout, lockSetNote)
+		got, err := app.ApproveVerified(ctx, p, n, pin)
+		return got, err, false
+	}
 	if err != nil {
-		return "", err
+		return "", err, false
 	}
 	if !want {
-		return app.Approve(ctx, p, n)
+		got, err := app.Approve(ctx, p, n)
+		return got, err, false
 	}
-	fmt.Fprint(os.Stderr, "This request asks you to verify it's you. App lock: ")
-	select {
-	case <-ctx.Done():
-		return "", ctx.Err()
-	case secret, ok := <-lines:
-		if !ok {
-			return "", errors.New("no app lock given")
-		}
-		return app.ApproveVerified(ctx, p, n, []byte(secret))
+	secret, err := ask("This request asks you to verify it's you. App lock: ", true)
+	if err != nil {
+		return "", err, false
 	}
+	if secret == "" {
+		fmt.Fprintln(s.stdout, "No app lock given: not approved.")
+		return "", nil, true
+	}
+	got, err = app.ApproveVerified(ctx, p, n, []byte(secret))
+	if errors.Is(err, core.ErrWrongUnlock) && !errors.Is(err, core.ErrUnlockThrottled) {
+		sum, _ := core.Explain(err, p.Account.Issuer)
+		fmt.Fprintln(s.stdout, sum+" Pick the number again to retry.")
+		return "", nil, true
+	}
+	return got, err, false
+}
+
+// checkChoice refuses a number that is not one of the prompt's, before
+// anything else is asked.
+func checkChoice(p core.Prompt, n int) error {
+	if len(p.Numbers) > 0 && !slices.Contains(p.Numbers, n) {
+		return fmt.Errorf("%d is not one of the choices (%s): pick the number shown on the sign-in page", n, joinInts(p.Numbers))
+	}
+	return nil
 }

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -37,8 +36,9 @@ func runCLI(t *testing.T, home, stdin string, args ...string) (string, error) {
 	t.Helper()
 	t.Setenv("ASSENT_PASSPHRASE", "cli test")
 	t.Setenv("ASSENT_KEYSTORE", "file")
-	var out strings.Builder
-	err := run(context.Background(), append(args, "--home", home), strings.NewReader(stdin), &out)
+	var out, errOut strings.Builder
+	s := &session{con: newConsole(strings.NewReader(stdin), &errOut), stdout: &out, stderr: &errOut}
+	err := run(context.Background(), s, append(args, "--home", home))
 	return out.String(), err
 }
 
@@ -208,17 +208,7 @@ func TestListenAnswersSameDeviceSignInsFromTheRightOriginOnly(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			t.Error("assent listen did not stop on SIGTERM")
-		}
-	})
+	t.Cleanup(func() { stopBySIGTERM(t, cmd, "assent listen") })
 	out := watch(stdout)
 	addr := strings.TrimSpace(out.waitFor(t, "Same-device sign-in: listening on "))
 

@@ -4,11 +4,10 @@ package main
 
 import (
 	"context"
-	"errors"
 )
 
 // runApp: this build (-tags nogui, for machines without OpenGL) has the
 // subcommands only.
 func runApp(context.Context, string, string, bool, bool) error {
-	return errors.New("this assent was built without the app (-tags nogui): use its subcommands, see 'assent help'")
+	return userErrorf("this assent was built without the app (-tags nogui): use its subcommands, see 'assent help'")
 }

@@ -24,6 +24,11 @@ func auditCmd(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		return errors.New(auditUsage)
 	}
+	if isHelp(args[0]) || args[0] == "help" {
+		return printHelp("assentd audit verify: check the audit log's hash chain: how many events hold, or the first event that was changed (exit status 1)\n" +
+			"assentd audit export [--since TIME] [--format jsonl]: write the audit log, one JSON object per line with the chain hashes, for a SIEM\n" +
+			"(assentd audit verify --help and assentd audit export --help list their flags)")
+	}
 	sub := args[0]
 	fs := flag.NewFlagSet("assentd audit "+sub, flag.ContinueOnError)
 	var since, format *string
@@ -35,7 +40,10 @@ func auditCmd(ctx context.Context, args []string) error {
 	default:
 		return fmt.Errorf("unknown audit subcommand %q\n%s", sub, auditUsage)
 	}
-	cfg, rest, err := server.LoadConfig(fs, args[1:], os.Getenv)
+	cfg, rest, err := loadConfig(fs, args[1:], map[string]string{
+		"verify": "usage: assentd audit verify: check the audit log's hash chain: how many events hold, or the first event that was changed (exit status 1)",
+		"export": "usage: assentd audit export [--since TIME] [--format jsonl]: write the audit log, one JSON object per line with the chain hashes, for a SIEM",
+	}[sub], storeFlags...)
 	if err != nil {
 		return err
 	}

@@ -57,21 +57,55 @@ Usage:
   assentd audit export [--since TIME] [--format jsonl]
                                                   write the audit log, one JSON object per line with
                                                   the chain hashes, for a SIEM
+  assentd backup FILE [--force] [--passphrase-file F]
+                                                  copy the SQLite database (while the server runs) and its
+                                                  sealing key into FILE, encrypted with a passphrase (asked
+                                                  twice; or the file, or ASSENT_BACKUP_PASSPHRASE)
+  assentd restore FILE --data NEWDIR [--passphrase-file F]
+                                                  restore a backup into a new, empty data folder: the
+                                                  database and assentd.key; refuses a folder with data
 
-Every subcommand takes the server flags (assentd serve -h lists them); each
-is also an environment variable (ASSENT_LISTEN, ASSENT_DATA, …) and a key of
-the YAML file given with --config.
+Each subcommand's --help lists its arguments and the flags it uses. Every
+subcommand also takes the server's flags (assentd serve --help lists them),
+so that it finds the same data folder or database; each flag is also an
+environment variable (ASSENT_DATA, ASSENT_DATABASE, …) and a key of the YAML
+file given with --config. 'assentd enroll' makes its link for the URL and
+organisation the server last served with from that data folder.
 `
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "assentd:", err)
-		}
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "assentd:", err)
 		os.Exit(1)
 	}
+}
+
+// commands are assentd's subcommands by name; each gets the arguments
+// after its name. A new one is one line here (and its lines in usage).
+var commands = map[string]func(ctx context.Context, args []string) error{
+	"serve": serve,
+	"user": func(ctx context.Context, args []string) error {
+		const userUsage = "usage: assentd user add LOGIN [--email E] [--group G] (the password on standard input)"
+		if len(args) > 0 && isHelp(args[0]) {
+			return printHelp(userUsage)
+		}
+		if len(args) < 1 || args[0] != "add" {
+			return errors.New(userUsage)
+		}
+		return userAdd(ctx, args[1:])
+	},
+	"enroll":      enrollLink,
+	"policy":      policyCmd,
+	"admin-token": adminToken,
+	"app":         appCmd,
+	"keys":        keysCmd,
+	"audit":       auditCmd,
+	"backup":      backupCommand,
+	"restore":     restoreCommand,
 }
 
 func run(ctx context.Context, args []string) error {
@@ -79,31 +113,72 @@ func run(ctx context.Context, args []string) error {
 		fmt.Fprint(os.Stderr, usage)
 		return errors.New("no subcommand")
 	}
-	switch args[0] {
-	case "serve":
-		return serve(ctx, args[1:])
-	case "user":
-		if len(args) < 2 || args[1] != "add" {
-			return errors.New("usage: assentd user add LOGIN [--email E] [--group G]")
+	if isHelp(args[0]) || args[0] == "help" {
+		if len(args) > 1 && commands[args[1]] != nil {
+			// assentd help enroll: that subcommand's help.
+			return run(ctx, []string{args[1], "--help"})
 		}
-		return userAdd(ctx, args[2:])
-	case "enroll":
-		return enrollLink(ctx, args[1:])
-	case "policy":
-		return policyCmd(ctx, args[1:])
-	case "admin-token":
-		return adminToken(ctx, args[1:])
-	case "app":
-		return appCmd(ctx, args[1:])
-	case "keys":
-		return keysCmd(ctx, args[1:])
-	case "audit":
-		return auditCmd(ctx, args[1:])
-	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil
 	}
+	if cmd := commands[args[0]]; cmd != nil {
+		return cmd(ctx, args[1:])
+	}
 	return fmt.Errorf("unknown subcommand %q\n\n%s", args[0], usage)
+}
+
+// isHelp says whether arg asks for help.
+func isHelp(arg string) bool { return arg == "-h" || arg == "--help" || arg == "-help" }
+
+// printHelp prints a subcommand's usage as help: on standard output, and
+// the command then succeeds.
+func printHelp(usage string) error {
+	fmt.Println("Usage:\n  " + strings.ReplaceAll(strings.TrimPrefix(usage, "usage: "), "\n", "\n  "))
+	return flag.ErrHelp
+}
+
+// allFlags, given to loadConfig, shows every flag.
+const allFlags = "*"
+
+// storeFlags are the server flags a subcommand that works on the data
+// needs: where the data is.
+var storeFlags = []string{"data", "database", "config"}
+
+// loadConfig is server.LoadConfig for a subcommand: its --help prints
+// usage, the subcommand's own flags (those defined on fs before the
+// call) and the server flags named in show, on standard output, instead
+// of every server flag. The other server flags still work.
+func loadConfig(fs *flag.FlagSet, args []string, usage string, show ...string) (server.Config, []string, error) {
+	own := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) { own[f.Name] = true })
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	cfg, rest, err := server.LoadConfig(fs, args, os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Printf("Usage: %s\n\nFlags:\n", strings.TrimPrefix(usage, "usage: "))
+		fs.VisitAll(func(f *flag.Flag) {
+			if !own[f.Name] && !slices.Contains(show, f.Name) && !slices.Contains(show, allFlags) {
+				return
+			}
+			arg, text := flag.UnquoteUsage(f)
+			left := "--" + f.Name
+			if arg == strings.ToLower(arg) {
+				arg = strings.ToUpper(arg)
+			}
+			if arg != "" && arg != "VALUE" {
+				left += " " + arg
+			}
+			fmt.Printf("  %-24s %s\n", left, text)
+		})
+		if len(show) > 0 && fs.Lookup("listen") != nil && !slices.Contains(show, "listen") {
+			fmt.Println("\nThe other server flags work too (assentd serve --help lists them).")
+		}
+		return cfg, nil, flag.ErrHelp
+	}
+	if err != nil {
+		return cfg, nil, fmt.Errorf("%w (%s --help lists its flags)", err, fs.Name())
+	}
+	return cfg, rest, nil
 }
 
 func logger(level string, w io.Writer) *slog.Logger {
@@ -114,7 +189,8 @@ func logger(level string, w io.Writer) *slog.Logger {
 
 func serve(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("assentd serve", flag.ContinueOnError)
-	cfg, rest, err := server.LoadConfig(fs, args, os.Getenv)
+	cfg, rest, err := loadConfig(fs, args, "usage: assentd serve [flags]: run the server (each flag is also an environment variable,\n"+
+		"ASSENT_ and its name in capitals with underscores, and a key of the YAML file given with --config)", allFlags)
 	if err != nil {
 		return err
 	}
@@ -127,7 +203,13 @@ func serve(ctx context.Context, args []string) error {
 	slog.SetDefault(log)
 	// The OpenID Connect provider and the RADIUS server are fronts of
 	// their own over the engine.
-	return server.Serve(ctx, cfg, log, nil, func(s *server.Server) error {
+	ready := func(url string) {
+		// assentd enroll makes links for this URL and organisation.
+		if err := writeServeRecord(cfg.Data, serveRecord{URL: url, Org: cfg.Org}); err != nil {
+			log.Warn("could not record the URL and organisation for 'assentd enroll'", "err", err)
+		}
+	}
+	return server.Serve(ctx, cfg, log, ready, func(s *server.Server) error {
 		// First, so that the fronts' events go to syslog too.
 		if cfg.AuditSyslog == "" {
 			return nil
@@ -153,7 +235,7 @@ func userAdd(ctx context.Context, args []string) error {
 	email := fs.String("email", "", "email address")
 	var groups multiFlag
 	fs.Var(&groups, "group", "group (repeat for several)")
-	cfg, rest, err := server.LoadConfig(fs, args, os.Getenv)
+	cfg, rest, err := loadConfig(fs, args, "usage: assentd user add LOGIN [--email E] [--group G]: add a user; the password comes on standard input", storeFlags...)
 	if err != nil {
 		return err
 	}
@@ -179,13 +261,18 @@ func userAdd(ctx context.Context, args []string) error {
 
 func enrollLink(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("assentd enroll", flag.ContinueOnError)
-	qrFile := fs.String("qr", "", "also write the QR code to this PNG file")
-	cfg, rest, err := server.LoadConfig(fs, args, os.Getenv)
+	qrFile := fs.String("qr", "", "also write the QR code to this `FILE.png`")
+	cfg, rest, err := loadConfig(fs, args, "usage: assentd enroll LOGIN [--qr FILE.png]: make a single-use enrollment link for LOGIN (the last line of the output)\n"+
+		"The link names the URL and organisation the server last served with from the same data folder; --url and --org say others.",
+		append(storeFlags, "url", "org")...)
 	if err != nil {
 		return err
 	}
 	if len(rest) != 1 {
 		return errors.New("usage: assentd enroll LOGIN [--qr FILE.png]")
+	}
+	if err := linkAddress(fs, &cfg); err != nil {
+		return err
 	}
 	s, err := server.Open(ctx, cfg, cfg.Listen, logger("error", os.Stderr))
 	if err != nil {
@@ -218,6 +305,11 @@ func enrollLink(ctx context.Context, args []string) error {
 const policyUsage = "usage: assentd policy check FILE [--data DIR | --database URL] | assentd policy default"
 
 func policyCmd(ctx context.Context, args []string) error {
+	if len(args) > 0 && (isHelp(args[0]) || args[0] == "help") {
+		return printHelp("assentd policy check FILE [--data DIR | --database URL]: check a policy file; every problem with its line,\n" +
+			"    and sign-on rules that name apps not registered (when the data folder or database is given)\n" +
+			"assentd policy default: print the default policy (a starting point)")
+	}
 	if len(args) == 1 && args[0] == "default" {
 		fmt.Print(policy.DefaultYAML)
 		return nil
@@ -226,7 +318,7 @@ func policyCmd(ctx context.Context, args []string) error {
 		return errors.New(policyUsage)
 	}
 	fs := flag.NewFlagSet("assentd policy check", flag.ContinueOnError)
-	cfg, rest, err := server.LoadConfig(fs, args[1:], os.Getenv)
+	cfg, rest, err := loadConfig(fs, args[1:], "usage: assentd policy check FILE: check a policy file; every problem with its line, and sign-on rules that name apps not registered", storeFlags...)
 	if err != nil {
 		return err
 	}
@@ -343,7 +435,7 @@ func adminToken(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("assentd admin-token", flag.ContinueOnError)
 	name := fs.String("name", "api", "what the token is for (shown by 'admin-token list', kept in the audit log)")
 	ttlFlag := fs.String("ttl", "720h", "how long the token lasts: more than 0, at most 8760h (a year)")
-	cfg, rest, err := server.LoadConfig(fs, args, os.Getenv)
+	cfg, rest, err := loadConfig(fs, args, adminTokenUsage, storeFlags...)
 	if err != nil {
 		return err
 	}
@@ -446,6 +538,9 @@ func appCmd(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		return errors.New(appUsage)
 	}
+	if isHelp(args[0]) || args[0] == "help" {
+		return printHelp(appUsage + "\n(assentd app add --help lists the settings of each type)")
+	}
 	sub := args[0]
 	fs := flag.NewFlagSet("assentd app "+sub, flag.ContinueOnError)
 	var typ *string
@@ -470,7 +565,11 @@ func appCmd(ctx context.Context, args []string) error {
 	default:
 		return fmt.Errorf("unknown app subcommand %q\n%s", sub, appUsage)
 	}
-	cfg, rest, err := server.LoadConfig(fs, args[1:], os.Getenv)
+	cfg, rest, err := loadConfig(fs, args[1:], map[string]string{
+		"add":    "usage: assentd app add NAME [--type web|embedded|oidc|radius] [the type's settings]: register an app that people sign in to",
+		"list":   "usage: assentd app list: list the registered apps",
+		"remove": "usage: assentd app remove NAME: unregister an app (not the built-in account and admin)",
+	}[sub], storeFlags...)
 	if err != nil {
 		return err
 	}
@@ -572,11 +671,15 @@ func appCmd(ctx context.Context, args []string) error {
 // keysCmd lists and rotates the OpenID Connect signing keys.
 func keysCmd(ctx context.Context, args []string) error {
 	const keysUsage = "usage: assentd keys list | assentd keys rotate"
+	if len(args) > 0 && (isHelp(args[0]) || args[0] == "help") {
+		return printHelp("assentd keys list: list the OpenID Connect signing keys\n" +
+			"assentd keys rotate: make new signing keys; the old ones stay published until the tokens they signed have expired")
+	}
 	if len(args) == 0 || (args[0] != "list" && args[0] != "rotate") {
 		return errors.New(keysUsage)
 	}
 	fs := flag.NewFlagSet("assentd keys "+args[0], flag.ContinueOnError)
-	cfg, rest, err := server.LoadConfig(fs, args[1:], os.Getenv)
+	cfg, rest, err := loadConfig(fs, args[1:], "usage: assentd keys "+args[0], storeFlags...)
 	if err != nil {
 		return err
 	}

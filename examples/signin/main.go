@@ -13,6 +13,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -23,7 +24,7 @@ import (
 )
 
 func main() {
-	server := flag.String("server", "http://127.0.0.1:8080", "Assent server URL")
+	server := flag.String("server", defaultServer(os.Getenv), "Assent server URL (env ASSENT_URL, or the port of ASSENT_LISTEN)")
 	login := flag.String("login", "", "login (asked when empty)")
 	factor := flag.String("factor", sdk.AuthPush, "second factor: push or totp")
 	app := flag.String("app", "example-app", "the registered app to sign in to")
@@ -34,6 +35,20 @@ func main() {
 		fmt.Fprintln(os.Stderr, "signin:", err)
 		os.Exit(1)
 	}
+}
+
+// defaultServer is the server 'make run' started: ASSENT_URL, else
+// localhost on ASSENT_LISTEN's port, else http://127.0.0.1:8080.
+func defaultServer(getenv func(string) string) string {
+	if u := getenv("ASSENT_URL"); u != "" {
+		return u
+	}
+	if l := getenv("ASSENT_LISTEN"); l != "" {
+		if _, port, err := net.SplitHostPort(l); err == nil && port != "" {
+			return "http://localhost:" + port
+		}
+	}
+	return "http://127.0.0.1:8080"
 }
 
 func run(ctx context.Context, server, app, login, factor string) error {

@@ -3,6 +3,10 @@
 // to photograph the real app under Xvfb.
 //
 //	go run ./scripts/capture -title Assent -o docs/screenshots/accounts.png
+//
+// With -size WxH it first resizes that window (there is no window manager
+// under Xvfb to do it), waits for the app to draw at the new size, and
+// then saves it: a phone-sized picture of a desktop window.
 package main
 
 import (
@@ -12,6 +16,7 @@ import (
 	"image/png"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/jezek/xgb"
 	"github.com/jezek/xgb/xproto"
@@ -21,7 +26,21 @@ import (
 func main() {
 	title := flag.String("title", "", "capture the window whose title starts with this (default: the whole screen)")
 	out := flag.String("o", "screen.png", "PNG file to write")
+	size := flag.String("size", "", "resize the window to WxH (e.g. 360x640) before capturing it; needs -title")
+	wait := flag.Duration("wait", 2*time.Second, "with -size, how long the app has to draw at the new size")
 	flag.Parse()
+	if *size != "" {
+		var w, h int
+		if _, err := fmt.Sscanf(*size, "%dx%d", &w, &h); err != nil || w <= 0 || h <= 0 || w > 10000 || h > 10000 || *title == "" {
+			fmt.Fprintln(os.Stderr, "capture: -size wants WxH, such as 360x640, and -title")
+			os.Exit(2)
+		}
+		if err := resize(*title, w, h); err != nil {
+			fmt.Fprintln(os.Stderr, "capture:", err)
+			os.Exit(1)
+		}
+		time.Sleep(*wait)
+	}
 	if err := run(*title, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "capture:", err)
 		os.Exit(1)
@@ -55,12 +74,34 @@ func run(title, out string) error {
 // findWindow finds a top-level window by title and returns where it is on
 // the screen.
 func findWindow(title string) (image.Rectangle, error) {
+	r, _, err := lookup(title)
+	return r, err
+}
+
+// resize sets the size of the window titled title.
+func resize(title string, w, h int) error {
+	_, win, err := lookup(title)
+	if err != nil {
+		return err
+	}
 	conn, err := xgb.NewConn()
 	if err != nil {
-		return image.Rectangle{}, err
+		return err
+	}
+	defer conn.Close()
+	return xproto.ConfigureWindowChecked(conn, win, xproto.ConfigWindowWidth|xproto.ConfigWindowHeight, []uint32{uint32(w), uint32(h)}).Check()
+}
+
+// lookup finds a top-level window by title: where it is on the screen,
+// and its id.
+func lookup(title string) (image.Rectangle, xproto.Window, error) {
+	conn, err := xgb.NewConn()
+	if err != nil {
+		return image.Rectangle{}, 0, err
 	}
 	defer conn.Close()
 	root := xproto.Setup(conn).DefaultScreen(conn).Root
+	var found xproto.Window
 	var walk func(w xproto.Window, depth int) (image.Rectangle, bool)
 	walk = func(w xproto.Window, depth int) (image.Rectangle, bool) {
 		tree, err := xproto.QueryTree(conn, w).Reply()
@@ -83,6 +124,7 @@ func findWindow(title string) (image.Rectangle, error) {
 					continue
 				}
 				x, y := int(pos.DstX), int(pos.DstY)
+				found = child
 				return image.Rect(x, y, x+int(geo.Width), y+int(geo.Height)), true
 			}
 			if depth < 3 {
@@ -94,7 +136,7 @@ func findWindow(title string) (image.Rectangle, error) {
 		return image.Rectangle{}, false
 	}
 	if r, ok := walk(root, 0); ok {
-		return r, nil
+		return r, found, nil
 	}
-	return image.Rectangle{}, fmt.Errorf("no window titled %q is shown", title)
+	return image.Rectangle{}, 0, fmt.Errorf("no window titled %q is shown", title)
 }

@@ -29,6 +29,7 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -50,6 +51,11 @@ var (
 	ErrExpired = errors.New("expired")
 	// ErrReplay: UseNonce saw that key before.
 	ErrReplay = errors.New("seen before")
+	// ErrNoSpace: the database cannot write for want of disk space (on
+	// PostgreSQL also another resource: SQLSTATE class 53). Nothing of the
+	// failed write was kept; the same write may succeed once space is
+	// freed.
+	ErrNoSpace = errors.New("database is out of space")
 )
 
 // User statuses.
@@ -309,6 +315,55 @@ type AuditEvent struct {
 	Hash     string
 }
 
+// Audit carries audit events that commit in the same transaction as the
+// change they record (CreateChallenge, UpdateChallenge), so that a crash
+// can never leave the change without its events.
+type Audit struct {
+	// Events are appended as given.
+	Events []AuditEvent
+	// For, when set, makes further events from the changed challenge,
+	// inside the transaction, after the change; it may run more than once
+	// if the transaction is retried, and must not have side effects.
+	For func(Challenge) []AuditEvent
+	// Stored is set after the commit: the events as stored, with their
+	// Seq, PrevHash and Hash.
+	Stored []AuditEvent
+}
+
+// Make returns the events to append for the changed challenge c.
+func (a *Audit) Make(c Challenge) []AuditEvent {
+	es := slices.Clone(a.Events)
+	if a.For != nil {
+		es = append(es, a.For(c)...)
+	}
+	return es
+}
+
+// AppendAudited appends each Audit's events for the changed challenge c
+// through appendAudits (a backend's chained insert, inside the transaction
+// that changed c) and keeps them as stored.
+func AppendAudited(c Challenge, audit []*Audit, appendAudits func([]AuditEvent) ([]AuditEvent, error)) error {
+	for _, a := range audit {
+		a.Stored = nil
+		es := a.Make(c)
+		if len(es) == 0 {
+			continue
+		}
+		out, err := appendAudits(es)
+		if err != nil {
+			return err
+		}
+		a.Stored = out
+	}
+	return nil
+}
+
+// ExpiredEvent is the audit event of a challenge the sweep expired; the
+// store appends it in the sweep's transaction.
+func ExpiredEvent(c Challenge, now time.Time) AuditEvent {
+	return AuditEvent{Time: now, Type: "push." + ChallengeExpired, UserID: c.UserID, DeviceID: c.DeviceID, TxID: c.TxID, ChallengeID: c.ID}
+}
+
 // AuditFilter selects audit events, oldest first (newest first with
 // Newest); empty fields match everything. Limit 0 means no limit.
 type AuditFilter struct {
@@ -329,6 +384,9 @@ type GCResult struct {
 	// are now ChallengeExpired with ExpiredReason; the caller tells their
 	// devices.
 	Expired []Challenge
+	// Audits are the push.expired events of Expired, appended in the same
+	// transaction, as stored.
+	Audits []AuditEvent
 	// Deleted counts rows removed: used nonces past expiry, enrollment
 	// tokens and transactions long past expiry, expired sessions, counters
 	// past their ExpiresAt, grants GCGrace past their ExpiresAt.
@@ -355,11 +413,16 @@ type Store interface {
 	ListDevices(ctx context.Context, userID string) ([]Device, error)
 	UpdateDevice(ctx context.Context, id string, fn func(*Device) error) (Device, error)
 
-	CreateChallenge(ctx context.Context, c Challenge) error
+	// CreateChallenge stores c. With an Audit, its Events are appended to
+	// the audit log in the same transaction: the challenge is never
+	// visible, not even after a crash, without them.
+	CreateChallenge(ctx context.Context, c Challenge, audit ...*Audit) error
 	GetChallenge(ctx context.Context, id string) (Challenge, error)
 	// ListChallenges lists matching challenges, oldest first.
 	ListChallenges(ctx context.Context, f ChallengeFilter) ([]Challenge, error)
-	UpdateChallenge(ctx context.Context, id string, fn func(*Challenge) error) (Challenge, error)
+	// UpdateChallenge changes a challenge with fn. With an Audit, the
+	// events its For makes of the changed challenge commit with the change.
+	UpdateChallenge(ctx context.Context, id string, fn func(*Challenge) error, audit ...*Audit) (Challenge, error)
 
 	CreateTransaction(ctx context.Context, t Transaction) error
 	GetTransaction(ctx context.Context, id string) (Transaction, error)

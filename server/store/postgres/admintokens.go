@@ -64,7 +64,7 @@ func (s *Store) RevokeAdminToken(ctx context.Context, id string, now time.Time) 
 		err = store.ErrNotFound
 	}
 	if err != nil {
-		return fmt.Errorf("postgres: revoke admin token %s: %w", id, err)
+		return fmt.Errorf("postgres: revoke admin token %s: %w", id, dbErr(err))
 	}
 	return nil
 }

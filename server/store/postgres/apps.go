@@ -79,7 +79,7 @@ func (s *Store) DeleteApp(ctx context.Context, id string) error {
 		err = store.ErrNotFound
 	}
 	if err != nil {
-		return fmt.Errorf("postgres: delete app %s: %w", id, err)
+		return fmt.Errorf("postgres: delete app %s: %w", id, dbErr(err))
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/seed-3a5b824e/assent/server/store"
@@ -48,11 +49,32 @@ func scanChallenge(sc scanner) (store.Challenge, error) {
 	return c, nil
 }
 
-func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge) error {
-	if _, err := s.pool.Exec(ctx, challengeInsert, challengeArgs(c)...); err != nil {
+func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge, audit ...*store.Audit) error {
+	if len(audit) == 0 {
+		if _, err := s.pool.Exec(ctx, challengeInsert, challengeArgs(c)...); err != nil {
+			return fmt.Errorf("postgres: create challenge %s: %w", c.ID, dbErr(err))
+		}
+		return nil
+	}
+	err := s.write(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, challengeInsert, challengeArgs(c)...); err != nil {
+			return err
+		}
+		return appendAudited(ctx, tx, c, audit)
+	})
+	if err != nil {
 		return fmt.Errorf("postgres: create challenge %s: %w", c.ID, dbErr(err))
 	}
 	return nil
+}
+
+// appendAudited appends the events of each Audit for the challenge c, in
+// the transaction that changed it, as its last step, and keeps them as
+// stored.
+func appendAudited(ctx context.Context, tx pgx.Tx, c store.Challenge, audit []*store.Audit) error {
+	return store.AppendAudited(c, audit, func(es []store.AuditEvent) ([]store.AuditEvent, error) {
+		return appendAudits(ctx, tx, es)
+	})
 }
 
 func (s *Store) GetChallenge(ctx context.Context, id string) (store.Challenge, error) {
@@ -95,6 +117,10 @@ func (s *Store) ListChallenges(ctx context.Context, f store.ChallengeFilter) ([]
 	return cs, nil
 }
 
-func (s *Store) UpdateChallenge(ctx context.Context, id string, fn func(*store.Challenge) error) (store.Challenge, error) {
-	return update(ctx, s, "challenge", id, challengeLock, challengeUpdate, scanChallenge, challengeArgs, fn)
+func (s *Store) UpdateChallenge(ctx context.Context, id string, fn func(*store.Challenge) error, audit ...*store.Audit) (store.Challenge, error) {
+	var after func(pgx.Tx, store.Challenge) error
+	if len(audit) > 0 {
+		after = func(tx pgx.Tx, c store.Challenge) error { return appendAudited(ctx, tx, c, audit) }
+	}
+	return update(ctx, s, "challenge", id, challengeLock, challengeUpdate, scanChallenge, challengeArgs, fn, after)
 }

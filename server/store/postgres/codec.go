@@ -3,13 +3,51 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/seed-3a5b824e/assent/server/store"
 )
+
+// isNoSpace says whether err is the server running short of a resource,
+// disk space above all: SQLSTATE class 53 "insufficient resources" (53100
+// disk_full, 53200 out_of_memory, 53300 too_many_connections, 53400
+// configuration_limit_exceeded), or a message that names a full disk
+// ("could not extend file", "No space left on device") whatever its code.
+// Each is worth trying again later, unlike the request's own faults.
+func isNoSpace(err error) bool {
+	if errors.Is(err, store.ErrNoSpace) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	if strings.HasPrefix(pe.Code, "53") {
+		return true
+	}
+	for _, m := range []string{pe.Message, pe.Detail} {
+		if strings.Contains(m, "could not extend file") || strings.Contains(m, "No space left on device") {
+			return true
+		}
+	}
+	return false
+}
+
+// noSpaceErr puts store.ErrNoSpace in front of err when err is a lack of
+// space (isNoSpace), once; other errors come back unchanged.
+func noSpaceErr(err error) error {
+	if err == nil || errors.Is(err, store.ErrNoSpace) || !isNoSpace(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", store.ErrNoSpace, err)
+}
 
 // ts stores a time that may be unset: NULL for the zero time, otherwise
 // the instant at millisecond precision in UTC.

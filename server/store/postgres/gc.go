@@ -43,7 +43,7 @@ SELECT ` + challenges.columns() + ` FROM e ORDER BY created_at, seq`
 func (s *Store) UseNonce(ctx context.Context, key string, now, expires time.Time) error {
 	tag, err := s.pool.Exec(ctx, nonceUse, key, tsSet(expires), tsSet(now))
 	if err != nil {
-		return fmt.Errorf("postgres: use nonce: %w", err)
+		return fmt.Errorf("postgres: use nonce: %w", dbErr(err))
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("postgres: use nonce: %w", store.ErrReplay)
@@ -67,7 +67,7 @@ func (s *Store) PutSecretIfAbsent(ctx context.Context, name string, value []byte
 		err = s.pool.QueryRow(ctx, secretGet, name).Scan(&v)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: put secret %s: %w", name, err)
+		return nil, fmt.Errorf("postgres: put secret %s: %w", name, dbErr(err))
 	}
 	return v, nil
 }
@@ -108,7 +108,18 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (store.GCResu
 			}
 			res.Deleted += tag.RowsAffected()
 		}
-		return nil
+		if len(expired) == 0 {
+			return nil
+		}
+		// The events commit with the expiry (the audit lock taken last,
+		// as everywhere): a crash cannot leave an expired challenge
+		// without its push.expired.
+		events := make([]store.AuditEvent, len(expired))
+		for i, c := range expired {
+			events[i] = store.ExpiredEvent(c, now)
+		}
+		res.Audits, err = appendAudits(ctx, tx, events)
+		return err
 	})
 	if err != nil {
 		return store.GCResult{}, fmt.Errorf("postgres: garbage collect: %w", err)

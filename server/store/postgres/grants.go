@@ -123,7 +123,7 @@ func (s *Store) RevokeGrants(ctx context.Context, f store.GrantFilter, now time.
 	a := args{ts(now)}
 	where, err := grantWhere(f, &a)
 	if err != nil {
-		return 0, fmt.Errorf("postgres: revoke grants: %w", err)
+		return 0, fmt.Errorf("postgres: revoke grants: %w", dbErr(err))
 	}
 	q := "UPDATE grants SET revoked_at = $1 WHERE " + where + " AND revoked_at IS NULL"
 	var n int64
@@ -133,7 +133,7 @@ func (s *Store) RevokeGrants(ctx context.Context, f store.GrantFilter, now time.
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("postgres: revoke grants: %w", err)
+		return 0, fmt.Errorf("postgres: revoke grants: %w", dbErr(err))
 	}
 	return int(n), nil
 }
@@ -144,7 +144,7 @@ func (s *Store) DeleteGrant(ctx context.Context, id string) error {
 		err = store.ErrNotFound
 	}
 	if err != nil {
-		return fmt.Errorf("postgres: delete grant %s: %w", id, err)
+		return fmt.Errorf("postgres: delete grant %s: %w", id, dbErr(err))
 	}
 	return nil
 }

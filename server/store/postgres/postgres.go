@@ -131,12 +131,12 @@ func (e errFn) Error() string { return e.err.Error() }
 
 // write runs fn in a READ COMMITTED transaction and commits it when fn
 // returns nil; on a deadlock or serialization failure it runs fn again, up
-// to maxAttempts times.
+// to maxAttempts times. A failure for want of space is store.ErrNoSpace.
 func (s *Store) write(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := s.writeOnce(ctx, fn)
 		if err == nil || attempt == maxAttempts || !retryable(err) || ctx.Err() != nil {
-			return err
+			return noSpaceErr(err)
 		}
 	}
 }
@@ -171,9 +171,11 @@ func retryable(err error) bool {
 
 // update is the read-modify-write of every UpdateX: lock the row, let fn
 // change it, write it back and return it as stored. The key is the row's;
-// fn cannot move it.
+// fn cannot move it. after, when given, runs last in the transaction with
+// the row as stored (UpdateChallenge's audit events).
 func update[T any](ctx context.Context, s *Store, what, id, lock, put string,
 	scan func(scanner) (T, error), args func(T) []any, fn func(*T) error,
+	after ...func(pgx.Tx, T) error,
 ) (T, error) {
 	var out T
 	err := s.write(ctx, func(tx pgx.Tx) error {
@@ -186,8 +188,17 @@ func update[T any](ctx context.Context, s *Store, what, id, lock, put string,
 		}
 		a := args(v)
 		a[0] = id
-		out, err = scan(tx.QueryRow(ctx, put, a...))
-		return err
+		if out, err = scan(tx.QueryRow(ctx, put, a...)); err != nil {
+			return err
+		}
+		for _, f := range after {
+			if f != nil {
+				if err := f(tx, out); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		var fe errFn
@@ -204,6 +215,9 @@ func update[T any](ctx context.Context, s *Store, what, id, lock, put string,
 func dbErr(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.ErrNotFound
+	}
+	if isNoSpace(err) {
+		return noSpaceErr(err)
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {

@@ -121,7 +121,7 @@ func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) err
 		err = store.ErrNotFound
 	}
 	if err != nil {
-		return fmt.Errorf("postgres: revoke session: %w", err)
+		return fmt.Errorf("postgres: revoke session: %w", dbErr(err))
 	}
 	return nil
 }
@@ -137,7 +137,7 @@ func (s *Store) RevokeSessions(ctx context.Context, userID string, now time.Time
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("postgres: revoke sessions of user %s: %w", userID, err)
+		return 0, fmt.Errorf("postgres: revoke sessions of user %s: %w", userID, dbErr(err))
 	}
 	return int(n), nil
 }

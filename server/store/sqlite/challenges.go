@@ -54,11 +54,32 @@ func putChallenge(ctx context.Context, q querier, id string, c store.Challenge) 
 	return err
 }
 
-func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge) error {
-	if _, err := s.w.ExecContext(ctx, challengeInsert, challengeArgs(c)...); err != nil {
+func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge, audit ...*store.Audit) error {
+	if len(audit) == 0 {
+		if _, err := s.w.ExecContext(ctx, challengeInsert, challengeArgs(c)...); err != nil {
+			return fmt.Errorf("sqlite: create challenge %s: %w", c.ID, dbErr(err))
+		}
+		return nil
+	}
+	err := s.write(ctx, func(tx querier) error {
+		if _, err := tx.ExecContext(ctx, challengeInsert, challengeArgs(c)...); err != nil {
+			return err
+		}
+		return appendAudited(ctx, tx, c, audit)
+	})
+	if err != nil {
 		return fmt.Errorf("sqlite: create challenge %s: %w", c.ID, dbErr(err))
 	}
 	return nil
+}
+
+// appendAudited appends the events of each Audit for the challenge c, in
+// the transaction that changed it, as its last step, and keeps them as
+// stored.
+func appendAudited(ctx context.Context, tx querier, c store.Challenge, audit []*store.Audit) error {
+	return store.AppendAudited(c, audit, func(es []store.AuditEvent) ([]store.AuditEvent, error) {
+		return appendAudits(ctx, tx, es)
+	})
 }
 
 func (s *Store) GetChallenge(ctx context.Context, id string) (store.Challenge, error) {
@@ -105,6 +126,15 @@ func (s *Store) ListChallenges(ctx context.Context, f store.ChallengeFilter) ([]
 	return cs, nil
 }
 
-func (s *Store) UpdateChallenge(ctx context.Context, id string, fn func(*store.Challenge) error) (store.Challenge, error) {
-	return update(ctx, s, "challenge", id, getChallenge, putChallenge, fn)
+func (s *Store) UpdateChallenge(ctx context.Context, id string, fn func(*store.Challenge) error, audit ...*store.Audit) (store.Challenge, error) {
+	put := putChallenge
+	if len(audit) > 0 {
+		put = func(ctx context.Context, tx querier, id string, c store.Challenge) error {
+			if err := putChallenge(ctx, tx, id, c); err != nil {
+				return err
+			}
+			return appendAudited(ctx, tx, c, audit)
+		}
+	}
+	return update(ctx, s, "challenge", id, getChallenge, put, fn)
 }

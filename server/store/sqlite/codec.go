@@ -3,10 +3,35 @@ package sqlite
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/seed-3a5b824e/assent/server/store"
 )
+
+// isNoSpace says whether err is a failure for want of space: SQLite's
+// SQLITE_FULL (which its Unix VFS returns for ENOSPC), or the operating
+// system's ENOSPC or EDQUOT.
+func isNoSpace(err error) bool {
+	if errors.Is(err, store.ErrNoSpace) || isOSNoSpace(err) {
+		return true
+	}
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL
+}
+
+// noSpaceErr puts store.ErrNoSpace in front of err, once.
+func noSpaceErr(err error) error {
+	if errors.Is(err, store.ErrNoSpace) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", store.ErrNoSpace, err)
+}
 
 // ms stores a time as unix milliseconds; the zero time is 0.
 func ms(t time.Time) int64 {

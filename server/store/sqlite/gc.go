@@ -81,8 +81,15 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (store.GCResu
 			if err != nil {
 				return err
 			}
+			events := make([]store.AuditEvent, len(expired))
 			for i := range expired {
 				expired[i].Status, expired[i].Reason = store.ChallengeExpired, store.ExpiredReason
+				events[i] = store.ExpiredEvent(expired[i], now)
+			}
+			// The events commit with the expiry: a crash cannot leave an
+			// expired challenge without its push.expired.
+			if res.Audits, err = appendAudits(ctx, tx, events); err != nil {
+				return err
 			}
 		}
 		res.Expired = expired

@@ -20,6 +20,13 @@ type pool struct {
 	// txMisses counts statements run unprepared inside a transaction
 	// because nobody prepared them at Open (see prepare); tests keep it 0.
 	txMisses atomic.Int64
+
+	// On the write pool: gate runs before each statement outside a
+	// transaction (Store.walGate), onErr maps its errors
+	// (Store.writeErr), and wrote is told when one succeeds.
+	gate  func(context.Context)
+	onErr func(error) error
+	wrote func()
 }
 
 func newPool(db *sql.DB) *pool {
@@ -66,11 +73,23 @@ func (p *pool) prepare(ctx context.Context, queries ...string) error {
 }
 
 func (p *pool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	st, err := p.stmt(ctx, query)
-	if err != nil {
-		return nil, err
+	if p.gate != nil {
+		p.gate(ctx)
 	}
-	return st.ExecContext(ctx, args...)
+	st, err := p.stmt(ctx, query)
+	if err == nil {
+		var res sql.Result
+		if res, err = st.ExecContext(ctx, args...); err == nil {
+			if p.wrote != nil {
+				p.wrote()
+			}
+			return res, nil
+		}
+	}
+	if p.onErr != nil {
+		err = p.onErr(err)
+	}
+	return nil, err
 }
 
 func (p *pool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {

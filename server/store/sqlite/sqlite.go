@@ -26,6 +26,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sqlite "modernc.org/sqlite"
@@ -41,7 +42,7 @@ const busyTimeout = 10 * time.Second
 // inTx are the queries run inside write transactions, prepared at Open
 // (see pool.prepare).
 var inTx = []string{
-	userGet, userUpdate, deviceGet, deviceUpdate, challengeGet, challengeUpdate, txGet, txUpdate,
+	userGet, userUpdate, deviceGet, deviceUpdate, challengeGet, challengeInsert, challengeUpdate, txGet, txUpdate,
 	tokenGet, deviceInsert, tokenConsume, appGet, appUpdate, counterGet, counterPut, grantGet, grantUpdate,
 	secretInsert, secretGet, auditInsert, auditTail,
 	gcSelectExpired, gcExpire, gcDeleteNonces, gcDeleteSessions, gcDeleteTokens, gcDeleteTxs,
@@ -59,27 +60,219 @@ type Store struct {
 	stopCP chan struct{}
 	cpDone chan struct{}
 	cpOnce sync.Once
+
+	// kick wakes the checkpointer before its next tick.
+	kick chan struct{}
+	// passMu guards pass, which is closed (and replaced) when the
+	// checkpointer ends a checkpoint: what a writer waiting on an
+	// oversized WAL waits for.
+	passMu sync.Mutex
+	pass   chan struct{}
+	// full is set when a write fails for want of space and cleared by the
+	// next write that commits.
+	full atomic.Bool
+	// release is set with full and taken by the checkpointer, which gives
+	// up the reserve, even if a write succeeded in between.
+	release atomic.Bool
+	// truncating is set while the checkpointer runs a RESTART or TRUNCATE
+	// checkpoint: writers wait for it rather than race it for the lock.
+	truncating atomic.Bool
+	res        *reserve
 }
 
-// checkpointEvery is how often the WAL is copied into the database file.
-const checkpointEvery = time.Second
+// The WAL's bounds. Every commit appends to the WAL; a checkpoint copies it
+// into the database file, and once the whole WAL is copied the next writer
+// starts it again from the top. Under a steady load a PASSIVE checkpoint
+// never catches up (new frames arrive while it copies), so the WAL would
+// only grow: hence the limits.
+const (
+	// checkpointEvery is how often the WAL is copied into the database
+	// file (PASSIVE: blocks nobody).
+	checkpointEvery = time.Second
+	// walLimit is the journal_size_limit (a WAL that is started again is
+	// cut back to it) and the size past which the checkpointer copies the
+	// whole WAL so that it starts again (RESTART).
+	walLimit = 4 << 20
+	// walHard is the size past which writers wait for that checkpoint
+	// before they start: the bound that holds under any write load.
+	walHard = 2 * walLimit
+	// walPoll is how often the checkpointer looks at the WAL's size.
+	walPoll = 100 * time.Millisecond
+	// truncateEvery is how often the WAL is truncated however small it is,
+	// so that a quiet node gives its space back.
+	truncateEvery = time.Minute
+	// fullRetry is how often, while writes fail for want of space, the
+	// checkpointer tries to truncate the WAL and the reserve is checked.
+	fullRetry = time.Second
+	// cpBusyTimeout is how long a TRUNCATE checkpoint waits for the writer
+	// and readers; writers wait behind it meanwhile, so it is short.
+	cpBusyTimeout = time.Second
+)
 
 // checkpointer copies the WAL into the database file from a connection of
 // its own. SQLite would otherwise do it inside whichever commit crosses
 // 1,000 pages, with an fsync, while every other write waits behind it.
-// A PASSIVE checkpoint blocks neither readers nor the writer.
+//
+// Every second it runs a PASSIVE checkpoint, which blocks neither readers
+// nor the writer. When the WAL file passes walLimit (the writer wakes it
+// then, see walGate) it runs a RESTART checkpoint: it waits for the
+// transaction in progress, copies every frame and waits for readers to
+// leave the WAL, so that the next writer starts the WAL again from the top,
+// reusing the file's blocks (and cutting the file back to walLimit); new
+// writers wait behind it for its few milliseconds. Once a minute, and
+// every second while writes fail for want of space, it runs a TRUNCATE
+// checkpoint instead, which also truncates the WAL to zero bytes, giving
+// its space back. When a write failed for want of space it first deletes
+// the reserve file, so that this checkpoint has room to complete (it may
+// have to grow the database file), and it writes the reserve back once the
+// volume has room for it and writes succeed again.
 func (s *Store) checkpointer() {
 	defer close(s.cpDone)
-	t := time.NewTicker(checkpointEvery)
+	t := time.NewTicker(walPoll)
 	defer t.Stop()
+	now := time.Now()
+	lastPassive, lastTruncate, lastReserve := now, now, now
+	// restarted is the WAL's size after the last RESTART: the file keeps
+	// that size until the next writer starts it again, and is not
+	// checkpointed again for it.
+	restarted := int64(-1)
 	for {
 		select {
 		case <-s.stopCP:
 			return
 		case <-t.C:
+		case <-s.kick:
+		}
+		now := time.Now()
+		full := s.full.Load()
+		if s.release.Swap(false) {
+			_, _ = s.res.release()
+		}
+		size := s.walSize()
+		// New writers wait (walGate) while a RESTART or TRUNCATE runs:
+		// otherwise back-to-back transactions can keep the lock from it
+		// until its busy timeout ends.
+		switch {
+		case full && now.Sub(lastTruncate) >= fullRetry,
+			size > 0 && now.Sub(lastTruncate) >= truncateEvery:
+			s.checkpoint("TRUNCATE")
+			lastTruncate, lastPassive = now, now
+		case size > walLimit && size != restarted:
+			s.checkpoint("RESTART")
+			lastPassive, restarted = now, s.walSize()
+		case now.Sub(lastPassive) >= checkpointEvery:
 			_, _ = s.cp.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+			lastPassive = now
+		}
+		s.passed()
+		if !full && now.Sub(lastReserve) >= fullRetry && !s.res.Held() {
+			lastReserve = now
+			s.refillReserve()
 		}
 	}
+}
+
+// checkpoint runs a RESTART or TRUNCATE checkpoint with new writers held
+// back.
+func (s *Store) checkpoint(mode string) {
+	s.truncating.Store(true)
+	defer s.truncating.Store(false)
+	_, _ = s.cp.Exec("PRAGMA wal_checkpoint(" + mode + ")")
+}
+
+// refillReserve writes the reserve file back when the volume has room for
+// it and some more.
+func (s *Store) refillReserve() {
+	free, err := freeSpace(filepath.Dir(s.path))
+	if err == nil && free < s.res.size+reserveMargin {
+		return
+	}
+	_ = s.res.fill()
+}
+
+// walSize is the size of the WAL file; 0 when there is none.
+func (s *Store) walSize() int64 {
+	fi, err := os.Stat(s.path + "-wal")
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// passed tells writers waiting for a checkpoint that one ended.
+func (s *Store) passed() {
+	s.passMu.Lock()
+	close(s.pass)
+	s.pass = make(chan struct{})
+	s.passMu.Unlock()
+}
+
+// wake asks the checkpointer to look now.
+func (s *Store) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// walGate holds a writer back while the checkpointer runs a RESTART or
+// TRUNCATE checkpoint, or while the WAL is past walHard (when the checkpointer is
+// late), until the checkpointer has ended a checkpoint (whether or not it
+// could truncate: a checkpoint that cannot complete must not stop every
+// write). The writer never checkpoints itself.
+//
+// Past walLimit it wakes the checkpointer without waiting: a fast writer
+// fills the WAL quicker than the checkpointer polls its size.
+func (s *Store) walGate(ctx context.Context) {
+	if s.kick == nil {
+		return
+	}
+	if !s.truncating.Load() {
+		size := s.walSize()
+		if size > walLimit {
+			s.wake()
+		}
+		if size <= walHard {
+			return
+		}
+	}
+	s.passMu.Lock()
+	pass := s.pass
+	s.passMu.Unlock()
+	s.wake()
+	select {
+	case <-pass:
+	case <-ctx.Done():
+	case <-s.stopCP:
+	}
+}
+
+// writeErr is what every write path returns its database errors through:
+// an error for want of space becomes store.ErrNoSpace and starts the
+// recovery (see checkpointer).
+func (s *Store) writeErr(err error) error {
+	if err == nil || !isNoSpace(err) {
+		return err
+	}
+	s.release.Store(true)
+	if s.full.CompareAndSwap(false, true) {
+		s.wake()
+	}
+	return noSpaceErr(err)
+}
+
+// wrote notes a committed write: space is no longer short.
+func (s *Store) wrote() {
+	if s.full.Load() {
+		s.full.Store(false)
+	}
+}
+
+// SpaceShort says whether the store is writing without its reserve file,
+// which it gave up when a write failed for want of space: the data volume
+// is nearly full even when writes succeed. /readyz shows it.
+func (s *Store) SpaceShort() bool {
+	return !s.res.Held()
 }
 
 var _ store.Store = (*Store)(nil)
@@ -110,9 +303,12 @@ func Open(path string) (*Store, error) {
 	// Reads map the file instead of copying it in with a system call each,
 	// and every connection keeps a 16 MiB page cache: a node reads the
 	// same devices and challenges over and over.
-	common := fmt.Sprintf("_busy_timeout=%d&_foreign_keys=1&_synchronous=NORMAL&_pragma=mmap_size(268435456)&_pragma=cache_size(-16384)",
-		busyTimeout.Milliseconds())
-	w, err := sql.Open("sqlite", path+"?"+common+"&_journal_mode=WAL&_txlock=immediate&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)")
+	const pragmas = "&_foreign_keys=1&_synchronous=NORMAL&_pragma=mmap_size(268435456)&_pragma=cache_size(-16384)"
+	common := fmt.Sprintf("_busy_timeout=%d", busyTimeout.Milliseconds()) + pragmas
+	// The writer never checkpoints (wal_autocheckpoint(0): see
+	// checkpointer); when it starts the WAL again it cuts the file back to
+	// walLimit.
+	w, err := sql.Open("sqlite", path+"?"+common+fmt.Sprintf("&_journal_mode=WAL&_txlock=immediate&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(%d)", walLimit))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -137,7 +333,12 @@ func Open(path string) (*Store, error) {
 	n := max(4, 2*runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	s := &Store{path: path, w: newPool(w), r: newPool(r)}
+	s := &Store{path: path, w: newPool(w), r: newPool(r), res: newReserve(path+"-reserve", reserveSize)}
+	s.w.onErr, s.w.wrote = s.writeErr, s.wrote
+	s.w.gate = s.walGate
+	// Without room for the reserve the store still opens: the
+	// checkpointer writes the reserve once there is room.
+	_ = s.res.fill()
 	if err := s.r.db.PingContext(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -146,13 +347,17 @@ func Open(path string) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: prepare: %w", path, err)
 	}
-	cp, err := sql.Open("sqlite", path+"?"+common)
+	cp, err := sql.Open("sqlite", path+"?"+fmt.Sprintf("_busy_timeout=%d", cpBusyTimeout.Milliseconds())+pragmas)
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	cp.SetMaxOpenConns(1)
+	cp.SetMaxIdleConns(1)
+	cp.SetConnMaxLifetime(0)
+	cp.SetConnMaxIdleTime(0)
 	s.cp, s.stopCP, s.cpDone = cp, make(chan struct{}), make(chan struct{})
+	s.kick, s.pass = make(chan struct{}, 1), make(chan struct{})
 	go s.checkpointer()
 	return s, nil
 }
@@ -208,7 +413,19 @@ func (e errFn) Error() string { return e.err.Error() }
 
 // write runs fn in an IMMEDIATE transaction on the write connection and
 // commits it when fn returns nil.
+//
+// Its errors come through writeErr: for want of space they are
+// store.ErrNoSpace, and the checkpointer starts the recovery.
 func (s *Store) write(ctx context.Context, fn func(tx querier) error) error {
+	s.walGate(ctx)
+	err := s.writeTx(ctx, fn)
+	if err == nil {
+		s.wrote()
+	}
+	return s.writeErr(err)
+}
+
+func (s *Store) writeTx(ctx context.Context, fn func(tx querier) error) error {
 	tx, err := s.w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -260,6 +477,9 @@ func update[T any](ctx context.Context, s *Store, what, id string,
 func dbErr(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.ErrNotFound
+	}
+	if isNoSpace(err) {
+		return noSpaceErr(err)
 	}
 	var se *sqlite.Error
 	if errors.As(err, &se) {

@@ -162,6 +162,70 @@ var challengeTests = []test{
 		must(t, "GetChallenge", err)
 		same(t, "GetChallenge after failed update", got, c)
 	}},
+	{name: "ChallengeAuditCommitsWithTheChange", run: func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		d1, _, _ := challengeWorld(t, s)
+		sent := &store.Audit{Events: []store.AuditEvent{{Time: base, Type: "push.sent", UserID: d1.UserID, DeviceID: d1.ID, ChallengeID: "c1"}}}
+		must(t, "CreateChallenge", s.CreateChallenge(ctx, newChallenge("c1", d1, "tx1", base), sent))
+		if len(sent.Stored) != 1 || sent.Stored[0].Seq == 0 || sent.Stored[0].Hash == "" {
+			t.Fatalf("Stored after CreateChallenge = %+v, want the event with its seq and hash", sent.Stored)
+		}
+		// A refused change writes neither the change nor its event.
+		refused := &store.Audit{For: func(c store.Challenge) []store.AuditEvent {
+			return []store.AuditEvent{{Time: base, Type: "push." + c.Status, ChallengeID: c.ID}}
+		}}
+		_, err := s.UpdateChallenge(ctx, "c1", func(*store.Challenge) error { return errNotPending }, refused)
+		wantErr(t, "UpdateChallenge refused", err, errNotPending)
+		if refused.Stored != nil {
+			t.Errorf("Stored after a refused update = %+v, want none", refused.Stored)
+		}
+		// A duplicate challenge writes no event either.
+		dup := &store.Audit{Events: []store.AuditEvent{{Time: base, Type: "push.sent", ChallengeID: "c1"}}}
+		wantErr(t, "CreateChallenge again", s.CreateChallenge(ctx, newChallenge("c1", d1, "tx1", base), dup), store.ErrConflict)
+		settled := &store.Audit{For: func(c store.Challenge) []store.AuditEvent {
+			return []store.AuditEvent{{Time: c.AnsweredAt, Type: "push." + c.Status, ChallengeID: c.ID, Detail: map[string]string{"reason": c.Reason}}}
+		}}
+		_, err = s.UpdateChallenge(ctx, "c1", approve, settled)
+		must(t, "UpdateChallenge", err)
+		if len(settled.Stored) != 1 || settled.Stored[0].Type != "push.approved" || settled.Stored[0].PrevHash != sent.Stored[0].Hash {
+			t.Fatalf("Stored after UpdateChallenge = %+v, want push.approved chained after push.sent", settled.Stored)
+		}
+		got, err := s.ListAudit(ctx, store.AuditFilter{})
+		must(t, "ListAudit", err)
+		var types []string
+		for _, e := range got {
+			types = append(types, e.Type)
+		}
+		if want := []string{"push.sent", "push.approved"}; !slices.Equal(types, want) {
+			t.Fatalf("audit log = %q, want %q", types, want)
+		}
+		for i, want := range append(sent.Stored, settled.Stored...) {
+			same(t, "stored event "+want.Type, got[i], want)
+		}
+		check, err := store.VerifyAudit(ctx, s)
+		must(t, "VerifyAudit", err)
+		if check.Broken != nil {
+			t.Errorf("VerifyAudit found a broken chain: %+v", check)
+		}
+	}},
+	{name: "ConcurrentAuditedSettlementsWriteOneEvent", run: func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		d1, _, _ := challengeWorld(t, s)
+		must(t, "CreateChallenge", s.CreateChallenge(ctx, newChallenge("c1", d1, "tx1", base)))
+		errs := race(func(int) error {
+			a := &store.Audit{For: func(c store.Challenge) []store.AuditEvent {
+				return []store.AuditEvent{{Time: c.AnsweredAt, Type: "push." + c.Status, ChallengeID: c.ID}}
+			}}
+			_, err := s.UpdateChallenge(ctx, "c1", approve, a)
+			return err
+		})
+		oneWinner(t, errs, errNotPending)
+		got, err := s.ListAudit(ctx, store.AuditFilter{})
+		must(t, "ListAudit", err)
+		if len(got) != 1 || got[0].Type != "push.approved" {
+			t.Errorf("audit log after racing settlements = %+v, want one push.approved", got)
+		}
+	}},
 	{name: "ConcurrentUpdateChallengeApprovesOnce", run: func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		d1, _, _ := challengeWorld(t, s)

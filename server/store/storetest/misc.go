@@ -392,10 +392,31 @@ var gcTests = []test{
 			same(t, "GetChallenge "+want.ID+" (untouched)", got, want)
 		}
 
+		// Each expiry's push.expired committed with it.
+		var audited []string
+		for _, e := range res.Audits {
+			if e.Type != "push.expired" || e.Seq == 0 || e.Hash == "" || e.Time.Sub(now).Abs() >= time.Millisecond {
+				t.Errorf("GarbageCollect audit event %+v, want push.expired as stored at now", e)
+			}
+			audited = append(audited, e.ChallengeID)
+		}
+		slices.Sort(audited)
+		if want := []string{"c-now", "c-past"}; !slices.Equal(audited, want) {
+			t.Errorf("GarbageCollect audited %q, want %q", audited, want)
+		}
+		logged, err := s.ListAudit(ctx, store.AuditFilter{Types: []string{"push.expired"}})
+		must(t, "ListAudit", err)
+		if len(logged) != len(res.Audits) {
+			t.Fatalf("log holds %d push.expired, GarbageCollect returned %d", len(logged), len(res.Audits))
+		}
+		for i := range logged {
+			same(t, "push.expired in the log", logged[i], res.Audits[i])
+		}
+
 		res, err = s.GarbageCollect(ctx, now)
 		must(t, "GarbageCollect again", err)
-		if len(res.Expired) != 0 {
-			t.Errorf("second GarbageCollect expired %d more challenges", len(res.Expired))
+		if len(res.Expired) != 0 || len(res.Audits) != 0 {
+			t.Errorf("second GarbageCollect expired %d more challenges, audited %d", len(res.Expired), len(res.Audits))
 		}
 	}},
 	{name: "GarbageCollectDeletesExpiredNoncesSessionsTokensAndTransactions", run: func(t *testing.T, s store.Store) {
