@@ -205,11 +205,10 @@ func TestBackupUnderLoadRestoresAWorkingServer(t *testing.T) {
 	signInsBefore, addedBefore := signIns.Load(), added.Load()
 	// Through the built binary, as an operator runs it; the passphrase
 	// from the environment, as a script would give it.
-	withPass := append(slices.Clone(c.env), "ASSENT_BACKUP_PASSPHRASE="+string(pass))
-	env := c.env
-	c.env = withPass
-	c.must("", "assentd", "backup", out, "--data", c.data, "--listen", c.listen)
-	c.env = env
+	// A copy of the environment: the load's goroutines read c's.
+	op := *c
+	op.env = append(slices.Clone(c.env), "ASSENT_BACKUP_PASSPHRASE="+string(pass))
+	op.must("", "assentd", "backup", out, "--data", c.data, "--listen", c.listen)
 	fi, err := os.Stat(out)
 	if err != nil {
 		t.Fatalf("backup under load wrote no file: %v", err)
@@ -243,9 +242,7 @@ func TestBackupUnderLoadRestoresAWorkingServer(t *testing.T) {
 	if _, err := backup.Restore(ctx, out, backup.RestoreOptions{DataDir: c.data, Passphrase: pass}); !errors.Is(err, backup.ErrNotEmpty) {
 		t.Fatalf("restore over the old data folder: %v", err)
 	}
-	c.env = withPass
-	c.must("", "assentd", "restore", out, "--data", restored)
-	c.env = env
+	op.must("", "assentd", "restore", out, "--data", restored)
 	if fi, err := os.Stat(filepath.Join(restored, "assentd.key")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("restored key: %v, %v", fi, err)
 	}

@@ -30,7 +30,7 @@ const (
 // (32 MiB, a fraction of a second); a hostile file must not make the app
 // allocate gigabytes or spin for minutes.
 const (
-	maxScryptMemory = 128 << 20 // 128·N·r bytes: four times what Aegis uses, and phones have little memory
+	maxScryptMemory = 128 << 20 // 128·(N+p)·r bytes (table and block): four times what Aegis uses, and phones have little memory
 	maxScryptP      = 4
 	maxPasswordSlot = 4 // password slots tried, each costing one scrypt
 )
@@ -114,7 +114,7 @@ func (s aegisSlot) open(password string) ([]byte, error) {
 		return nil, errors.New("the salt is not 1 to 1024 bytes of hex")
 	}
 	n, r, p := s.N, s.R, s.P
-	if n < 2 || n&(n-1) != 0 || r < 1 || p < 1 || p > maxScryptP || n > maxScryptMemory/128/r {
+	if n < 2 || n&(n-1) != 0 || r < 1 || p < 1 || p > maxScryptP || n > maxScryptMemory/128/r-p {
 		return nil, fmt.Errorf("scrypt parameters N=%d r=%d p=%d are out of range: want N a power of two, at most %d MiB of memory, p at most %d", n, r, p, maxScryptMemory>>20, maxScryptP)
 	}
 	key, err := scrypt.Key([]byte(password), salt, n, r, p, 32)

@@ -45,14 +45,17 @@ func ParseBitwardenJSON(data []byte) (*Import, error) {
 	if len(f.Items) == 0 {
 		return nil, errors.New("not a Bitwarden export: want a JSON object with items")
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(f.Items, &items); err != nil {
-		return nil, fmt.Errorf("Bitwarden export: the items list is damaged: %w", err)
-	}
 	// A password vault may be large; only items with a TOTP count towards
-	// the bound on accounts.
+	// the bound on accounts. The items are read one at a time, not into
+	// a slice: a vault of millions of tiny items costs no more than its size.
 	imp := &Import{Source: SourceBitwarden}
-	for i, raw := range items {
+	i := -1
+	tooMany := false
+	if _, err := eachJSONEntry(f.Items, func(raw json.RawMessage) {
+		i++
+		if tooMany {
+			return
+		}
 		var it bitwardenItem
 		if err := json.Unmarshal(raw, &it); err != nil {
 			imp.Skipped = append(imp.Skipped, Skipped{Label: entryLabel(i, "", it.Name), Reason: damaged(err)})
@@ -64,9 +67,12 @@ func ParseBitwardenJSON(data []byte) (*Import, error) {
 			o, err := bitwardenTOTP(it.Name, user, *it.Login.TOTP)
 			imp.add(entryLabel(i, it.Name, user), o, err)
 		}
-		if len(imp.Accounts)+len(imp.Skipped) > maxImportEntries {
-			return nil, fmt.Errorf("Bitwarden export holds more than %d TOTP entries", maxImportEntries)
-		}
+		tooMany = len(imp.Accounts)+len(imp.Skipped) > maxImportEntries
+	}); err != nil {
+		return nil, fmt.Errorf("Bitwarden export: the items list is damaged: %w", err)
+	}
+	if tooMany {
+		return nil, fmt.Errorf("Bitwarden export holds more than %d TOTP entries", maxImportEntries)
 	}
 	return bitwardenFinish(imp)
 }

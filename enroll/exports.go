@@ -112,13 +112,64 @@ func parseJSONExport(data []byte, password string) (*Import, error) {
 // entry is skipped with its number instead of failing the whole file.
 func jsonEntries(what string, raw json.RawMessage) ([]json.RawMessage, error) {
 	var entries []json.RawMessage
-	if err := json.Unmarshal(raw, &entries); err != nil {
+	n, err := eachJSONEntry(raw, func(e json.RawMessage) {
+		if len(entries) <= maxImportEntries {
+			entries = append(entries, e)
+		}
+	})
+	if err != nil {
 		return nil, fmt.Errorf("the %s list is damaged: %w", what, err)
 	}
-	if len(entries) > maxImportEntries {
-		return nil, fmt.Errorf("the export holds %d entries: want at most %d", len(entries), maxImportEntries)
+	if n > maxImportEntries {
+		return nil, fmt.Errorf("the export holds %d entries: want at most %d", n, maxImportEntries)
 	}
 	return entries, nil
+}
+
+// eachJSONEntry calls f with each element of the JSON array raw, in turn,
+// and returns how many there were. It checks raw with json.Valid and then
+// cuts the elements out of it in place: a file of millions of tiny
+// elements ("[0,0,0,...]") costs nothing per element, where decoding it
+// into a slice costs a header and a copy each — gigabytes for 32 MiB.
+func eachJSONEntry(raw json.RawMessage, f func(json.RawMessage)) (int, error) {
+	const space = " \t\r\n" // JSON's white space, no more
+	t := bytes.Trim(raw, space)
+	if !json.Valid(t) || len(t) == 0 || t[0] != '[' {
+		// Not an array: json.Unmarshal words the error as before.
+		var entries []json.RawMessage
+		if err := json.Unmarshal(raw, &entries); err != nil {
+			return 0, err
+		}
+		return 0, nil // null: no entries
+	}
+	n, depth, start, inString, escaped := 0, 0, 1, false, false
+	for i := 1; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			depth++
+		case depth > 0 && (c == ']' || c == '}'):
+			depth--
+		case depth == 0 && (c == ',' || c == ']'):
+			if e := bytes.Trim(t[start:i], space); len(e) > 0 {
+				n++
+				f(json.RawMessage(e))
+			}
+			start = i + 1
+		}
+	}
+	return n, nil
 }
 
 // entryLabel names entry i (0-based) of an export for a person: its issuer

@@ -139,8 +139,12 @@ var errAdminAuth = apiErr(http.StatusUnauthorized, "unauthorized",
 var errUnavailable = apiErr(http.StatusServiceUnavailable, "unavailable",
 	"the server cannot reach its database; try again shortly")
 
-// unavailable logs a store failure and returns errUnavailable.
+// unavailable logs a store failure and returns errUnavailable; a store out
+// of space is errNoSpace instead (see noSpace).
 func (s *Server) unavailable(op string, err error) error {
+	if errors.Is(err, store.ErrNoSpace) {
+		return s.noSpace(op, err)
+	}
 	s.log.Error(op, "err", err)
 	s.metrics.errors.WithLabelValues(op).Inc()
 	return errUnavailable

@@ -128,11 +128,14 @@ func (s *Server) SendPush(ctx context.Context, req PushRequest) (PushResult, err
 		}
 		s.audited(ctx, sent.Stored)
 		if err := s.deliverChallenge(ctx, d.ID, jws); err != nil {
-			// Not sent: nothing may answer it later either.
+			// Not sent: nothing may answer it later either. Unless the
+			// device answered it meanwhile (from its pending list): then
+			// it was reached, and its answer stands.
 			s.log.Warn("push: device unreachable", "device", d.ID, "err", err)
-			s.cancelChallenge(ctx, c.ID, reasonUnreachable)
-			unreachable++
-			continue
+			if s.cancelChallenge(ctx, c.ID, reasonUnreachable) {
+				unreachable++
+				continue
+			}
 		}
 		res.ChallengeIDs = append(res.ChallengeIDs, c.ID)
 		s.metrics.challenges.WithLabelValues("sent").Inc()
@@ -360,8 +363,10 @@ func (s *Server) settled(ctx context.Context, c store.Challenge) {
 // reasonAnsweredElsewhere is why a push's other challenges are cancelled.
 const reasonAnsweredElsewhere = "answered on another device"
 
-// cancelChallenge ends a pending challenge and tells its device.
-func (s *Server) cancelChallenge(ctx context.Context, id, reason string) {
+// cancelChallenge ends a pending challenge and tells its device. It says
+// whether it did: false when the challenge was settled already (or the
+// store failed).
+func (s *Server) cancelChallenge(ctx context.Context, id, reason string) bool {
 	cancelled := &store.Audit{For: func(c store.Challenge) []store.AuditEvent {
 		return []store.AuditEvent{{Time: c.AnsweredAt, Type: "push.cancelled", UserID: c.UserID, DeviceID: c.DeviceID, TxID: c.TxID, ChallengeID: c.ID, Detail: map[string]string{"reason": reason}}}
 	}}
@@ -373,11 +378,12 @@ func (s *Server) cancelChallenge(ctx context.Context, id, reason string) {
 		return nil
 	}, cancelled)
 	if err != nil {
-		return
+		return false
 	}
 	s.audited(ctx, cancelled.Stored)
 	s.metrics.challenges.WithLabelValues(store.ChallengeCancelled).Inc()
 	s.notifyResolved(ctx, c.DeviceID, c.ID, c.Status)
+	return true
 }
 
 // notifyResolved tells a device to drop a prompt.

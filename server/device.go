@@ -311,26 +311,13 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 // RevokeDevice revokes an enrollment, cancels its pending challenges and
 // drops its sockets. by says who asked (device, admin).
 func (s *Server) RevokeDevice(ctx context.Context, deviceID, by string) error {
-	now := s.now()
-	d, err := s.st.UpdateDevice(ctx, deviceID, func(d *store.Device) error {
-		if d.RevokedAt.IsZero() {
-			d.RevokedAt = now
-		}
+	// Once: of requests racing to revoke the same device, one revokes it
+	// and audits it; the others (and any later one) change nothing.
+	_, err := s.revokeDeviceOf(ctx, "", deviceID, by)
+	if errors.Is(err, errDeviceGone) {
 		return nil
-	})
-	if err != nil {
-		return err
 	}
-	cs, err := s.st.ListChallenges(ctx, store.ChallengeFilter{DeviceID: deviceID, Status: store.ChallengePending})
-	if err != nil {
-		return err
-	}
-	for _, c := range cs {
-		s.cancelChallenge(ctx, c.ID, "device revoked")
-	}
-	s.audit(ctx, store.AuditEvent{Type: "device.revoked", UserID: d.UserID, DeviceID: d.ID, Detail: map[string]string{"by": by}})
-	s.hub.disconnect(deviceID)
-	return nil
+	return err
 }
 
 var upgrader = websocket.Upgrader{

@@ -566,6 +566,11 @@ func (s *Server) quietPush(ctx context.Context, req PushRequest, ip, login, txID
 		return
 	}
 	if _, err := s.SendPush(ctx, req); err != nil {
+		if errors.Is(err, ErrDeviceUnreachable) {
+			// Nothing reached the user: no fatigue budget spent (as in
+			// sendPush).
+			s.refundPush(ctx, req.User.ID)
+		}
 		s.log.Warn("push in the background failed", "user", req.User.ID, "err", err)
 		return
 	}

@@ -337,11 +337,23 @@ func (p *pages) handleAdminRevoke(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, errNoDevice):
 		p.notFound(w)
 	case err != nil && !errors.Is(err, errDeviceGone):
-		p.s.log.Error("hosted pages: revoke device", "err", err)
-		p.message(w, http.StatusInternalServerError, "Something went wrong", "The device could not be revoked. Try again.", PathAdmin, "Back to users")
+		p.writeFailed(w, "hosted pages: revoke device", err, "The device could not be revoked. Try again.", PathAdmin, "Back to users")
 	default:
 		http.Redirect(w, r, PathAdmin+"?revoked="+url.QueryEscape(id), http.StatusSeeOther)
 	}
+}
+
+// writeFailed answers a write the store refused: out of space, 503 with
+// Retry-After in the words every other write uses (logged at most every
+// noSpaceLogEvery); otherwise 500 with text.
+func (p *pages) writeFailed(w http.ResponseWriter, op string, err error, text, back, backText string) {
+	if errors.Is(err, store.ErrNoSpace) {
+		p.s.noSpace(op, err)
+		p.message(w, http.StatusServiceUnavailable, "Nothing was changed", errorTexts["unavailable"].text, back, backText)
+		return
+	}
+	p.s.log.Error(op, "err", err)
+	p.message(w, http.StatusInternalServerError, "Something went wrong", text, back, backText)
 }
 
 // handleAdminResetRisk sets a user's standing risk back to low.
@@ -356,8 +368,7 @@ func (p *pages) handleAdminResetRisk(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, errNoUser):
 		p.notFound(w)
 	case err != nil:
-		p.s.log.Error("hosted pages: reset risk", "err", err)
-		p.message(w, http.StatusInternalServerError, "Something went wrong", "The risk could not be reset. Try again.", PathAdmin, "Back to users")
+		p.writeFailed(w, "hosted pages: reset risk", err, "The risk could not be reset. Try again.", PathAdmin, "Back to users")
 	default:
 		http.Redirect(w, r, PathAdmin+"?risk-reset="+url.QueryEscape(id), http.StatusSeeOther)
 	}
@@ -424,8 +435,7 @@ func (p *pages) handleRemoveDevice(w http.ResponseWriter, r *http.Request) {
 		// A second click, or another tab: it is gone, as asked.
 		http.Redirect(w, r, PathAccount+"?device=removed", http.StatusSeeOther)
 	case err != nil:
-		p.s.log.Error("hosted pages: remove device", "err", err)
-		p.message(w, http.StatusInternalServerError, "Something went wrong", "The device could not be removed. Try again.", PathAccount, "Back to your account")
+		p.writeFailed(w, "hosted pages: remove device", err, "The device could not be removed. Try again.", PathAccount, "Back to your account")
 	default:
 		p.s.tellUser(r.Context(), u, fmt.Sprintf("The device %q was removed from your account.", d.Name),
 			"A device was removed from your account",

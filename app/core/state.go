@@ -119,6 +119,14 @@ func (c *Core) EnrollReplacing(ctx context.Context, l *enroll.Link, old []Accoun
 		if o.Kind != KindAssent || o.ID == a.ID {
 			continue
 		}
+		// The link's user and server are only what the link says; the
+		// server enrolled the user its token belongs to. Only an
+		// enrollment of that user on that server is replaced.
+		if !sameServer(o.Server, a.Server) || !strings.EqualFold(o.Name, a.Name) {
+			kept = append(kept, o)
+			errs = append(errs, fmt.Errorf("the server enrolled this device as %s, not %s: %s's enrollment was left as it was", a.Name, o.Name, o.Name))
+			continue
+		}
 		if err := c.Remove(ctx, o.ID, false); err != nil {
 			kept = append(kept, o)
 			errs = append(errs, err)

@@ -67,7 +67,15 @@ func newConsole(stdin io.Reader, prompts io.Writer) *console {
 // that reads standard input.
 func (c *console) readLine(secret bool, prompt string) (string, error) {
 	if secret && c.tty {
+		// Echo goes off and its restore is recorded under one lock, so
+		// that a signal handler (which takes the lock to restore) never
+		// sees echo off without the way back.
+		c.restoreMu.Lock()
 		restore, err := echoOff(c.fd)
+		if err == nil {
+			c.restore = restore
+		}
+		c.restoreMu.Unlock()
 		if errors.Is(err, errors.ErrUnsupported) {
 			fmt.Fprint(c.prompts, prompt)
 			b, err := term.ReadPassword(c.fd)
@@ -77,9 +85,6 @@ func (c *console) readLine(secret bool, prompt string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		c.restoreMu.Lock()
-		c.restore = restore
-		c.restoreMu.Unlock()
 		defer func() {
 			c.restoreMu.Lock()
 			c.restore = nil

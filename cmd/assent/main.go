@@ -40,8 +40,10 @@ Usage:
   assent add URI|QR.png              the same as enroll
   assent scan                        read a QR code shown on the screen and add it
   assent import FILE|URI [--yes]     import a Google Authenticator export (otpauth-migration://,
-                                     or a QR picture of one), an Aegis plain JSON export, or a
-                                     file of otpauth:// URIs; shows what will be imported first
+                                     or a QR picture of one), an export of Aegis or 2FAS (asks
+                                     the password of an encrypted one), andOTP, FreeOTP+ or
+                                     Bitwarden, or a file of otpauth:// URIs; shows what will be
+                                     imported first
   assent accounts [--json]           list accounts
   assent code [ACCOUNT]              print the current code of an account
   assent challenges [--json]         list pending sign-in and recovery prompts
@@ -419,7 +421,7 @@ func run(ctx context.Context, s *session, argv []string) error {
 		if err := c.parse(args, 1, 1); err != nil {
 			return err
 		}
-		imp, err := core.ReadImport(c.args[0])
+		imp, err := readImport(s, c.args[0])
 		if err != nil {
 			return err
 		}
@@ -591,6 +593,24 @@ func addAndSay(ctx context.Context, s *session, app *core.Core, input string) er
 	}
 	fmt.Fprintln(stdout, a.ID)
 	return nil
+}
+
+// readImport reads an export named on the command line, asking for its
+// password when it is encrypted (without echo on a terminal, else the next
+// line of standard input); a terminal asks again after a wrong one.
+func readImport(s *session, arg string) (*enroll.Import, error) {
+	imp, err := core.ReadImport(arg)
+	for tries := 0; errors.Is(err, core.ErrPasswordNeeded) || errors.Is(err, core.ErrWrongPassword) && s.con.tty && tries < 3; tries++ {
+		if tries > 0 {
+			fmt.Fprintln(s.stderr, "Wrong password. Try again.")
+		}
+		pw, perr := s.con.Secret("Password of the export: ")
+		if perr != nil {
+			return nil, userErrorf("the export is encrypted and no password was given: %v", perr)
+		}
+		imp, err = core.ReadImportPassword(arg, string(pw))
+	}
+	return imp, err
 }
 
 // approve approves a prompt, asking for the app lock first when the

@@ -65,6 +65,9 @@ func backupCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err := backup.CheckOutput(out, *force); err != nil {
 		return err
 	}
+	if err := backup.CheckNotData(out, cfg.Data); err != nil {
+		return err
+	}
 	pass, err := readBackupPassphrase(stdin, stderr, *passFile, os.Getenv, true)
 	if err != nil {
 		return err
@@ -111,8 +114,7 @@ func restoreCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err := backup.CheckTarget(cfg.Data); err != nil {
 		return err
 	}
-	h, err := backup.ReadHeader(in)
-	if err != nil {
+	if _, err := backup.ReadHeader(in); err != nil {
 		return fmt.Errorf("%s: %w", in, err)
 	}
 	pass, err := readBackupPassphrase(stdin, stderr, *passFile, os.Getenv, false)
@@ -124,7 +126,7 @@ func restoreCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return fmt.Errorf("%s: %w; nothing was restored", in, err)
 	}
 	fmt.Fprintf(stdout, "restored the backup of %s (database %s) into %s: %s and %s (mode 0600)\n",
-		h.Created.Format(time.RFC3339), backupSize(h.DatabaseSize), cfg.Data, res.DBPath, res.KeyPath)
+		res.Header.Created.Format(time.RFC3339), backupSize(res.Header.DatabaseSize), cfg.Data, res.DBPath, res.KeyPath)
 	for _, n := range res.Notes {
 		fmt.Fprintln(stdout, "Note:", n)
 	}

@@ -42,6 +42,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -195,6 +196,9 @@ func Backup(ctx context.Context, out string, o Options) (Result, error) {
 	if err := CheckOutput(out, o.Force); err != nil {
 		return Result{}, err
 	}
+	if err := CheckNotData(out, o.DataDir); err != nil {
+		return Result{}, err
+	}
 	dbPath := filepath.Join(o.DataDir, DBFile)
 	if fi, err := os.Stat(dbPath); err != nil || !fi.Mode().IsRegular() {
 		return Result{}, fmt.Errorf("there is no database at %s (give the server's --data folder; a server on PostgreSQL is backed up with pg_dump, see the README)", dbPath)
@@ -291,6 +295,26 @@ func CheckOutput(out string, force bool) error {
 		return fmt.Errorf("%s is not a regular file; --force replaces files only", out)
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("backup file %s: %w", out, err)
+	}
+	return nil
+}
+
+// CheckNotData refuses an output that names one of the data folder's own
+// files (the database, its journals, the key file, the space reserve),
+// however the folder is spelt: the finished backup is renamed over out,
+// which with --force would replace the live database or the sealing key.
+func CheckNotData(out, dataDir string) error {
+	dirOut, err := os.Stat(filepath.Dir(out))
+	if err != nil {
+		return nil // CheckOutput reported it
+	}
+	dirData, err := os.Stat(dataDir)
+	if err != nil || !os.SameFile(dirOut, dirData) {
+		return nil
+	}
+	base := filepath.Base(out)
+	if slices.Contains(dataNames, base) || base == DBFile+"-reserve" {
+		return fmt.Errorf("%s is the server's own %s in its data folder %s: give the backup another name or place", out, base, dataDir)
 	}
 	return nil
 }
