@@ -20,6 +20,11 @@
 # child, stops it under RESTART_DEVICES connected devices (SIGTERM, then
 # SIGKILL), starts it again and times every device's reconnect.
 #
+# The summary at the end (also in summary.txt) leads with the server's CPU per
+# push round trip (its process_cpu_seconds_total over each load window, connect
+# cost apart) divided by one ES256 sign plus one verification, both measured
+# by assent-load in the same run. ONLY=sqlite stops after the single node.
+#
 # The load comes from this one machine: the servers run with the per-address
 # request throttle off (--source-rate -1), no cap on connections per address
 # (--max-conns-per-address 0) and no floor under the answers before a factor
@@ -58,6 +63,35 @@ up() {
 	done
 	echo "no assentd at $1" >&2
 	exit 1
+}
+
+# summary prints, first, the server's CPU per push round trip as a multiple of
+# one ES256 sign + one ES256 verify measured in the same assent-load run (the
+# headline), then full-speed approvals/s over P-256 verifications/s and the
+# CPU per device connect, from every load's JSON so far.
+summary() {
+	local f loads=(sqlite-steps.json sqlite-target.json sqlite-fullspeed.json sqlite-signin.json cluster-steps.json cluster-target.json cluster-fullspeed.json)
+	echo "== summary: server CPU per round trip ÷ (one ES256 sign + one ES256 verify), each from the same run"
+	for f in "${loads[@]/#/$out/}"; do
+		[ -f "$f" ] || continue
+		jq -r --arg n "$(basename "$f" .json)" '
+			select(.steps != null) | .es256 as $e | .steps[] | select(.load != null and .load.approved > 0) |
+			"\($n), \(.devices) devices, \(.load.mode) at \(if .load.targetRate == 0 then "full speed" else "\(.load.targetRate)/s" end): " +
+			"\(.load.cpuPerRoundTripOverES256SignVerify * 100 | round / 100) × crypto " +
+			"(\(.load.serverCPUMicrosPerRoundTrip | round) µs per round trip" +
+			(if (.load.nodeCPUMicrosPerRoundTrip | length) > 1 then ", per node \(.load.nodeCPUMicrosPerRoundTrip | map(round | tostring) | join("/")) µs" else "" end) +
+			"; ES256 sign \(1e6 / $e.signsPerSecond * 10 | round / 10) µs + verify \(1e6 / $e.verificationsPerSecond * 10 | round / 10) µs)"' "$f"
+	done
+	for f in "$out"/sqlite-fullspeed.json "$out"/cluster-fullspeed.json; do
+		[ -f "$f" ] || continue
+		jq -r --arg n "$(basename "$f" .json)" '.p256VerificationsPerSecond as $v | .steps[] | select(.load != null) |
+			"\($n): \(.load.approvalsPerSecond | round) approvals/s ÷ \($v | round) P-256 verifications/s = \(.load.approvalsPerSecond / $v * 1000 | round / 1000)"' "$f"
+	done
+	for f in "${loads[@]/#/$out/}"; do
+		[ -f "$f" ] || continue
+		jq -r --arg n "$(basename "$f" .json)" 'select(.steps != null) | .steps[] | select(.newConnections > 0) |
+			"\($n): \(.newConnections) connects to \(.devices) devices, server CPU \(.serverCPUMicrosPerConnect | round) µs per connect"' "$f"
+	done
 }
 
 load() { # name, then assent-load flags
@@ -100,6 +134,12 @@ for sig in term kill; do
 		-- bin/assentd serve --data "$work/one" --listen 127.0.0.1:9200 --ops-listen 127.0.0.1:9290 --log-level warn
 done
 
+if [ "${ONLY:-}" = sqlite ]; then
+	summary | tee "$out/summary.txt"
+	echo "results in $out/"
+	exit 0
+fi
+
 # Three nodes on PostgreSQL and NATS, behind one URL.
 psql -q "$PG" -c "CREATE SCHEMA $schema"
 sep='?'
@@ -120,4 +160,5 @@ common=(--admin-token "$tok" --devices "$DEVICES" --procs 6 --ops "$ops")
 load cluster-steps --server http://127.0.0.1:9301 --nodes "$nodes" --state "$work/three.json" "${common[@]}" --steps "$STEPS" --rate "$CLUSTER_RATE" --duration "$DURATION"
 load cluster-target --server http://127.0.0.1:9301 --nodes "$nodes" --state "$work/three.json" "${common[@]}" --steps "$TARGET_DEVICES" --rate 1000 --duration "$DURATION"
 load cluster-fullspeed --server http://127.0.0.1:9301 --nodes "$nodes" --state "$work/three.json" "${common[@]}" --steps "$TARGET_DEVICES" --rate 0 --concurrency 64 --duration "$DURATION"
+summary | tee "$out/summary.txt"
 echo "results in $out/"

@@ -281,8 +281,9 @@ func runRestart(ctx context.Context, cfg restartConfig, log io.Writer) (*Restart
 		pollc: &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
 	defer r.httpc.CloseIdleConnections()
 	// net/http fills in a transport's TLSClientConfig lazily, on its first
-	// use, and push.Client.Connect reads it unlocked: have it filled in
-	// now, before the devices' goroutines start.
+	// use; push.Client.Connect reads it through Clone now, but a build
+	// before 876a867 read it unlocked: have it filled in before the
+	// devices' goroutines start.
 	r.httpc.CloseIdleConnections()
 
 	var srv serverControl = &shellServer{cmd: cfg.RestartCmd}

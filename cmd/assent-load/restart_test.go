@@ -26,6 +26,16 @@ import (
 const childEnv = "ASSENT_LOAD_TEST_SERVE"
 
 func TestMain(m *testing.M) {
+	if os.Getenv(workerEnv) == "1" && len(os.Args) > 1 && os.Args[1] == "worker" {
+		// A load worker holding device sockets (see load_test.go).
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		if err := worker(ctx, os.Args[2:]); err != nil {
+			os.Stderr.WriteString("test worker: " + err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if os.Getenv(childEnv) == "1" {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 		defer stop()

@@ -58,6 +58,9 @@ type Config struct {
 	Quiet       bool
 	// Self is the command that runs a worker (this binary).
 	Self []string
+	// CryptoTime is how long the ES256 sign loop and then the verify
+	// loop run (0: half a second each).
+	CryptoTime time.Duration
 }
 
 // Step is what was measured with a number of devices connected.
@@ -68,7 +71,14 @@ type Step struct {
 	RSSBytes        float64 `json:"serverRSSBytes"`
 	BytesPerConn    float64 `json:"serverBytesPerConnection"`
 	RSSPerConn      float64 `json:"serverRSSPerConnection"`
-	Load            *Load   `json:"load,omitempty"`
+	// NewConnections is how many devices connected in this step (those
+	// of earlier steps stay connected); ConnectCPUSeconds the servers'
+	// CPU time from before they were asked to connect until they all had,
+	// summed over the nodes, and ConnectCPUMicros that per new connection.
+	NewConnections    int     `json:"newConnections"`
+	ConnectCPUSeconds float64 `json:"serverConnectCPUSeconds"`
+	ConnectCPUMicros  float64 `json:"serverCPUMicrosPerConnect"`
+	Load              *Load   `json:"load,omitempty"`
 }
 
 // Load is what a load phase measured.
@@ -86,6 +96,20 @@ type Load struct {
 	P99ms      float64 `json:"roundTripP99ms"`
 	MaxMs      float64 `json:"roundTripMaxMs"`
 	FirstError string  `json:"firstError,omitempty"`
+	// ServerCPUSeconds is the servers' CPU time over the load window
+	// (process_cpu_seconds_total read just before the first push and
+	// after the last answer, summed over the nodes; NodeCPUSeconds is
+	// each node's, in the order of --ops), with no connect in it.
+	ServerCPUSeconds float64   `json:"serverCPUSeconds"`
+	NodeCPUSeconds   []float64 `json:"nodeCPUSeconds"`
+	// CPUMicrosPerRoundTrip is ServerCPUSeconds per approved round trip,
+	// in µs; NodeCPUMicrosPerRoundTrip each node's share of it.
+	CPUMicrosPerRoundTrip     float64   `json:"serverCPUMicrosPerRoundTrip"`
+	NodeCPUMicrosPerRoundTrip []float64 `json:"nodeCPUMicrosPerRoundTrip"`
+	// CryptoRatio is CPUMicrosPerRoundTrip ÷ one ES256 sign plus one
+	// ES256 verification (Report.ES256, same run): how many times its
+	// unavoidable cryptography a round trip costs the server.
+	CryptoRatio float64 `json:"cpuPerRoundTripOverES256SignVerify"`
 }
 
 // Report is a whole run.
@@ -93,6 +117,7 @@ type Report struct {
 	Server            string   `json:"server"`
 	Nodes             []string `json:"nodes"`
 	P256VerifyPerSec  float64  `json:"p256VerificationsPerSecond"`
+	ES256             ES256    `json:"es256"`
 	BaselineHeapStack float64  `json:"serverBaselineHeapAndStackBytes"`
 	BaselineRSS       float64  `json:"serverBaselineRSSBytes"`
 	Steps             []Step   `json:"steps"`
@@ -122,6 +147,11 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 	}
 	rep := &Report{Server: cfg.Server, Nodes: cfg.Nodes, P256VerifyPerSec: p256Rate()}
 	fmt.Fprintf(log, "P-256 verifications per second on this machine (one core): %.0f\n", rep.P256VerifyPerSec)
+	if rep.ES256, err = measureES256(cfg.CryptoTime); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(log, "ES256 JWS on this machine (crypto.SignJWS/VerifyJWS, per CPU second): %.0f signs/s, %.0f verifications/s; one sign + one verify %.1f µs\n",
+		rep.ES256.SignPerSec, rep.ES256.VerifyPerSec, rep.ES256.SignVerifyMicros)
 
 	if len(st.Devices) < cfg.Devices {
 		bar := cfg.bar(cfg.Devices-len(st.Devices), "enrolling devices")
@@ -158,13 +188,28 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 	d := &driver{cfg: cfg, admin: admin, admins: admins, devices: devices, procs: procs, started: map[string]time.Time{}, done: map[string]chan string{}}
 	go d.route(events)
 
+	before := 0 // devices connected before this step
 	for _, target := range cfg.Steps {
 		step := Step{}
+		cpu0, err := nodesCPU(ctx, httpc, cfg.Ops)
+		if err != nil {
+			return nil, err
+		}
 		connected, failed, err := d.connect(ctx, target)
 		if err != nil {
 			return nil, err
 		}
+		cpu1, err := nodesCPU(ctx, httpc, cfg.Ops)
+		if err != nil {
+			return nil, err
+		}
 		step.Devices, step.ConnectFailures = connected, failed
+		step.NewConnections = max(connected-before, 0)
+		before = connected
+		step.ConnectCPUSeconds, _ = cpuSince(cpu0, cpu1)
+		if step.NewConnections > 0 {
+			step.ConnectCPUMicros = step.ConnectCPUSeconds * 1e6 / float64(step.NewConnections)
+		}
 		if step.HeapStackBytes, step.RSSBytes, err = nodesMemory(ctx, httpc, cfg.Ops); err != nil {
 			return nil, err
 		}
@@ -174,11 +219,26 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 		}
 		fmt.Fprintf(log, "%d devices connected (%d failed): server heap+stack %.1f MiB, %.0f B per connection; RSS %.1f MiB, %.0f B per connection\n",
 			connected, failed, step.HeapStackBytes/(1<<20), step.BytesPerConn, step.RSSBytes/(1<<20), step.RSSPerConn)
+		fmt.Fprintf(log, "  connect: server CPU %.3f s for %d new connections, %.0f µs per connect\n",
+			step.ConnectCPUSeconds, step.NewConnections, step.ConnectCPUMicros)
 		if cfg.Duration > 0 {
+			// The window's CPU: read after the devices are connected and
+			// the memory read (its GC) is done, and after the last answer.
+			cpu2, err := nodesCPU(ctx, httpc, cfg.Ops)
+			if err != nil {
+				return nil, err
+			}
 			step.Load = d.load(ctx, connected)
+			cpu3, err := nodesCPU(ctx, httpc, cfg.Ops)
+			if err != nil {
+				return nil, err
+			}
 			l := step.Load
+			l.cpu(cpu2, cpu3, rep.ES256)
 			fmt.Fprintf(log, "  %s at %s: %d sent, %d approved (%.0f/s), %d errors, %d timeouts; round trip p50 %.2f ms, p95 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 				l.Mode, rateText(l.TargetRate), l.Sent, l.Approved, l.PerSecond, l.Errors, l.Timeouts, l.P50ms, l.P95ms, l.P99ms, l.MaxMs)
+			fmt.Fprintf(log, "  server CPU %.0f µs per round trip (%.2f s for %d) = %.2f × one ES256 sign + verify (%.1f µs)%s\n",
+				l.CPUMicrosPerRoundTrip, l.ServerCPUSeconds, l.Approved, l.CryptoRatio, rep.ES256.SignVerifyMicros, perNodeText(l.NodeCPUMicrosPerRoundTrip))
 			if l.FirstError != "" {
 				fmt.Fprintf(log, "  first error: %s\n", l.FirstError)
 			}
@@ -186,6 +246,33 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 		rep.Steps = append(rep.Steps, step)
 	}
 	return rep, nil
+}
+
+// cpu fills in the window's server CPU from the nodes' CPU time before
+// and after it, and its ratio to the ES256 cost of a round trip.
+func (l *Load) cpu(before, after []float64, es ES256) {
+	l.ServerCPUSeconds, l.NodeCPUSeconds = cpuSince(before, after)
+	if l.Approved == 0 {
+		return
+	}
+	l.CPUMicrosPerRoundTrip = l.ServerCPUSeconds * 1e6 / float64(l.Approved)
+	for _, s := range l.NodeCPUSeconds {
+		l.NodeCPUMicrosPerRoundTrip = append(l.NodeCPUMicrosPerRoundTrip, s*1e6/float64(l.Approved))
+	}
+	if es.SignVerifyMicros > 0 {
+		l.CryptoRatio = l.CPUMicrosPerRoundTrip / es.SignVerifyMicros
+	}
+}
+
+func perNodeText(us []float64) string {
+	if len(us) < 2 {
+		return ""
+	}
+	parts := make([]string, len(us))
+	for i, u := range us {
+		parts[i] = fmt.Sprintf("%.0f", u)
+	}
+	return "; per node " + strings.Join(parts, ", ") + " µs"
 }
 
 func rateText(r float64) string {
