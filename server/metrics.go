@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/seed-3a5b824e/assent/server/store"
 )
 
 // metrics are one node's Prometheus metrics, in a registry of its own so
@@ -144,15 +147,34 @@ func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 // can write (a tiny write transaction, reused for a moment: see
 // probeWrite), and its broker is connected. A store writing without its
 // space reserve shows "space", without making the node unready.
-func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) { s.readyz(w, r, false) }
+
+// handleOpsReadyz is /readyz on the operator listener: the same checks,
+// with what failed in the store's and the broker's own words (which name
+// hosts, users and files, so the public listener leaves them out).
+func (s *Server) handleOpsReadyz(w http.ResponseWriter, r *http.Request) { s.readyz(w, r, true) }
+
+// publicFailing is what the public /readyz says of a failed check.
+const publicFailing = "failing (the operator listener's /readyz says why)"
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request, detail bool) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	checks := map[string]string{"store": "ok", "store-write": "not checked", "broker": "ok"}
 	status := http.StatusOK
+	why := func(text string) string {
+		if detail {
+			return text
+		}
+		return publicFailing
+	}
 	if err := s.st.Ping(ctx); err != nil {
-		checks["store"], status = err.Error(), http.StatusServiceUnavailable
-	} else if err := s.probeWrite(ctx); err != nil {
+		checks["store"], status = why(err.Error()), http.StatusServiceUnavailable
+	} else if err := s.probeWrite(ctx); errors.Is(err, store.ErrNoSpace) {
+		// Out of space names nothing private, and says what to do.
 		checks["store-write"], status = storeWriteCheck(err), http.StatusServiceUnavailable
+	} else if err != nil {
+		checks["store-write"], status = why(storeWriteCheck(err)), http.StatusServiceUnavailable
 	} else {
 		checks["store-write"] = "ok"
 	}
@@ -160,7 +182,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		checks["space"] = "low: the database gave up its space reserve to keep writing; free space on its volume"
 	}
 	if err := s.broker.Ready(); err != nil {
-		checks["broker"], status = err.Error(), http.StatusServiceUnavailable
+		checks["broker"], status = why(err.Error()), http.StatusServiceUnavailable
 	}
 	select {
 	case <-s.done:

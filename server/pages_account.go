@@ -153,8 +153,7 @@ func (p *pages) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	}
 	if ok {
 		if err := p.s.st.RevokeSession(r.Context(), sess.ID, p.s.now()); err != nil {
-			p.s.log.Error("hosted pages: revoke session", "err", err)
-			p.message(w, http.StatusInternalServerError, "Something went wrong", "The session could not be signed out. Try again.", PathAccount, "Back to your account")
+			p.writeFailed(w, "hosted pages: revoke session", err, "The session could not be signed out. Try again.", PathAccount, "Back to your account")
 			return
 		}
 		p.s.audit(r.Context(), store.AuditEvent{Type: "session.revoked", UserID: u.ID, ClientIP: clientIP(r)})
@@ -177,8 +176,7 @@ func (p *pages) handleSignOutEverywhere(w http.ResponseWriter, r *http.Request) 
 	}
 	n, err := p.s.st.RevokeSessions(r.Context(), u.ID, p.s.now())
 	if err != nil {
-		p.s.log.Error("hosted pages: revoke sessions", "err", err)
-		p.message(w, http.StatusInternalServerError, "Something went wrong", "The sessions could not be signed out. Try again.", PathAccount, "Back to your account")
+		p.writeFailed(w, "hosted pages: revoke sessions", err, "The sessions could not be signed out. Try again.", PathAccount, "Back to your account")
 		return
 	}
 	p.s.audit(r.Context(), store.AuditEvent{Type: "session.revoked_all", UserID: u.ID, ClientIP: clientIP(r), Detail: map[string]string{"sessions": strconv.Itoa(n)}})

@@ -77,3 +77,38 @@ func TestAdminAPIOutOfSpaceIs503WithRetryAfter(t *testing.T) {
 			rec.Code, rec.Header().Get("Retry-After"), rec.Body)
 	}
 }
+
+// noSpaceSessions is a real store whose session revocations fail for want
+// of space.
+type noSpaceSessions struct{ store.Store }
+
+func (noSpaceSessions) RevokeSession(context.Context, string, time.Time) error {
+	return fmt.Errorf("sqlite: revoke session: %w: database or disk is full (13)", store.ErrNoSpace)
+}
+
+func (noSpaceSessions) RevokeSessions(context.Context, string, time.Time) (int, error) {
+	return 0, fmt.Errorf("sqlite: revoke sessions: %w: database or disk is full (13)", store.ErrNoSpace)
+}
+
+// TestSignOutPagesOutOfSpaceAre503: signing out, here or everywhere, on a
+// full disk answers 503 with Retry-After and "try again in a moment", not
+// 500, with no database detail on the page.
+func TestSignOutPagesOutOfSpaceAre503(t *testing.T) {
+	s := newTestServer(t)
+	now := time.Now()
+	ana := testUser(t, s, "ana")
+	c := &pageClient{t: t, s: s, session: testSession(t, s, ana, AppAccount, now, now.Add(time.Hour))}
+	s.st = noSpaceSessions{s.st}
+	csrf := url.Values{"csrf": {s.web.csrfFor(sessionBinding(c.session))}}
+	for what, rec := range map[string]*httptest.ResponseRecorder{
+		"signing out":            c.do("POST", PathSignOut, csrf),
+		"signing out everywhere": c.do("POST", PathAccount+"/signout-everywhere", csrf),
+	} {
+		body := rec.Body.String()
+		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" ||
+			!strings.Contains(body, "Try again in a moment") || strings.Contains(body, "sqlite") {
+			t.Errorf("%s on a full disk = %d Retry-After %q:\n%.800s\nwant 503, Retry-After and \"Try again in a moment\"",
+				what, rec.Code, rec.Header().Get("Retry-After"), body)
+		}
+	}
+}

@@ -76,7 +76,7 @@ func (p *pages) handleRemovePasskey(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, errPasskeyNotFound):
 		http.Redirect(w, r, PathAccount+"?error=no_passkey", http.StatusSeeOther)
 	case err != nil:
-		p.message(w, http.StatusInternalServerError, "Something went wrong", "The passkey could not be removed. Try again.", PathAccount, "Back to your account")
+		p.writeFailed(w, "hosted pages: remove passkey", err, "The passkey could not be removed. Try again.", PathAccount, "Back to your account")
 	default:
 		http.Redirect(w, r, PathAccount+"?passkey=removed", http.StatusSeeOther)
 	}
@@ -98,7 +98,7 @@ func (p *pages) handleAdminRemovePasskey(w http.ResponseWriter, r *http.Request)
 		p.notFound(w)
 		return
 	} else if err != nil {
-		p.message(w, http.StatusInternalServerError, "Something went wrong", "The passkey could not be removed. Try again.", PathAdmin, "Back to users")
+		p.writeFailed(w, "hosted pages: remove passkey", err, "The passkey could not be removed. Try again.", PathAdmin, "Back to users")
 		return
 	}
 	http.Redirect(w, r, PathAdmin+"?passkey-removed="+url.QueryEscape(id), http.StatusSeeOther)

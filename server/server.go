@@ -240,7 +240,7 @@ func (s *Server) routes() {
 	o.HandleFunc("POST /debug/gc", s.handleGC)
 	o.Handle("/debug/pprof/", profiles())
 	o.HandleFunc("GET /healthz", s.handleHealthz)
-	o.HandleFunc("GET /readyz", s.handleReadyz)
+	o.HandleFunc("GET /readyz", s.handleOpsReadyz)
 	o.HandleFunc("/", notFound)
 	s.ops = o
 }
