@@ -2,11 +2,9 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,35 +15,18 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"golang.org/x/sys/unix"
 
-	"github.com/seed-3a5b824e/assent/crypto"
-	"github.com/seed-3a5b824e/assent/internal/fakeclock"
+	"github.com/seed-3a5b824e/assent/internal/testvol"
 	"github.com/seed-3a5b824e/assent/push"
 	"github.com/seed-3a5b824e/assent/sdk"
 	"github.com/seed-3a5b824e/assent/server"
 	"github.com/seed-3a5b824e/assent/server/store"
-	"github.com/seed-3a5b824e/assent/server/store/sqlite"
 )
 
-// smallVolume mounts a tmpfs of the given size on a fresh folder for the
-// test. It needs root (CI runs the tests as root); otherwise the test is
-// skipped saying how to run it.
+// smallVolume is a tmpfs of the given size for the test (testvol.Small).
 func smallVolume(t *testing.T, size string) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs volume; run as root, e.g. sudo -E go test ./e2e -run TestFullDisk")
-	}
-	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0700"); err != nil {
-		t.Skipf("cannot mount a tmpfs on %s (%v); run as root with CAP_SYS_ADMIN (not in an unprivileged container)", dir, err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
+	return testvol.Small(t, size, "go test ./e2e -run TestFullDisk")
 }
 
 // fillUp appends to path until the volume has no space left.
@@ -67,40 +48,6 @@ func fillUp(t *testing.T, path string) {
 			return
 		}
 	}
-}
-
-// newEnvOn is newEnv with the database in dir.
-func newEnvOn(t *testing.T, dir string) *env {
-	t.Helper()
-	st, err := sqlite.Open(filepath.Join(dir, "assent.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, ctx: context.Background(), st: st, url: "http://" + ln.Addr().String(), clock: fakeclock.New(time.Now()), dir: dir}
-	e.srv, err = server.New(e.ctx, server.Options{
-		URL: e.url, Org: "Example Org", Store: st, SealKey: crypto.RandomBytes(32), Now: e.clock.Now, PasswordParams: cheapArgon2,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, app := range testApps {
-		if _, err := e.srv.AddApp(e.ctx, app.name, app.typ); err != nil {
-			t.Fatal(err)
-		}
-	}
-	hs := &http.Server{Handler: e.srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go hs.Serve(ln)
-	t.Cleanup(func() {
-		e.srv.Close()
-		hs.Close()
-		e.srv.WaitBackground()
-		st.Close()
-	})
-	return e
 }
 
 type answer struct {

@@ -39,7 +39,12 @@ type env struct {
 
 func newEnv(t testing.TB, opts ...func(*server.Options)) *env {
 	t.Helper()
-	dir := t.TempDir()
+	return newEnvOn(t, t.TempDir(), opts...)
+}
+
+// newEnvOn is newEnv with the database in dir (a small volume, say).
+func newEnvOn(t testing.TB, dir string, opts ...func(*server.Options)) *env {
+	t.Helper()
 	st, err := sqlite.Open(filepath.Join(dir, "assent.db"))
 	if err != nil {
 		t.Fatal(err)

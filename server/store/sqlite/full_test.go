@@ -14,27 +14,14 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/seed-3a5b824e/assent/internal/testvol"
 	"github.com/seed-3a5b824e/assent/server/store"
 )
 
-// smallVolume mounts a tmpfs of the given size (e.g. "24m") on a fresh
-// folder for the test, and unmounts it at the end. It needs root (CI runs
-// tests as root); otherwise the test is skipped saying how to run it.
+// smallVolume is a tmpfs of the given size for the test (testvol.Small).
 func smallVolume(t *testing.T, size string) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs volume; run as root, e.g. sudo -E go test ./server/store/sqlite -run 'TestFull'")
-	}
-	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0700"); err != nil {
-		t.Skipf("cannot mount a tmpfs on %s (%v); run as root with CAP_SYS_ADMIN (not in an unprivileged container)", dir, err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
+	return testvol.Small(t, size, "go test ./server/store/sqlite -run 'TestFull'")
 }
 
 // fillVolume writes to path until the volume is full and returns how many
