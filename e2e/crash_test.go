@@ -84,14 +84,15 @@ func killNineUnderLoad(t *testing.T, database string, open func(*cliEnv) (store.
 	// Three kills, each after 100 more pushes than the last; the window
 	// between an action and a separately written event is short, so one
 	// kill alone could miss it.
+	told := &toldOutcomes{m: map[string]string{}}
 	for round := 1; round <= 3; round++ {
-		load(t, c.url, tok, devices, func(sent int64) bool { return sent >= 100 }, func() {
+		load(t, c.url, tok, devices, told, func(sent int64) bool { return sent >= 100 }, func() {
 			if err := srv.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
 			srv.Wait()
 		})
-		checkChallengeEvents(t, open, c, round)
+		checkChallengeEvents(t, open, c, round, told)
 		// The server comes back on the same database, and its log verifies.
 		srv = serveCLI(t, c)
 		if out := c.must("", "assentd", c.server("audit", "verify")...); !strings.HasPrefix(out, "audit log intact") {
@@ -104,7 +105,7 @@ func killNineUnderLoad(t *testing.T, database string, open func(*cliEnv) (store.
 // a number picked at random, right or wrong; sometimes denying) while eight
 // callers send pushes, until enough(sent) holds; then it runs kill, and
 // stops.
-func load(t *testing.T, url, tok string, devices []*core.Core, enough func(int64) bool, kill func()) {
+func load(t *testing.T, url, tok string, devices []*core.Core, told *toldOutcomes, enough func(int64) bool, kill func()) {
 	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -113,15 +114,20 @@ func load(t *testing.T, url, tok string, devices []*core.Core, enough func(int64
 		listening.Go(func() {
 			d.Listen(ctx, core.Events{Prompt: func(p core.Prompt) {
 				go func() {
+					var outcome string
+					var err error
 					if rand.IntN(4) == 0 {
-						d.Deny(ctx, p, false)
-						return
+						outcome, err = d.Deny(ctx, p, false)
+					} else {
+						n := 0
+						if len(p.Challenge.Numbers) > 0 {
+							n = p.Challenge.Numbers[rand.IntN(len(p.Challenge.Numbers))]
+						}
+						outcome, err = d.Approve(ctx, p, n)
 					}
-					n := 0
-					if len(p.Challenge.Numbers) > 0 {
-						n = p.Challenge.Numbers[rand.IntN(len(p.Challenge.Numbers))]
+					if err == nil {
+						told.add(p.ID, outcome)
 					}
-					d.Approve(ctx, p, n)
 				}()
 			}})
 		})
@@ -159,9 +165,24 @@ func load(t *testing.T, url, tok string, devices []*core.Core, enough func(int64
 	listening.Wait()
 }
 
+// toldOutcomes are the outcomes the server confirmed to the devices, by
+// challenge.
+type toldOutcomes struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (o *toldOutcomes) add(id, outcome string) {
+	o.mu.Lock()
+	o.m[id] = outcome
+	o.mu.Unlock()
+}
+
 // checkChallengeEvents reads the store as a kill left it: every challenge
-// has its push.sent and every settled one its outcome's event, once.
-func checkChallengeEvents(t *testing.T, open func(*cliEnv) (store.Store, error), c *cliEnv, round int) {
+// has its push.sent and every settled one its outcome's event, once; every
+// answer a device was told about is stored as told. (A single node keeps
+// pushes nobody answered in memory: a kill loses those, never an answer.)
+func checkChallengeEvents(t *testing.T, open func(*cliEnv) (store.Store, error), c *cliEnv, round int, told *toldOutcomes) {
 	t.Helper()
 	st, err := open(c)
 	if err != nil {
@@ -195,8 +216,20 @@ func checkChallengeEvents(t *testing.T, open func(*cliEnv) (store.Store, error),
 			t.Errorf("after kill %d: challenge %s is %s with %d push.%s events, want 1", round, ch.ID, ch.Status, n, ch.Status)
 		}
 	}
-	if len(cs) < 100*round || settled == 0 {
-		t.Fatalf("kill %d came after %d challenges, %d settled: not under load", round, len(cs), settled)
+	status := map[string]string{}
+	for _, ch := range cs {
+		status[ch.ID] = ch.Status
 	}
-	t.Logf("kill %d: %d challenges stored, %d settled, %d audit events", round, len(cs), settled, len(events))
+	told.mu.Lock()
+	for id, outcome := range told.m {
+		if status[id] != outcome {
+			t.Errorf("after kill %d: the device was told challenge %s was %s; the store has %q", round, id, outcome, status[id])
+		}
+	}
+	answered := len(told.m)
+	told.mu.Unlock()
+	if settled < 50*round || answered < 50*round {
+		t.Fatalf("kill %d came after %d challenges, %d settled, %d answers confirmed: not under load", round, len(cs), settled, answered)
+	}
+	t.Logf("kill %d: %d challenges stored, %d settled, %d answers confirmed to devices, %d audit events", round, len(cs), settled, answered, len(events))
 }

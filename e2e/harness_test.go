@@ -56,7 +56,7 @@ func newEnvOn(t testing.TB, dir string, opts ...func(*server.Options)) *env {
 	e := &env{t: t, ctx: context.Background(), st: st, url: "http://" + ln.Addr().String(), clock: fakeclock.New(time.Now()), dir: dir}
 	o := server.Options{
 		URL: e.url, Org: "Example Org", Store: st, SealKey: crypto.RandomBytes(32), Now: e.clock.Now,
-		PasswordParams: cheapArgon2,
+		PasswordParams: cheapArgon2, SoleNode: true, // as assentd serve on SQLite
 	}
 	for _, f := range opts {
 		f(&o)
@@ -65,6 +65,9 @@ func newEnvOn(t testing.TB, dir string, opts ...func(*server.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The tests read and change the store as the server sees it (with
+	// the pushes it holds in memory).
+	e.st = e.srv.Store()
 	// The apps the tests sign in to, registered as an administrator would.
 	for _, app := range testApps {
 		if _, err := e.srv.AddApp(e.ctx, app.name, app.typ); err != nil {

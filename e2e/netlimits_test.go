@@ -210,6 +210,18 @@ func TestForwardingHeadersCountOnlyFromTrustedProxies(t *testing.T) {
 			if resp.StatusCode != 200 {
 				t.Fatalf("admin push = %d", resp.StatusCode)
 			}
+			ps, err := d.Challenges(e.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ps) != 1 || ps[0].Context.ClientIP != c.want {
+				t.Fatalf("the device shows %d prompts, from %+v; want one from %s", len(ps), ps, c.want)
+			}
+			// The push is written to the audit log, push.sent with its
+			// outcome, once it ends.
+			if _, err := d.Deny(e.ctx, ps[0], false); err != nil {
+				t.Fatal(err)
+			}
 			e.srv.WaitBackground()
 			evs, err := e.st.ListAudit(e.ctx, store.AuditFilter{UserID: u.ID})
 			if err != nil {
@@ -223,13 +235,6 @@ func TestForwardingHeadersCountOnlyFromTrustedProxies(t *testing.T) {
 				if got, ok := seen[typ]; !ok || got != c.want {
 					t.Errorf("%s: client address %q (recorded: %v), want %s", typ, got, ok, c.want)
 				}
-			}
-			ps, err := d.Challenges(e.ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(ps) != 1 || ps[0].Context.ClientIP != c.want {
-				t.Fatalf("the device shows %d prompts, from %+v; want one from %s", len(ps), ps, c.want)
 			}
 		})
 	}

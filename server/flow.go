@@ -621,17 +621,23 @@ func (f *flow) poll() (*sdk.Response, error) {
 		return f.s.respond(f.ctx, f.handle, f.tx, f.st)
 	}
 	var cs []store.Challenge
+	lost := 0
 	for _, id := range f.st.Push.ChallengeIDs {
 		c, err := f.s.st.GetChallenge(f.ctx, id)
 		if errors.Is(err, store.ErrNotFound) && f.st.Push.Quiet {
 			continue // a push in the background that is not (or never) out
+		} else if errors.Is(err, store.ErrNotFound) {
+			// Sent, and gone: a single node lost it, unanswered, in a
+			// crash (pending pushes live in its memory).
+			lost++
+			continue
 		} else if err != nil {
 			return nil, f.s.internal("poll: load challenge", err)
 		}
 		cs = append(cs, c)
 	}
 	// A push nobody could be sent "waits" like any other.
-	pending := len(cs) < len(f.st.Push.ChallengeIDs) || len(cs) == 0
+	pending := len(cs)+lost < len(f.st.Push.ChallengeIDs) || len(cs)+lost == 0
 	pending = pending && now.Before(f.st.Push.ExpiresAt)
 	reason := store.ChallengeExpired
 	for _, c := range cs {
@@ -675,6 +681,9 @@ func (f *flow) poll() (*sdk.Response, error) {
 	}
 	if _, err := f.move(back); err != nil {
 		return nil, err
+	}
+	if lost > 0 && len(cs) == 0 {
+		return nil, apiErr(http.StatusGone, "push_lost", "the push was lost when the server restarted; send another or use a code")
 	}
 	return nil, apiErr(http.StatusRequestTimeout, "push_expired", "the push was not answered in time; send another or use a code")
 }

@@ -38,6 +38,12 @@ func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
 // listenAddr (the real address once a listener is open) gives the public
 // URL when the config has none.
 func Open(ctx context.Context, cfg Config, listenAddr string, log *slog.Logger) (*Server, error) {
+	return open(ctx, cfg, listenAddr, log, false)
+}
+
+// open is Open; sole says this process serves the store alone (Serve,
+// holding the data folder's lock).
+func open(ctx context.Context, cfg Config, listenAddr string, log *slog.Logger, sole bool) (*Server, error) {
 	key, err := LoadSealKey(cfg.Data, os.Getenv)
 	if err != nil {
 		return nil, err
@@ -78,8 +84,8 @@ func Open(ctx context.Context, cfg Config, listenAddr string, log *slog.Logger) 
 		broker = nb
 	}
 	s, err := New(ctx, Options{
-		Broker: broker,
-		URL:    cfg.PublicURL(listenAddr), Org: cfg.Org, Store: st, SealKey: key, Logger: log,
+		Broker: broker, SoleNode: sole && broker == nil,
+		URL: cfg.PublicURL(listenAddr), Org: cfg.Org, Store: st, SealKey: key, Logger: log,
 		EnrollTTL: cfg.EnrollTTL, Policy: pol, Mailer: mailer, Dev: cfg.Dev,
 		Limits:         Limits{SourceRate: cfg.SourceRate, AnswerFloor: answerFloor(cfg.AnswerFloor)},
 		TrustedProxies: trusted,
@@ -128,7 +134,18 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(url str
 			opsLn.Close()
 		}
 	}
-	s, err := Open(ctx, cfg, ln.Addr().String(), log)
+	// One node on SQLite owns its data folder: its pending pushes live in
+	// its memory (pending.go).
+	sole := !cfg.Postgres() && cfg.NATS == ""
+	if sole {
+		release, err := lockDataFolder(cfg.Data)
+		if err != nil {
+			closeAll()
+			return err
+		}
+		defer release()
+	}
+	s, err := open(ctx, cfg, ln.Addr().String(), log, sole)
 	if err != nil {
 		closeAll()
 		return err

@@ -36,6 +36,12 @@ type Options struct {
 	// Broker carries messages for devices between nodes; in-process by
 	// default.
 	Broker Broker
+	// SoleNode says that this node is the only process serving its store
+	// (assentd serve on SQLite, which locks its data folder): with the
+	// in-process broker it then keeps pending challenges in memory and
+	// writes each once, settled (pending.go). Nodes sharing a store
+	// leave it false.
+	SoleNode bool
 	// Policy decides what sign-ins and recoveries need; the secure
 	// defaults when nil.
 	Policy *policy.Policy
@@ -74,6 +80,7 @@ type Options struct {
 type Server struct {
 	opts    Options
 	st      store.Store
+	pending *soleStore // nil when several nodes share the store
 	sealer  *crypto.Sealer
 	signKey *ecdsa.PrivateKey
 	pin     string
@@ -180,6 +187,16 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.broker = o.Broker
 	if s.broker == nil {
 		s.broker = NewLocalBroker()
+		if o.SoleNode {
+			// This node serves every request: pending challenges can live
+			// in its memory and reach the store once, settled.
+			s.pending = newSoleStore(s.st, s.audited)
+			s.st = s.pending
+			if err := s.pending.LoadStored(ctx); err != nil {
+				// Every pending list asks the store then: slower, not wrong.
+				s.log.Warn("pending pushes of an earlier run: not loaded", "err", err)
+			}
+		}
 	}
 	if err := s.broker.Subscribe(s.hub.deliver); err != nil {
 		return nil, fmt.Errorf("server: broker: %w", err)
@@ -288,6 +305,12 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.done)
 		s.hub.closeAll()
+		if s.pending != nil {
+			// Pushes in flight stay answerable after a restart.
+			if err := s.pending.Flush(context.Background()); err != nil {
+				s.log.Error("stop: store pending pushes", "err", err)
+			}
+		}
 	})
 	return s.broker.Close()
 }

@@ -358,6 +358,35 @@ func AppendAudited(c Challenge, audit []*Audit, appendAudits func([]AuditEvent) 
 	return nil
 }
 
+// ChallengeWrite is a challenge to create with the events that commit
+// with it (CreateChallenge's arguments).
+type ChallengeWrite struct {
+	Challenge Challenge
+	Audit     []*Audit
+}
+
+// ChallengeBatcher is a store that can create several challenges, each
+// with its events, in one transaction: all of them or none. The SQLite
+// store is one; a node that alone serves it writes the answers that come
+// in together through it (group commit).
+type ChallengeBatcher interface {
+	CreateChallenges(ctx context.Context, ws []ChallengeWrite) error
+}
+
+// NonceUse is one UseNonce call.
+type NonceUse struct {
+	Key          string
+	Now, Expires time.Time
+}
+
+// NonceBatcher is a store that can record several one-time keys in one
+// transaction, each with its own answer (nil, or ErrReplay when that key
+// was seen before, also earlier in the same batch); the error is for the
+// transaction as a whole, when it failed and none was recorded.
+type NonceBatcher interface {
+	UseNonces(ctx context.Context, us []NonceUse) ([]error, error)
+}
+
 // ExpiredEvent is the audit event of a challenge the sweep expired; the
 // store appends it in the sweep's transaction.
 func ExpiredEvent(c Challenge, now time.Time) AuditEvent {

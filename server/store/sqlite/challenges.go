@@ -73,6 +73,26 @@ func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge, audit ..
 	return nil
 }
 
+// CreateChallenges creates every challenge with its events in one
+// transaction (store.ChallengeBatcher).
+func (s *Store) CreateChallenges(ctx context.Context, ws []store.ChallengeWrite) error {
+	err := s.write(ctx, func(tx querier) error {
+		for _, w := range ws {
+			if _, err := tx.ExecContext(ctx, challengeInsert, challengeArgs(w.Challenge)...); err != nil {
+				return err
+			}
+			if err := appendAudited(ctx, tx, w.Challenge, w.Audit); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: create %d challenges: %w", len(ws), dbErr(err))
+	}
+	return nil
+}
+
 // appendAudited appends the events of each Audit for the challenge c, in
 // the transaction that changed it, as its last step, and keeps them as
 // stored.

@@ -41,6 +41,33 @@ func (s *Store) UseNonce(ctx context.Context, key string, now, expires time.Time
 	return nil
 }
 
+// UseNonces records several one-time keys in one transaction
+// (store.NonceBatcher).
+func (s *Store) UseNonces(ctx context.Context, us []store.NonceUse) ([]error, error) {
+	var errs []error
+	err := s.write(ctx, func(tx querier) error {
+		errs = make([]error, len(us))
+		for i, u := range us {
+			res, err := tx.ExecContext(ctx, nonceUse, u.Key, ms(u.Expires), u.Now.UnixMilli())
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				errs[i] = fmt.Errorf("sqlite: use nonce: %w", store.ErrReplay)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: use %d nonces: %w", len(us), dbErr(err))
+	}
+	return errs, nil
+}
+
 func (s *Store) GetSecret(ctx context.Context, name string) ([]byte, error) {
 	var v []byte
 	if err := s.r.QueryRowContext(ctx, secretGet, name).Scan(&v); err != nil {

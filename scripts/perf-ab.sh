@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Measures two builds of assentd in one run, one node on SQLite each, with
+# the same assent-load (the working tree's) and the same loads, alternating
+# between them round by round, so that both see the same machine:
+#
+#   scripts/perf-ab.sh BASE [OUT]        # BASE: a commit, e.g. HEAD~1
+#   ROUNDS=3 DEVICES=2000 DURATION=20s scripts/perf-ab.sh 54259ea /tmp/ab
+#
+# "before" is BASE, "after" is the working tree. Each round runs, on each
+# build: pushes at 250/s and at 500/s, pushes as fast as 64 in flight allow,
+# and whole passwordless sign-ins as fast as 32 in flight allow
+# (docs/load-policy.yaml). Every assent-load run connects the devices anew
+# (the server's CPU per connect) and reads the server's CPU per round trip
+# against one ES256 sign + verify measured in that run. The table at the end
+# (also OUT/ab.txt) has every figure per build and round.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+base=${1:?usage: scripts/perf-ab.sh BASE [OUT]}
+out=${2:-perf-ab}
+ROUNDS=${ROUNDS:-3}
+DEVICES=${DEVICES:-2000}
+DURATION=${DURATION:-20s}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+work=$(mktemp -d)
+cleanup() {
+	kill $(jobs -p) 2>/dev/null || true
+	wait 2>/dev/null || true
+	git worktree remove --force "$work/base-src" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+git worktree add --detach "$work/base-src" "$base" >/dev/null
+(cd "$work/base-src" && go build -o "$work/before/" ./cmd/assentd)
+go build -o "$work/after/" ./cmd/assentd
+go build -o "$work/" ./cmd/assent-load
+
+export ASSENT_SEAL_KEY=$(head -c 32 /dev/urandom | base64)
+export ASSENT_POLICY=docs/load-policy.yaml ASSENT_SOURCE_RATE=-1 ASSENT_MAX_CONNS_PER_ADDRESS=0 ASSENT_ANSWER_FLOOR=0
+
+up() {
+	for _ in $(seq 150); do
+		curl -fsS "$1/readyz" >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	echo "no assentd at $1" >&2
+	exit 1
+}
+
+# One data folder per build, its devices enrolled in the first round.
+for b in before after; do
+	"$work/$b/assentd" app add load --type embedded --data "$work/data-$b" --listen 127.0.0.1:9500 >/dev/null
+done
+
+run() { # build, round, name, assent-load flags
+	local b=$1 r=$2 name=$3
+	shift 3
+	"$work/assent-load" --json --server http://127.0.0.1:9500 --ops http://127.0.0.1:9590 --admin-token "$tok" \
+		--state "$work/state-$b.json" --devices "$DEVICES" --procs 2 --steps "$DEVICES" --duration "$DURATION" "$@" \
+		>"$out/$b-$r-$name.json" 2>"$out/$b-$r-$name.log"
+}
+
+for r in $(seq "$ROUNDS"); do
+	for b in before after; do
+		echo "== round $r, $b"
+		"$work/$b/assentd" serve --data "$work/data-$b" --listen 127.0.0.1:9500 --ops-listen 127.0.0.1:9590 \
+			--log-level warn 2>>"$out/$b-server.log" &
+		pid=$!
+		up http://127.0.0.1:9500
+		up http://127.0.0.1:9590
+		tok=$("$work/$b/assentd" admin-token --name ab --data "$work/data-$b" --listen 127.0.0.1:9500 2>/dev/null)
+		run "$b" "$r" 250 --rate 250
+		run "$b" "$r" 500 --rate 500
+		run "$b" "$r" full --rate 0 --concurrency 64
+		run "$b" "$r" signin --mode signin --rate 0 --concurrency 32
+		kill "$pid"
+		wait "$pid" 2>/dev/null || true
+	done
+done
+
+# The table: one line per build, round and load.
+{
+	printf '%-6s %-5s %-7s %9s %9s %9s %9s %10s %9s %10s %10s\n' build round load "p50 ms" "p99 ms" "per s" "µs/rt" "× ES256" "µs/conn" "B/conn" "ES256 µs"
+	for r in $(seq "$ROUNDS"); do
+		for name in 250 500 full signin; do
+			for b in before after; do
+				jq -r --arg b "$b" --arg r "$r" --arg n "$name" '.steps[-1] as $s | $s.load as $l |
+					[$b, $r, $n, ($l.roundTripP50ms*100|round/100), ($l.roundTripP99ms*100|round/100), ($l.approvalsPerSecond|round),
+					 ($l.serverCPUMicrosPerRoundTrip|round), ($l.cpuPerRoundTripOverES256SignVerify*100|round/100),
+					 ($s.serverCPUMicrosPerConnect|round), ($s.serverBytesPerConnection|round), (.es256.signPlusVerifyMicros*10|round/10)] |
+					@tsv' "$out/$b-$r-$name.json" |
+					awk -F'\t' '{printf "%-6s %-5s %-7s %9s %9s %9s %9s %10s %9s %10s %10s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11}'
+			done
+		done
+	done
+} | tee "$out/ab.txt"

@@ -1,0 +1,86 @@
+package server
+
+import (
+	"context"
+	"sync"
+)
+
+// groupCommit writes items that come in while a write is running together,
+// in the next write (group commit): the first item is written at once,
+// nobody waits for a batch to fill, and under load many items share one
+// transaction instead of queueing for the store's single writer one by
+// one.
+type groupCommit[T any] struct {
+	in   chan groupItem[T]
+	stop chan struct{}
+	done sync.WaitGroup
+	once sync.Once
+	max  int
+	// write writes a batch and gives each item its own outcome.
+	write func([]T) []error
+}
+
+type groupItem[T any] struct {
+	v    T
+	done chan error
+}
+
+func newGroupCommit[T any](max int, write func([]T) []error) *groupCommit[T] {
+	g := &groupCommit[T]{in: make(chan groupItem[T]), stop: make(chan struct{}), max: max, write: write}
+	g.done.Add(1)
+	go g.run()
+	return g
+}
+
+func (g *groupCommit[T]) run() {
+	defer g.done.Done()
+	for {
+		var first groupItem[T]
+		select {
+		case first = <-g.in:
+		case <-g.stop:
+			return
+		}
+		batch := []groupItem[T]{first}
+	more:
+		for len(batch) < g.max {
+			select {
+			case it := <-g.in:
+				batch = append(batch, it)
+			default:
+				break more
+			}
+		}
+		vs := make([]T, len(batch))
+		for i, it := range batch {
+			vs[i] = it.v
+		}
+		for i, err := range g.write(vs) {
+			batch[i].done <- err
+		}
+	}
+}
+
+// do writes v with whatever else comes in meanwhile and returns its
+// outcome; once the committer is closed, alone calls the store directly.
+// A caller whose ctx ends before its item is taken gets ctx's error; once
+// taken, it waits for the outcome (the write is not undone).
+func (g *groupCommit[T]) do(ctx context.Context, v T, alone func() error) error {
+	done := make(chan error, 1)
+	select {
+	case g.in <- groupItem[T]{v, done}:
+		return <-done
+	case <-g.stop:
+		return alone()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// close stops the committer once the batch in progress is written.
+func (g *groupCommit[T]) close() {
+	g.once.Do(func() {
+		close(g.stop)
+		g.done.Wait()
+	})
+}

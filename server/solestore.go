@@ -1,0 +1,457 @@
+package server
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/seed-3a5b824e/assent/server/store"
+)
+
+// soleStore keeps the challenges of a single node in memory while they
+// are pending, and writes each one to the store once, when it settles:
+// the challenge as it ended, with its push.sent and its outcome's events,
+// in one transaction. A push round trip then takes the store's writer once
+// instead of twice (DESIGN.md, "Pending challenges").
+//
+// It is used only where one node serves every request (the in-process
+// broker): that node sees every read and change of its challenges. What
+// it promises is what the store promised before, except for challenges
+// still pending when the process dies: an answer the device was told
+// about is stored before it is told; a challenge nobody answered before a
+// kill -9 is gone, with its push.sent, as if it was never sent (its device
+// drops the prompt when it reconnects, and the sign-in asks again). A clean
+// stop (Flush) writes the pending ones to the store first.
+type soleStore struct {
+	store.Store
+	// told is told of audit events as they commit (Server.audited).
+	told func(context.Context, []store.AuditEvent)
+
+	mu       sync.Mutex
+	byID     map[string]*pendingChallenge
+	byDevice map[string]map[string]*pendingChallenge
+	byTx     map[string]map[string]*pendingChallenge
+	flushed  bool // after Flush every challenge goes straight to the store
+
+	devices *deviceCache
+
+	// stored names the devices the store may hold pending challenges
+	// of (from before a restart, or written straight to it), so that a
+	// device's pending list skips the store when it holds none; storedAll
+	// says it is not known (every list asks the store). storedGen counts
+	// additions, so that a list that raced one does not clear its device.
+	stored    map[string]bool
+	storedAll bool
+	storedGen uint64
+
+	// settles writes settled challenges and nonces records one-time
+	// keys, each batching what comes in together (group commit) when the
+	// store can; nil when it cannot.
+	settles *groupCommit[store.ChallengeWrite]
+	nonces  *groupCommit[store.NonceUse]
+}
+
+// maxBatch bounds the challenges one transaction writes.
+const maxBatch = 128
+
+// maxPendingInMemory bounds the challenges held: past it, new ones are
+// written to the store at once, as before.
+const maxPendingInMemory = 200_000
+
+type pendingChallenge struct {
+	mu   sync.Mutex
+	c    store.Challenge
+	sent []*store.Audit
+	// gone is set once the challenge is in the store: from then on the
+	// store answers for it.
+	gone bool
+}
+
+func newSoleStore(st store.Store, told func(context.Context, []store.AuditEvent)) *soleStore {
+	p := &soleStore{
+		Store: st, told: told,
+		byID:     map[string]*pendingChallenge{},
+		byDevice: map[string]map[string]*pendingChallenge{},
+		byTx:     map[string]map[string]*pendingChallenge{},
+		devices:  newDeviceCache(),
+		stored:   map[string]bool{}, storedAll: true,
+	}
+	if b, ok := st.(store.ChallengeBatcher); ok {
+		p.settles = newGroupCommit(maxBatch, func(ws []store.ChallengeWrite) []error {
+			errs := make([]error, len(ws))
+			ctx := context.Background()
+			if len(ws) > 1 && b.CreateChallenges(ctx, ws) == nil {
+				return errs
+			}
+			// One, or a batch that failed (all or none): one at a time,
+			// so that each gets its own outcome (one duplicate must not
+			// fail the others).
+			for i, w := range ws {
+				errs[i] = p.Store.CreateChallenge(ctx, w.Challenge, w.Audit...)
+			}
+			return errs
+		})
+	}
+	if b, ok := st.(store.NonceBatcher); ok {
+		p.nonces = newGroupCommit(maxBatch, func(us []store.NonceUse) []error {
+			ctx := context.Background()
+			if len(us) == 1 {
+				return []error{p.Store.UseNonce(ctx, us[0].Key, us[0].Now, us[0].Expires)}
+			}
+			errs, err := b.UseNonces(ctx, us)
+			if err != nil {
+				errs = make([]error, len(us))
+				for i := range errs {
+					errs[i] = err
+				}
+			}
+			return errs
+		})
+	}
+	return p
+}
+
+// create writes one settled challenge with its events, with the others
+// that come in meanwhile when the store can.
+func (p *soleStore) create(ctx context.Context, c store.Challenge, audit []*store.Audit) error {
+	alone := func() error { return p.Store.CreateChallenge(ctx, c, audit...) }
+	if p.settles == nil {
+		return alone()
+	}
+	return p.settles.do(ctx, store.ChallengeWrite{Challenge: c, Audit: audit}, alone)
+}
+
+// UseNonce records a one-time key with the others that come in meanwhile
+// (a reconnect storm's device tokens) when the store can.
+func (p *soleStore) UseNonce(ctx context.Context, key string, now, expires time.Time) error {
+	alone := func() error { return p.Store.UseNonce(ctx, key, now, expires) }
+	if p.nonces == nil {
+		return alone()
+	}
+	return p.nonces.do(ctx, store.NonceUse{Key: key, Now: now, Expires: expires}, alone)
+}
+
+// Close stops the group commits and closes the store.
+func (p *soleStore) Close() error {
+	if p.settles != nil {
+		p.settles.close()
+	}
+	if p.nonces != nil {
+		p.nonces.close()
+	}
+	return p.Store.Close()
+}
+
+func (p *soleStore) lookup(id string) *pendingChallenge {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.byID[id]
+}
+
+// CreateChallenge keeps a pending challenge in memory (its events with
+// it, to commit when it settles); anything else goes to the store.
+func (p *soleStore) CreateChallenge(ctx context.Context, c store.Challenge, audit ...*store.Audit) error {
+	if c.Status != store.ChallengePending {
+		return p.Store.CreateChallenge(ctx, c, audit...)
+	}
+	p.mu.Lock()
+	if p.flushed || len(p.byID) >= maxPendingInMemory {
+		p.markStoredLocked(c.DeviceID)
+		p.mu.Unlock()
+		return p.Store.CreateChallenge(ctx, c, audit...)
+	}
+	if _, dup := p.byID[c.ID]; dup {
+		p.mu.Unlock()
+		return store.ErrConflict
+	}
+	pc := &pendingChallenge{c: c, sent: audit}
+	p.byID[c.ID] = pc
+	addIndex(p.byDevice, c.DeviceID, pc)
+	if c.TxID != "" {
+		addIndex(p.byTx, c.TxID, pc)
+	}
+	p.mu.Unlock()
+	for _, a := range audit {
+		a.Stored = nil // not yet: they commit with the outcome
+	}
+	return nil
+}
+
+func addIndex(ix map[string]map[string]*pendingChallenge, key string, pc *pendingChallenge) {
+	m := ix[key]
+	if m == nil {
+		m = map[string]*pendingChallenge{}
+		ix[key] = m
+	}
+	m[pc.c.ID] = pc
+}
+
+func dropIndex(ix map[string]map[string]*pendingChallenge, key, id string) {
+	if m := ix[key]; m != nil {
+		delete(m, id)
+		if len(m) == 0 {
+			delete(ix, key)
+		}
+	}
+}
+
+// markStoredLocked notes that the store may now hold pending challenges
+// of deviceID; the caller holds p.mu.
+func (p *soleStore) markStoredLocked(deviceID string) {
+	p.stored[deviceID] = true
+	p.storedGen++
+}
+
+// LoadStored learns which devices the store holds pending challenges of
+// (left by an earlier run); until it has, every pending list asks the
+// store.
+func (p *soleStore) LoadStored(ctx context.Context) error {
+	p.mu.Lock()
+	gen := p.storedGen
+	p.mu.Unlock()
+	cs, err := p.Store.ListChallenges(ctx, store.ChallengeFilter{Status: store.ChallengePending})
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range cs {
+		p.stored[c.DeviceID] = true
+	}
+	if gen == p.storedGen {
+		p.storedAll = false
+	}
+	return nil
+}
+
+// forget removes a challenge that is now in the store.
+func (p *soleStore) forget(pc *pendingChallenge) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.byID, pc.c.ID)
+	dropIndex(p.byDevice, pc.c.DeviceID, pc.c.ID)
+	dropIndex(p.byTx, pc.c.TxID, pc.c.ID)
+}
+
+// persist writes pc, changed to c, with its push.sent and the events of
+// audit, in one transaction; the caller holds pc.mu. Once it has, the
+// store answers for the challenge.
+func (p *soleStore) persist(ctx context.Context, pc *pendingChallenge, c store.Challenge, audit ...*store.Audit) error {
+	all := append(slices.Clip(pc.sent), audit...)
+	if err := p.create(ctx, c, all); err != nil {
+		return err
+	}
+	pc.gone = true
+	pc.c = c
+	p.forget(pc)
+	for _, a := range pc.sent {
+		p.told(ctx, a.Stored)
+	}
+	return nil
+}
+
+func (p *soleStore) GetChallenge(ctx context.Context, id string) (store.Challenge, error) {
+	if pc := p.lookup(id); pc != nil {
+		pc.mu.Lock()
+		c, gone := pc.c, pc.gone
+		pc.mu.Unlock()
+		if !gone {
+			return c, nil
+		}
+	}
+	return p.Store.GetChallenge(ctx, id)
+}
+
+// UpdateChallenge changes a challenge held in memory by writing it, as
+// changed, to the store with all its events; one held in the store
+// changes there. Of updates racing on one challenge, each sees the one
+// before it, as in the store.
+func (p *soleStore) UpdateChallenge(ctx context.Context, id string, fn func(*store.Challenge) error, audit ...*store.Audit) (store.Challenge, error) {
+	pc := p.lookup(id)
+	if pc == nil {
+		return p.Store.UpdateChallenge(ctx, id, fn, audit...)
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.gone {
+		// Settled while this waited: the store has it now.
+		return p.Store.UpdateChallenge(ctx, id, fn, audit...)
+	}
+	c := pc.c
+	c.Numbers = slices.Clone(c.Numbers)
+	c.Context = slices.Clone(c.Context)
+	if err := fn(&c); err != nil {
+		return store.Challenge{}, err
+	}
+	if err := p.persist(ctx, pc, c, audit...); err != nil {
+		return store.Challenge{}, err
+	}
+	return c, nil
+}
+
+// ListChallenges lists the store's and memory's matches, oldest first.
+func (p *soleStore) ListChallenges(ctx context.Context, f store.ChallengeFilter) ([]store.Challenge, error) {
+	// Memory first, then the store: a challenge written in between shows
+	// in both, and the store's copy (the newer) wins.
+	mem := p.matching(f)
+	byDevice := f.DeviceID != "" && f.Status == store.ChallengePending
+	var gen uint64
+	if byDevice {
+		p.mu.Lock()
+		skip := !p.storedAll && !p.stored[f.DeviceID]
+		gen = p.storedGen
+		p.mu.Unlock()
+		if skip {
+			return mem, nil // the store holds none of its pending ones
+		}
+	}
+	cs, err := p.Store.ListChallenges(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	if byDevice && len(cs) == 0 {
+		// None left in the store (answered or expired there): the next
+		// list need not ask, unless one was written meanwhile.
+		p.mu.Lock()
+		if gen == p.storedGen {
+			delete(p.stored, f.DeviceID)
+		}
+		p.mu.Unlock()
+	}
+	if len(mem) == 0 {
+		return cs, nil
+	}
+	have := make(map[string]bool, len(cs))
+	for _, c := range cs {
+		have[c.ID] = true
+	}
+	for _, c := range mem {
+		if !have[c.ID] {
+			cs = append(cs, c)
+		}
+	}
+	slices.SortStableFunc(cs, func(a, b store.Challenge) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return cs, nil
+}
+
+func (p *soleStore) matching(f store.ChallengeFilter) []store.Challenge {
+	if f.Status != "" && f.Status != store.ChallengePending {
+		return nil // what memory holds is pending
+	}
+	p.mu.Lock()
+	var pcs []*pendingChallenge
+	switch {
+	case f.DeviceID != "":
+		for _, pc := range p.byDevice[f.DeviceID] {
+			pcs = append(pcs, pc)
+		}
+	case f.TxID != "":
+		for _, pc := range p.byTx[f.TxID] {
+			pcs = append(pcs, pc)
+		}
+	default:
+		for _, pc := range p.byID {
+			pcs = append(pcs, pc)
+		}
+	}
+	p.mu.Unlock()
+	var out []store.Challenge
+	for _, pc := range pcs {
+		pc.mu.Lock()
+		c, gone := pc.c, pc.gone
+		pc.mu.Unlock()
+		if gone || !matches(c, f) {
+			continue
+		}
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b store.Challenge) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out
+}
+
+func matches(c store.Challenge, f store.ChallengeFilter) bool {
+	return (f.DeviceID == "" || c.DeviceID == f.DeviceID) &&
+		(f.UserID == "" || c.UserID == f.UserID) &&
+		(f.TxID == "" || c.TxID == f.TxID) &&
+		(f.Status == "" || c.Status == f.Status) &&
+		(f.Since.IsZero() || !c.CreatedAt.Before(f.Since))
+}
+
+// GarbageCollect sweeps the store, then expires the challenges memory
+// holds past their time: each is written as expired with its push.sent
+// and push.expired.
+func (p *soleStore) GarbageCollect(ctx context.Context, now time.Time) (store.GCResult, error) {
+	res, err := p.Store.GarbageCollect(ctx, now)
+	if err != nil {
+		return res, err
+	}
+	p.mu.Lock()
+	var due []*pendingChallenge
+	for _, pc := range p.byID {
+		// ExpiresAt never changes while a challenge is in memory.
+		if !now.Before(pc.c.ExpiresAt) {
+			due = append(due, pc)
+		}
+	}
+	p.mu.Unlock()
+	for _, pc := range due {
+		pc.mu.Lock()
+		if !pc.gone {
+			c := pc.c
+			c.Status, c.Reason = store.ChallengeExpired, store.ExpiredReason
+			expired := &store.Audit{Events: []store.AuditEvent{store.ExpiredEvent(c, now)}}
+			if err := p.persist(ctx, pc, c, expired); err != nil {
+				pc.mu.Unlock()
+				return res, err
+			}
+			res.Expired = append(res.Expired, c)
+			res.Audits = append(res.Audits, expired.Stored...)
+		}
+		pc.mu.Unlock()
+	}
+	return res, nil
+}
+
+// Flush writes every challenge memory holds to the store as it is, with
+// its push.sent, and sends every later one straight to the store: a
+// clean stop keeps the pushes in flight, to be answered after a restart.
+func (p *soleStore) Flush(ctx context.Context) error {
+	p.mu.Lock()
+	p.flushed = true
+	p.storedAll = true
+	p.storedGen++
+	pcs := make([]*pendingChallenge, 0, len(p.byID))
+	for _, pc := range p.byID {
+		pcs = append(pcs, pc)
+	}
+	p.mu.Unlock()
+	var first error
+	for _, pc := range pcs {
+		pc.mu.Lock()
+		if !pc.gone {
+			if err := p.persist(ctx, pc, pc.c); err != nil && first == nil {
+				first = err
+			}
+		}
+		pc.mu.Unlock()
+	}
+	return first
+}
+
+// held counts the challenges in memory (for tests and metrics).
+func (p *soleStore) held() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.byID)
+}
+
+// SpaceShort passes on whether the store gave up its space reserve
+// (readyz).
+func (p *soleStore) SpaceShort() bool {
+	sp, ok := p.Store.(spaceShort)
+	return ok && sp.SpaceShort()
+}

@@ -1,0 +1,118 @@
+package server
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/seed-3a5b824e/assent/server/store"
+)
+
+// deviceCache keeps devices as the store last returned them, for a node
+// that alone changes them (soleStore): every change of a device goes
+// through this process's store, which drops what it cached of that
+// device and its user. A push reads the user's devices and an answer or a
+// reconnect reads the device: without the cache each is a query.
+//
+// gen counts changes: a read that raced a change (it began before the
+// change ended) is not cached, so a revocation is never overwritten by
+// the device as it was before.
+type deviceCache struct {
+	mu     sync.Mutex
+	gen    uint64
+	byID   map[string]store.Device
+	byUser map[string][]store.Device
+}
+
+// maxCachedDevices bounds the cache; past it, reads go to the store.
+const maxCachedDevices = 200_000
+
+func newDeviceCache() *deviceCache {
+	return &deviceCache{byID: map[string]store.Device{}, byUser: map[string][]store.Device{}}
+}
+
+func (dc *deviceCache) get(id string) (store.Device, uint64, bool) {
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	d, ok := dc.byID[id]
+	return d, dc.gen, ok
+}
+
+func (dc *deviceCache) list(userID string) ([]store.Device, uint64, bool) {
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	ds, ok := dc.byUser[userID]
+	return slices.Clone(ds), dc.gen, ok
+}
+
+func (dc *deviceCache) putDevice(d store.Device, gen uint64) {
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	if gen == dc.gen && len(dc.byID) < maxCachedDevices {
+		dc.byID[d.ID] = d
+	}
+}
+
+func (dc *deviceCache) putList(userID string, ds []store.Device, gen uint64) {
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	if gen == dc.gen && len(dc.byUser) < maxCachedDevices {
+		dc.byUser[userID] = slices.Clone(ds)
+	}
+}
+
+// drop forgets a device and its user's list; reads in flight are not
+// cached.
+func (dc *deviceCache) drop(id, userID string) {
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	dc.gen++
+	if d, ok := dc.byID[id]; ok && userID == "" {
+		userID = d.UserID
+	}
+	delete(dc.byID, id)
+	if userID != "" {
+		delete(dc.byUser, userID)
+	}
+}
+
+func (p *soleStore) GetDevice(ctx context.Context, id string) (store.Device, error) {
+	d, gen, ok := p.devices.get(id)
+	if ok {
+		return d, nil
+	}
+	d, err := p.Store.GetDevice(ctx, id)
+	if err == nil {
+		p.devices.putDevice(d, gen)
+	}
+	return d, err
+}
+
+func (p *soleStore) ListDevices(ctx context.Context, userID string) ([]store.Device, error) {
+	ds, gen, ok := p.devices.list(userID)
+	if ok {
+		return ds, nil
+	}
+	ds, err := p.Store.ListDevices(ctx, userID)
+	if err == nil {
+		p.devices.putList(userID, ds, gen)
+	}
+	return ds, err
+}
+
+// UpdateDevice changes the device in the store; the cache forgets it
+// before and after, whatever the outcome, so that no read cached while it
+// ran survives it.
+func (p *soleStore) UpdateDevice(ctx context.Context, id string, fn func(*store.Device) error) (store.Device, error) {
+	p.devices.drop(id, "")
+	d, err := p.Store.UpdateDevice(ctx, id, fn)
+	p.devices.drop(id, d.UserID)
+	return d, err
+}
+
+func (p *soleStore) CompleteEnrollment(ctx context.Context, tokenHash string, now time.Time, dev store.Device) (store.Device, error) {
+	d, err := p.Store.CompleteEnrollment(ctx, tokenHash, now, dev)
+	p.devices.drop(d.ID, d.UserID)
+	return d, err
+}

@@ -1,0 +1,574 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/seed-3a5b824e/assent/server/store"
+	"github.com/seed-3a5b824e/assent/server/store/sqlite"
+)
+
+// pendingFixture is a soleStore over a real SQLite file, with a user
+// and a device to hang challenges on, and the events it reported stored.
+type pendingFixture struct {
+	raw  store.Store
+	p    *soleStore
+	dev  store.Device
+	mu   sync.Mutex
+	told []store.AuditEvent
+}
+
+func newPendingFixture(t *testing.T) *pendingFixture {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "assent.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	f := &pendingFixture{raw: st}
+	f.p = newSoleStore(st, func(_ context.Context, es []store.AuditEvent) {
+		f.mu.Lock()
+		f.told = append(f.told, es...)
+		f.mu.Unlock()
+	})
+	now := time.Now()
+	if err := st.CreateUser(ctx, store.User{ID: "usr_1", Login: "ann", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateEnrollToken(ctx, store.EnrollToken{Hash: "h", UserID: "usr_1", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	f.dev, err = st.CompleteEnrollment(ctx, "h", now, store.Device{ID: "dev_1", UserID: "usr_1", PublicKey: []byte("{}"), Name: "Phone", CreatedAt: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// send creates a pending challenge as SendPush does, with its push.sent.
+func (f *pendingFixture) send(t *testing.T, id, tx string, created time.Time) {
+	t.Helper()
+	c := store.Challenge{ID: id, TxID: tx, DeviceID: f.dev.ID, UserID: f.dev.UserID, Kind: "signin", Nonce: "n-" + id,
+		Numbers: []int{11, 22, 33}, Correct: 22, JWS: "jws-" + id, Status: store.ChallengePending,
+		CreatedAt: created, ExpiresAt: created.Add(time.Minute)}
+	sent := &store.Audit{Events: []store.AuditEvent{{Time: created, Type: "push.sent", UserID: c.UserID, DeviceID: c.DeviceID, TxID: tx, ChallengeID: id}}}
+	if err := f.p.CreateChallenge(context.Background(), c, sent); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// approve settles a challenge as answer does: only a pending one.
+func approve(c *store.Challenge) error {
+	if c.Status != store.ChallengePending {
+		return errNotPending
+	}
+	c.Status, c.AnsweredAt = store.ChallengeApproved, time.Now()
+	return nil
+}
+
+func outcomeAudit() *store.Audit {
+	return &store.Audit{For: func(c store.Challenge) []store.AuditEvent { return []store.AuditEvent{settledEvent(c, "")} }}
+}
+
+// eventsOf lists the stored events of one challenge, by type.
+func eventsOf(t *testing.T, st store.Store, id string) []string {
+	t.Helper()
+	es, err := st.ListAudit(context.Background(), store.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range es {
+		if e.ChallengeID == id {
+			out = append(out, e.Type)
+		}
+	}
+	return out
+}
+
+// A pending challenge is in memory only; it reaches the store once, as
+// settled, with push.sent and its outcome in that order; from then on the
+// store answers for it.
+func TestPendingChallengeIsWrittenOnceWhenSettled(t *testing.T) {
+	ctx := context.Background()
+	f := newPendingFixture(t)
+	f.send(t, "chl_a", "tx_1", time.Now())
+
+	if _, err := f.raw.GetChallenge(ctx, "chl_a"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("store has the pending challenge already: %v", err)
+	}
+	if got := eventsOf(t, f.raw, "chl_a"); len(got) != 0 {
+		t.Fatalf("events before it settled: %v", got)
+	}
+	c, err := f.p.GetChallenge(ctx, "chl_a")
+	if err != nil || c.Status != store.ChallengePending || c.Correct != 22 {
+		t.Fatalf("GetChallenge = %+v, %v", c, err)
+	}
+
+	c, err = f.p.UpdateChallenge(ctx, "chl_a", approve, outcomeAudit())
+	if err != nil || c.Status != store.ChallengeApproved {
+		t.Fatalf("settle = %+v, %v", c, err)
+	}
+	stored, err := f.raw.GetChallenge(ctx, "chl_a")
+	if err != nil || stored.Status != store.ChallengeApproved || stored.Nonce != "n-chl_a" || !slices.Equal(stored.Numbers, []int{11, 22, 33}) {
+		t.Fatalf("stored = %+v, %v", stored, err)
+	}
+	if got, want := eventsOf(t, f.raw, "chl_a"), []string{"push.sent", "push.approved"}; !slices.Equal(got, want) {
+		t.Fatalf("events = %v, want %v", got, want)
+	}
+	if f.p.held() != 0 {
+		t.Fatalf("%d challenges still held", f.p.held())
+	}
+	// The push.sent was reported once it was stored (to the audit sinks).
+	if len(f.told) != 1 || f.told[0].Type != "push.sent" || f.told[0].Seq == 0 {
+		t.Fatalf("reported = %+v", f.told)
+	}
+	// A second answer reaches the store, which refuses it.
+	if _, err := f.p.UpdateChallenge(ctx, "chl_a", approve, outcomeAudit()); !errors.Is(err, errNotPending) {
+		t.Fatalf("second settle = %v, want errNotPending", err)
+	}
+	if got := eventsOf(t, f.raw, "chl_a"); len(got) != 2 {
+		t.Fatalf("events after a second answer = %v", got)
+	}
+}
+
+// Fifty answers racing on one held challenge settle it once, with one
+// outcome event; the rest see it settled.
+func TestPendingChallengeFiftyParallelAnswersSettleOnce(t *testing.T) {
+	ctx := context.Background()
+	f := newPendingFixture(t)
+	f.send(t, "chl_b", "", time.Now())
+	var won, refused atomic.Int32
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			_, err := f.p.UpdateChallenge(ctx, "chl_b", approve, outcomeAudit())
+			switch {
+			case err == nil:
+				won.Add(1)
+			case errors.Is(err, errNotPending):
+				refused.Add(1)
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if won.Load() != 1 || refused.Load() != 49 {
+		t.Fatalf("%d settled, %d refused; want 1 and 49", won.Load(), refused.Load())
+	}
+	if got, want := eventsOf(t, f.raw, "chl_b"), []string{"push.sent", "push.approved"}; !slices.Equal(got, want) {
+		t.Fatalf("events = %v, want %v", got, want)
+	}
+}
+
+// A refused change (a wrong nonce, another device) writes nothing and
+// leaves the challenge pending and answerable.
+func TestPendingChallengeRefusedChangeWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	f := newPendingFixture(t)
+	f.send(t, "chl_c", "", time.Now())
+	_, err := f.p.UpdateChallenge(ctx, "chl_c", func(c *store.Challenge) error {
+		c.Status = store.ChallengeApproved // changed, then refused: must not stick
+		return errBadNonce
+	}, outcomeAudit())
+	if !errors.Is(err, errBadNonce) {
+		t.Fatalf("err = %v", err)
+	}
+	if c, _ := f.p.GetChallenge(ctx, "chl_c"); c.Status != store.ChallengePending {
+		t.Fatalf("after a refused change the challenge is %s", c.Status)
+	}
+	if _, err := f.raw.GetChallenge(ctx, "chl_c"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a refused change reached the store: %v", err)
+	}
+	if _, err := f.p.UpdateChallenge(ctx, "chl_c", approve, outcomeAudit()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// failingStore fails every challenge write, as a full disk does.
+type failingStore struct {
+	store.Store
+	fail atomic.Bool
+}
+
+func (s *failingStore) CreateChallenge(ctx context.Context, c store.Challenge, audit ...*store.Audit) error {
+	if s.fail.Load() {
+		return fmt.Errorf("sqlite: %w", store.ErrNoSpace)
+	}
+	return s.Store.CreateChallenge(ctx, c, audit...)
+}
+
+// An answer the store cannot take is an error to the device and loses
+// nothing: the challenge stays pending, and the answer sent again once the
+// store has room settles it.
+func TestPendingChallengeStoreFailureKeepsItPending(t *testing.T) {
+	ctx := context.Background()
+	f := newPendingFixture(t)
+	fs := &failingStore{Store: f.raw}
+	f.p.Store = fs
+	f.send(t, "chl_d", "", time.Now())
+	fs.fail.Store(true)
+	if _, err := f.p.UpdateChallenge(ctx, "chl_d", approve, outcomeAudit()); !errors.Is(err, store.ErrNoSpace) {
+		t.Fatalf("settle on a full store = %v, want ErrNoSpace", err)
+	}
+	if c, err := f.p.GetChallenge(ctx, "chl_d"); err != nil || c.Status != store.ChallengePending {
+		t.Fatalf("after a failed write: %+v, %v", c, err)
+	}
+	fs.fail.Store(false)
+	if c, err := f.p.UpdateChallenge(ctx, "chl_d", approve, outcomeAudit()); err != nil || c.Status != store.ChallengeApproved {
+		t.Fatalf("settle once the store has room = %+v, %v", c, err)
+	}
+	if got, want := eventsOf(t, f.raw, "chl_d"), []string{"push.sent", "push.approved"}; !slices.Equal(got, want) {
+		t.Fatalf("events = %v, want %v", got, want)
+	}
+}
+
+// Lists merge memory and the store, oldest first, by every filter; a
+// challenge memory holds never shows twice.
+func TestPendingChallengesListWithTheStore(t *testing.T) {
+	ctx := context.Background()
+	f := newPendingFixture(t)
+	base := time.Now().Add(-10 * time.Second).Truncate(time.Millisecond)
+	f.send(t, "chl_1", "tx_a", base)
+	f.send(t, "chl_2", "tx_a", base.Add(time.Second))
+	f.send(t, "chl_3", "tx_b", base.Add(2*time.Second))
+	if _, err := f.p.UpdateChallenge(ctx, "chl_2", approve, outcomeAudit()); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(flt store.ChallengeFilter) string {
+		cs, err := f.p.ListChallenges(ctx, flt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.ID+":"+c.Status)
+		}
+		return strings.Join(out, " ")
+	}
+	for _, tc := range []struct {
+		f    store.ChallengeFilter
+		want string
+	}{
+		{store.ChallengeFilter{}, "chl_1:pending chl_2:approved chl_3:pending"},
+		{store.ChallengeFilter{DeviceID: f.dev.ID}, "chl_1:pending chl_2:approved chl_3:pending"},
+		{store.ChallengeFilter{DeviceID: "dev_other"}, ""},
+		{store.ChallengeFilter{UserID: f.dev.UserID, Status: store.ChallengePending}, "chl_1:pending chl_3:pending"},
+		{store.ChallengeFilter{TxID: "tx_a"}, "chl_1:pending chl_2:approved"},
+		{store.ChallengeFilter{TxID: "tx_a", Status: store.ChallengePending}, "chl_1:pending"},
+		{store.ChallengeFilter{Status: store.ChallengeApproved}, "chl_2:approved"},
+		{store.ChallengeFilter{Since: base.Add(time.Second)}, "chl_2:approved chl_3:pending"},
+	} {
+		if got := ids(tc.f); got != tc.want {
+			t.Errorf("ListChallenges(%+v) = %q, want %q", tc.f, got, tc.want)
+		}
+	}
+	// An id memory holds cannot be created again.
+	c := store.Challenge{ID: "chl_1", DeviceID: f.dev.ID, UserID: f.dev.UserID, Status: store.ChallengePending, CreatedAt: base, ExpiresAt: base.Add(time.Minute)}
+	if err := f.p.CreateChallenge(ctx, c); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("a second chl_1 = %v, want ErrConflict", err)
+	}
+}
+
+// The sweep expires held challenges past their time: each is written as
+// expired with its push.sent and push.expired, and returned with the
+// store's own.
+func TestPendingChallengeExpiresInTheSweep(t *testing.T) {
+	ctx := context.Background()
+	f := newPendingFixture(t)
+	now := time.Now()
+	f.send(t, "chl_old", "", now.Add(-2*time.Minute))
+	f.send(t, "chl_new", "", now)
+	res, err := f.p.GarbageCollect(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Expired) != 1 || res.Expired[0].ID != "chl_old" || res.Expired[0].Status != store.ChallengeExpired ||
+		len(res.Audits) != 1 || res.Audits[0].Type != "push.expired" {
+		t.Fatalf("sweep = %+v", res)
+	}
+	if got, want := eventsOf(t, f.raw, "chl_old"), []string{"push.sent", "push.expired"}; !slices.Equal(got, want) {
+		t.Fatalf("events = %v, want %v", got, want)
+	}
+	if c, err := f.raw.GetChallenge(ctx, "chl_old"); err != nil || c.Status != store.ChallengeExpired || c.Reason != store.ExpiredReason {
+		t.Fatalf("stored = %+v, %v", c, err)
+	}
+	if f.p.held() != 1 {
+		t.Fatalf("held %d, want the unexpired one", f.p.held())
+	}
+	// An answer after the sweep meets the store's expired challenge.
+	if _, err := f.p.UpdateChallenge(ctx, "chl_old", approve, outcomeAudit()); !errors.Is(err, errNotPending) {
+		t.Fatalf("answer after the sweep = %v", err)
+	}
+}
+
+// A clean stop writes what memory holds, still pending and answerable
+// from the store, and later challenges go straight to the store.
+func TestPendingChallengesFlushOnStop(t *testing.T) {
+	ctx := context.Background()
+	f := newPendingFixture(t)
+	f.send(t, "chl_x", "", time.Now())
+	if err := f.p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.raw.GetChallenge(ctx, "chl_x")
+	if err != nil || c.Status != store.ChallengePending {
+		t.Fatalf("after flush the store has %+v, %v", c, err)
+	}
+	if got, want := eventsOf(t, f.raw, "chl_x"), []string{"push.sent"}; !slices.Equal(got, want) {
+		t.Fatalf("events = %v, want %v", got, want)
+	}
+	f.send(t, "chl_y", "", time.Now())
+	if _, err := f.raw.GetChallenge(ctx, "chl_y"); err != nil {
+		t.Fatalf("a challenge after flush is not in the store: %v", err)
+	}
+	// The one flushed settles in the store, with its outcome's event.
+	if _, err := f.p.UpdateChallenge(ctx, "chl_x", approve, outcomeAudit()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := eventsOf(t, f.raw, "chl_x"), []string{"push.sent", "push.approved"}; !slices.Equal(got, want) {
+		t.Fatalf("events = %v, want %v", got, want)
+	}
+}
+
+// A second assentd serve on the same data folder is refused while the
+// first holds it, and may start once the first is gone.
+func TestDataFolderServesOneNode(t *testing.T) {
+	dir := t.TempDir()
+	release, err := lockDataFolder(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lockDataFolder(dir); err == nil || !strings.Contains(err.Error(), "another assentd serve is using the data folder") {
+		t.Fatalf("second lock = %v", err)
+	}
+	release()
+	again, err := lockDataFolder(dir)
+	if err != nil {
+		t.Fatalf("lock after release = %v", err)
+	}
+	again()
+}
+
+// A device read through the cache is never older than the last change
+// that returned: a revocation shows at once, however many reads race it.
+func TestDeviceCacheNeverOutlivesARevocation(t *testing.T) {
+	ctx := context.Background()
+	f := newPendingFixture(t)
+	for round := range 20 {
+		f.p.devices = newDeviceCache()
+		if _, err := f.p.UpdateDevice(ctx, f.dev.ID, func(d *store.Device) error { d.RevokedAt = time.Time{}; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		var readers sync.WaitGroup
+		for range 8 {
+			readers.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					f.p.GetDevice(ctx, f.dev.ID)
+					f.p.ListDevices(ctx, f.dev.UserID)
+				}
+			})
+		}
+		time.Sleep(time.Millisecond)
+		if _, err := f.p.UpdateDevice(ctx, f.dev.ID, func(d *store.Device) error { d.RevokedAt = time.Now(); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		for range 50 {
+			d, err := f.p.GetDevice(ctx, f.dev.ID)
+			if err != nil || d.RevokedAt.IsZero() {
+				t.Fatalf("round %d: GetDevice after the revocation = revoked %v, %v", round, d.RevokedAt, err)
+			}
+			ds, err := f.p.ListDevices(ctx, f.dev.UserID)
+			if err != nil || len(ds) != 1 || ds[0].RevokedAt.IsZero() {
+				t.Fatalf("round %d: ListDevices after the revocation = %+v, %v", round, ds, err)
+			}
+		}
+		close(stop)
+		readers.Wait()
+	}
+}
+
+// A device enrolled shows in its user's list at once.
+func TestDeviceCacheSeesANewEnrollment(t *testing.T) {
+	ctx := context.Background()
+	f := newPendingFixture(t)
+	if ds, _ := f.p.ListDevices(ctx, f.dev.UserID); len(ds) != 1 {
+		t.Fatalf("devices = %d", len(ds))
+	}
+	now := time.Now()
+	if err := f.p.CreateEnrollToken(ctx, store.EnrollToken{Hash: "h2", UserID: f.dev.UserID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.p.CompleteEnrollment(ctx, "h2", now, store.Device{ID: "dev_2", PublicKey: []byte("{}"), Name: "Laptop", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := f.p.ListDevices(ctx, f.dev.UserID); len(ds) != 2 {
+		t.Fatalf("after enrolling a second device the list has %d", len(ds))
+	}
+}
+
+// countingStore counts the store's challenge lists.
+type countingStore struct {
+	store.Store
+	lists atomic.Int32
+}
+
+func (s *countingStore) ListChallenges(ctx context.Context, f store.ChallengeFilter) ([]store.Challenge, error) {
+	s.lists.Add(1)
+	return s.Store.ListChallenges(ctx, f)
+}
+
+// Pushes left pending in the store by an earlier run (a clean stop writes
+// them) are in the device's pending list after a restart until they end;
+// a device with none in the store gets its list from memory alone.
+func TestPendingListFindsWhatAnEarlierRunStored(t *testing.T) {
+	ctx := context.Background()
+	f := newPendingFixture(t)
+	f.send(t, "chl_before", "", time.Now())
+	if err := f.p.Flush(ctx); err != nil { // the earlier run stops
+		t.Fatal(err)
+	}
+	cs := &countingStore{Store: f.raw}
+	p := newSoleStore(cs, func(context.Context, []store.AuditEvent) {}) // the next run
+	pendingOf := func(dev string) []string {
+		list, err := p.ListChallenges(ctx, store.ChallengeFilter{DeviceID: dev, Status: store.ChallengePending})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, c := range list {
+			ids = append(ids, c.ID)
+		}
+		return ids
+	}
+	if got := pendingOf(f.dev.ID); !slices.Equal(got, []string{"chl_before"}) {
+		t.Fatalf("before LoadStored: %v", got)
+	}
+	if err := p.LoadStored(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := pendingOf(f.dev.ID); !slices.Equal(got, []string{"chl_before"}) {
+		t.Fatalf("after LoadStored: %v", got)
+	}
+	n := cs.lists.Load()
+	if got := pendingOf("dev_other"); len(got) != 0 || cs.lists.Load() != n {
+		t.Fatalf("a device with nothing stored: %v, %d store lists", got, cs.lists.Load()-n)
+	}
+	p.CreateChallenge(ctx, store.Challenge{ID: "chl_now", DeviceID: f.dev.ID, UserID: f.dev.UserID, Status: store.ChallengePending,
+		CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Minute)})
+	if got := pendingOf(f.dev.ID); !slices.Equal(got, []string{"chl_before", "chl_now"}) {
+		t.Fatalf("stored and held: %v", got)
+	}
+	if _, err := p.UpdateChallenge(ctx, "chl_before", approve, outcomeAudit()); err != nil {
+		t.Fatal(err)
+	}
+	if got := pendingOf(f.dev.ID); !slices.Equal(got, []string{"chl_now"}) {
+		t.Fatalf("after the stored one settled: %v", got)
+	}
+	n = cs.lists.Load()
+	if got := pendingOf(f.dev.ID); !slices.Equal(got, []string{"chl_now"}) || cs.lists.Load() != n {
+		t.Fatalf("with none left in the store: %v, %d store lists", got, cs.lists.Load()-n)
+	}
+}
+
+// Answers that come in together are written together (group commit):
+// every one stored with its two events, a duplicate among them refused
+// alone, and the audit chain whole.
+func TestSettledChallengesWrittenTogetherEachKeepTheirEvents(t *testing.T) {
+	ctx := context.Background()
+	f := newPendingFixture(t)
+	now := time.Now()
+	const n = 60
+	for i := range n {
+		f.send(t, fmt.Sprintf("chl_%02d", i), "", now)
+	}
+	// chl_07 is in the store already (as if written by another path): its
+	// write fails, and only its own.
+	if err := f.raw.CreateChallenge(ctx, store.Challenge{ID: "chl_07", DeviceID: f.dev.ID, UserID: f.dev.UserID, Status: store.ChallengeDenied, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, errs[i] = f.p.UpdateChallenge(ctx, fmt.Sprintf("chl_%02d", i), approve, outcomeAudit())
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if (i == 7) != (err != nil) {
+			t.Errorf("chl_%02d: %v", i, err)
+		}
+	}
+	for i := range n {
+		id := fmt.Sprintf("chl_%02d", i)
+		want := []string{"push.sent", "push.approved"}
+		if i == 7 {
+			want = nil
+		}
+		if got := eventsOf(t, f.raw, id); !slices.Equal(got, want) {
+			t.Errorf("%s: events %v, want %v", id, got, want)
+		}
+	}
+	if check, err := store.VerifyAudit(ctx, f.raw); err != nil || check.Broken != nil || check.Checked != 2*(n-1) {
+		t.Fatalf("audit chain: %+v, %v", check, err)
+	}
+	if c, err := f.p.GetChallenge(ctx, "chl_07"); err != nil || c.Status != store.ChallengePending {
+		t.Fatalf("the refused one: %+v, %v", c, err)
+	}
+}
+
+// One-time keys recorded together (a reconnect storm's device tokens):
+// each distinct key is taken once, a key used fifty times at once is
+// taken by one of them, and a replay after the batch is refused.
+func TestNoncesRecordedTogetherRefuseEveryReplay(t *testing.T) {
+	ctx := context.Background()
+	f := newPendingFixture(t)
+	now := time.Now()
+	exp := now.Add(2 * time.Minute)
+	var wg sync.WaitGroup
+	errs := make([]error, 100)
+	for i := range 50 {
+		wg.Go(func() { errs[i] = f.p.UseNonce(ctx, fmt.Sprintf("device:d:%d", i), now, exp) })
+		wg.Go(func() { errs[50+i] = f.p.UseNonce(ctx, "device:d:same", now, exp) })
+	}
+	wg.Wait()
+	took := 0
+	for i, err := range errs {
+		switch {
+		case i < 50 && err != nil:
+			t.Errorf("key %d: %v", i, err)
+		case i >= 50 && err == nil:
+			took++
+		case i >= 50 && !errors.Is(err, store.ErrReplay):
+			t.Errorf("the shared key: %v", err)
+		}
+	}
+	if took != 1 {
+		t.Fatalf("the shared key was taken %d times, want once", took)
+	}
+	for _, key := range []string{"device:d:3", "device:d:same"} {
+		if err := f.p.UseNonce(ctx, key, now, exp); !errors.Is(err, store.ErrReplay) {
+			t.Fatalf("%s again: %v, want ErrReplay", key, err)
+		}
+		if err := f.raw.UseNonce(ctx, key, now, exp); !errors.Is(err, store.ErrReplay) {
+			t.Fatalf("%s is not in the store: %v", key, err)
+		}
+	}
+}
