@@ -51,6 +51,7 @@ type soleStore struct {
 	// store can; nil when it cannot.
 	settles *groupCommit[store.ChallengeWrite]
 	nonces  *groupCommit[store.NonceUse]
+	touches *groupCommit[store.DeviceTouch]
 }
 
 // maxBatch bounds the challenges one transaction writes.
@@ -110,7 +111,31 @@ func newSoleStore(st store.Store, told func(context.Context, []store.AuditEvent)
 			return errs
 		})
 	}
+	if b, ok := st.(store.DeviceToucher); ok {
+		p.touches = newGroupCommit(maxBatch, func(ts []store.DeviceTouch) []error {
+			err := b.TouchDevices(context.Background(), ts)
+			errs := make([]error, len(ts))
+			for i, t := range ts {
+				errs[i] = err
+				if err == nil {
+					p.devices.touch(t.ID, t.At)
+				}
+			}
+			return errs
+		})
+	}
 	return p
+}
+
+// TouchDevice records that a device was seen at, with the others seen
+// meanwhile (a reconnect storm's devices) in one transaction; false when
+// the store cannot (the caller updates the device instead).
+func (p *soleStore) TouchDevice(ctx context.Context, id string, at time.Time) (bool, error) {
+	if p.touches == nil {
+		return false, nil
+	}
+	t := store.DeviceTouch{ID: id, At: at}
+	return true, p.touches.do(ctx, t, func() error { return p.Store.(store.DeviceToucher).TouchDevices(ctx, []store.DeviceTouch{t}) })
 }
 
 // create writes one settled challenge with its events, with the others
@@ -140,6 +165,9 @@ func (p *soleStore) Close() error {
 	}
 	if p.nonces != nil {
 		p.nonces.close()
+	}
+	if p.touches != nil {
+		p.touches.close()
 	}
 	return p.Store.Close()
 }

@@ -62,6 +62,27 @@ func (dc *deviceCache) putList(userID string, ds []store.Device, gen uint64) {
 	}
 }
 
+// touch moves a cached device's LastSeen forward (LastSeen decides
+// nothing: a read that raced it may put an older one back, which costs
+// one more touch).
+func (dc *deviceCache) touch(id string, at time.Time) {
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	d, ok := dc.byID[id]
+	if !ok {
+		return
+	}
+	if d.LastSeen.Before(at) {
+		d.LastSeen = at
+		dc.byID[id] = d
+	}
+	for i, ud := range dc.byUser[d.UserID] {
+		if ud.ID == id && ud.LastSeen.Before(at) {
+			dc.byUser[d.UserID][i].LastSeen = at
+		}
+	}
+}
+
 // drop forgets a device and its user's list; reads in flight are not
 // cached.
 func (dc *deviceCache) drop(id, userID string) {

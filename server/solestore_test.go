@@ -572,3 +572,35 @@ func TestNoncesRecordedTogetherRefuseEveryReplay(t *testing.T) {
 		}
 	}
 }
+
+// Devices seen together are recorded together; LastSeen only moves
+// forward, in the store and in the cache.
+func TestDevicesTouchedTogether(t *testing.T) {
+	ctx := context.Background()
+	f := newPendingFixture(t)
+	if _, err := f.p.GetDevice(ctx, f.dev.ID); err != nil { // cached
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			if did, err := f.p.TouchDevice(ctx, f.dev.ID, later.Add(-time.Duration(i)*time.Second)); !did || err != nil {
+				t.Errorf("touch: %v, %v", did, err)
+			}
+		})
+	}
+	wg.Wait()
+	for _, get := range []func(context.Context, string) (store.Device, error){f.p.GetDevice, f.raw.GetDevice} {
+		d, err := get(ctx, f.dev.ID)
+		if err != nil || !d.LastSeen.Equal(later) {
+			t.Fatalf("last seen %v (%v), want %v", d.LastSeen, err, later)
+		}
+	}
+	if _, err := f.p.TouchDevice(ctx, f.dev.ID, later.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := f.raw.GetDevice(ctx, f.dev.ID); !d.LastSeen.Equal(later) {
+		t.Fatalf("an earlier touch moved LastSeen back to %v", d.LastSeen)
+	}
+}

@@ -387,6 +387,18 @@ type NonceBatcher interface {
 	UseNonces(ctx context.Context, us []NonceUse) ([]error, error)
 }
 
+// DeviceTouch says a device was seen at At.
+type DeviceTouch struct {
+	ID string
+	At time.Time
+}
+
+// DeviceToucher is a store that records when devices were last seen,
+// several in one transaction; a device's LastSeen only moves forward.
+type DeviceToucher interface {
+	TouchDevices(ctx context.Context, ts []DeviceTouch) error
+}
+
 // ExpiredEvent is the audit event of a challenge the sweep expired; the
 // store appends it in the sweep's transaction.
 func ExpiredEvent(c Challenge, now time.Time) AuditEvent {

@@ -27,8 +27,26 @@ var (
 	deviceGet    = devices.getSQL()
 	deviceUpdate = devices.updateSQL()
 	// rowid breaks ties between devices created in the same millisecond.
-	deviceList = devices.selectSQL() + " WHERE user_id = ? ORDER BY created_at, rowid"
+	deviceList  = devices.selectSQL() + " WHERE user_id = ? ORDER BY created_at, rowid"
+	deviceTouch = "UPDATE devices SET last_seen = ? WHERE id = ? AND last_seen < ?"
 )
+
+// TouchDevices moves the LastSeen of each device forward, all in one
+// transaction (store.DeviceToucher).
+func (s *Store) TouchDevices(ctx context.Context, ts []store.DeviceTouch) error {
+	err := s.write(ctx, func(tx querier) error {
+		for _, t := range ts {
+			if _, err := tx.ExecContext(ctx, deviceTouch, ms(t.At), t.ID, ms(t.At)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: touch %d devices: %w", len(ts), dbErr(err))
+	}
+	return nil
+}
 
 func (s *Store) CreateEnrollToken(ctx context.Context, t store.EnrollToken) error {
 	_, err := s.w.ExecContext(ctx, tokenInsert,

@@ -300,10 +300,13 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 
-	// Reads map the file instead of copying it in with a system call each,
-	// and every connection keeps a 16 MiB page cache: a node reads the
-	// same devices and challenges over and over.
-	const pragmas = "&_foreign_keys=1&_synchronous=NORMAL&_pragma=mmap_size(268435456)&_pragma=cache_size(-16384)"
+	// Every connection keeps a 16 MiB page cache: a node reads the same
+	// devices and challenges over and over. Reads do not map the file:
+	// after every write a reader's next transaction unmaps the whole
+	// mapping (SQLite's pager drops it when the WAL changed), and with a
+	// write per round trip that cost more than the reads it saved (10 %
+	// of the server's CPU per push at 250/s; docs/PERFORMANCE.md).
+	const pragmas = "&_foreign_keys=1&_synchronous=NORMAL&_pragma=cache_size(-16384)"
 	common := fmt.Sprintf("_busy_timeout=%d", busyTimeout.Milliseconds()) + pragmas
 	// The writer never checkpoints (wal_autocheckpoint(0): see
 	// checkpointer); when it starts the WAL again it cuts the file back to
