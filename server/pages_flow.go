@@ -444,6 +444,7 @@ var errorTexts = map[string]struct {
 	"push_reported":             {"The request was reported as not made by you, so this sign-in was stopped. Your administrator can see what happened.", false},
 	"device_unreachable":        {"Your device can't be reached right now. Use a code from the app instead, or try again in a moment.", false},
 	"push_expired":              {"The push was not answered in time. Send another, or use a code instead.", false},
+	"push_lost":                 {"The push was lost when the server restarted. Send another, or use a code instead.", false},
 	"push_limited":              {"Pushes have stopped for now: too many went unanswered. Enter a code from the Assent app instead.", false},
 	"access_denied":             {"You can't sign in to this app from here.", true},
 	"invalid_code":              {"That code is wrong or too old. Type the code the app shows now.", false},

@@ -59,7 +59,7 @@ const maxBatch = 128
 
 // maxPendingInMemory bounds the challenges held: past it, new ones are
 // written to the store at once, as before.
-const maxPendingInMemory = 200_000
+const maxPendingInMemory = 50_000
 
 type pendingChallenge struct {
 	mu   sync.Mutex
