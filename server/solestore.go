@@ -36,6 +36,7 @@ type soleStore struct {
 	flushed  bool // after Flush every challenge goes straight to the store
 
 	devices *deviceCache
+	users   *userCache
 
 	// stored names the devices the store may hold pending challenges
 	// of (from before a restart, or written straight to it), so that a
@@ -77,6 +78,7 @@ func newSoleStore(st store.Store, told func(context.Context, []store.AuditEvent)
 		byDevice: map[string]map[string]*pendingChallenge{},
 		byTx:     map[string]map[string]*pendingChallenge{},
 		devices:  newDeviceCache(),
+		users:    newUserCache(),
 		stored:   map[string]bool{}, storedAll: true,
 	}
 	if b, ok := st.(store.ChallengeBatcher); ok {

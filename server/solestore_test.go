@@ -604,3 +604,67 @@ func TestDevicesTouchedTogether(t *testing.T) {
 		t.Fatalf("an earlier touch moved LastSeen back to %v", d.LastSeen)
 	}
 }
+
+// A user read through the cache is never older than the last change that
+// returned, however many reads race it; a login not found is not
+// remembered (assentd user add, another process, adds users); a caller
+// changing a returned user changes nothing cached.
+func TestUserCacheNeverOutlivesAChange(t *testing.T) {
+	ctx := context.Background()
+	f := newPendingFixture(t)
+	for round := range 20 {
+		f.p.users = newUserCache()
+		status := fmt.Sprintf("status-%d", round)
+		stop := make(chan struct{})
+		var readers sync.WaitGroup
+		for range 8 {
+			readers.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					f.p.GetUser(ctx, "usr_1")
+					f.p.GetUserByLogin(ctx, "ann")
+				}
+			})
+		}
+		time.Sleep(time.Millisecond)
+		if _, err := f.p.UpdateUser(ctx, "usr_1", func(u *store.User) error { u.Status = status; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		for range 50 {
+			if u, err := f.p.GetUser(ctx, "usr_1"); err != nil || u.Status != status {
+				t.Fatalf("round %d: GetUser after the change = %q, %v", round, u.Status, err)
+			}
+			if u, err := f.p.GetUserByLogin(ctx, "ann"); err != nil || u.Status != status {
+				t.Fatalf("round %d: GetUserByLogin after the change = %q, %v", round, u.Status, err)
+			}
+		}
+		close(stop)
+		readers.Wait()
+	}
+
+	if _, err := f.p.GetUserByLogin(ctx, "bob"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("bob before he exists: %v", err)
+	}
+	if err := f.raw.CreateUser(ctx, store.User{ID: "usr_2", Login: "bob", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := f.p.GetUserByLogin(ctx, "bob"); err != nil || u.ID != "usr_2" {
+		t.Fatalf("bob added by another process: %+v, %v", u, err)
+	}
+
+	if _, err := f.p.UpdateUser(ctx, "usr_1", func(u *store.User) error {
+		u.Groups, u.Profile = []string{"staff"}, map[string]string{"dept": "ops"}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := f.p.GetUser(ctx, "usr_1")
+	u.Groups[0], u.Profile["dept"] = "admins", "changed by a caller"
+	if again, _ := f.p.GetUserByLogin(ctx, "ann"); again.Groups[0] != "staff" || again.Profile["dept"] != "ops" {
+		t.Fatalf("a caller's change reached the cache: %+v", again)
+	}
+}
