@@ -360,6 +360,29 @@ func TestDataFolderServesOneNode(t *testing.T) {
 	again()
 }
 
+// readAlong runs read on eight goroutines over and over until the
+// returned stop is called (and returns once they have stopped).
+func readAlong(read func()) (stop func()) {
+	done := make(chan struct{})
+	var readers sync.WaitGroup
+	for range 8 {
+		readers.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				read()
+			}
+		})
+	}
+	return func() {
+		close(done)
+		readers.Wait()
+	}
+}
+
 // A device read through the cache is never older than the last change
 // that returned: a revocation shows at once, however many reads race it.
 func TestDeviceCacheNeverOutlivesARevocation(t *testing.T) {
@@ -370,21 +393,10 @@ func TestDeviceCacheNeverOutlivesARevocation(t *testing.T) {
 		if _, err := f.p.UpdateDevice(ctx, f.dev.ID, func(d *store.Device) error { d.RevokedAt = time.Time{}; return nil }); err != nil {
 			t.Fatal(err)
 		}
-		stop := make(chan struct{})
-		var readers sync.WaitGroup
-		for range 8 {
-			readers.Go(func() {
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					f.p.GetDevice(ctx, f.dev.ID)
-					f.p.ListDevices(ctx, f.dev.UserID)
-				}
-			})
-		}
+		stop := readAlong(func() {
+			f.p.GetDevice(ctx, f.dev.ID)
+			f.p.ListDevices(ctx, f.dev.UserID)
+		})
 		time.Sleep(time.Millisecond)
 		if _, err := f.p.UpdateDevice(ctx, f.dev.ID, func(d *store.Device) error { d.RevokedAt = time.Now(); return nil }); err != nil {
 			t.Fatal(err)
@@ -399,8 +411,7 @@ func TestDeviceCacheNeverOutlivesARevocation(t *testing.T) {
 				t.Fatalf("round %d: ListDevices after the revocation = %+v, %v", round, ds, err)
 			}
 		}
-		close(stop)
-		readers.Wait()
+		stop()
 	}
 }
 
@@ -615,21 +626,10 @@ func TestUserCacheNeverOutlivesAChange(t *testing.T) {
 	for round := range 20 {
 		f.p.users = newUserCache()
 		status := fmt.Sprintf("status-%d", round)
-		stop := make(chan struct{})
-		var readers sync.WaitGroup
-		for range 8 {
-			readers.Go(func() {
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					f.p.GetUser(ctx, "usr_1")
-					f.p.GetUserByLogin(ctx, "ann")
-				}
-			})
-		}
+		stop := readAlong(func() {
+			f.p.GetUser(ctx, "usr_1")
+			f.p.GetUserByLogin(ctx, "ann")
+		})
 		time.Sleep(time.Millisecond)
 		if _, err := f.p.UpdateUser(ctx, "usr_1", func(u *store.User) error { u.Status = status; return nil }); err != nil {
 			t.Fatal(err)
@@ -642,8 +642,7 @@ func TestUserCacheNeverOutlivesAChange(t *testing.T) {
 				t.Fatalf("round %d: GetUserByLogin after the change = %q, %v", round, u.Status, err)
 			}
 		}
-		close(stop)
-		readers.Wait()
+		stop()
 	}
 
 	if _, err := f.p.GetUserByLogin(ctx, "bob"); !errors.Is(err, store.ErrNotFound) {
