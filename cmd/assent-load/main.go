@@ -63,6 +63,7 @@ func run(ctx context.Context, args []string) error {
 	down := fs.Duration("down", 0, "restart mode: how long the server stays stopped before it starts again")
 	deadline := fs.Duration("reconnect-deadline", 2*time.Minute, "restart mode: devices not back this long after the server is back count as failed")
 	restartCmd := fs.String("restart-cmd", "", "restart mode: a shell command that restarts a server assent-load did not start (e.g. 'systemctl restart assentd'), instead of a command after --")
+	sole := fs.Bool("sole-node", false, "restart mode: the server is one node on SQLite (assentd serve without --database and --nats), which keeps pushes nobody answered in memory; those a crash takes are counted apart (pendingLost), not as unanswered")
 	record := fs.String("record", "", "restart mode: write the pushes the server acknowledged and the approvals it confirmed to this file, for assent-load audit-check --record")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -73,7 +74,7 @@ func run(ctx context.Context, args []string) error {
 	if *mode == "restart" {
 		return restartMode(ctx, fs, restartFlags{server: *server, nodes: *nodes, ops: *ops, token: *token, state: *state, prefix: *prefix,
 			devices: *devices, rate: *rate, duration: *dur, signal: *sig, down: *down, deadline: *deadline, restartCmd: *restartCmd,
-			record: *record, json: *asJSON})
+			record: *record, sole: *sole, json: *asJSON})
 	}
 	if *mode != "push" && *mode != "signin" {
 		return fmt.Errorf("--mode %q: want push, signin or restart", *mode)

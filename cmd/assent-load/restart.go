@@ -37,7 +37,7 @@ type restartFlags struct {
 	signal                                   string
 	down, deadline                           time.Duration
 	restartCmd, record                       string
-	json                                     bool
+	sole, json                               bool
 }
 
 func restartMode(ctx context.Context, fs *flag.FlagSet, f restartFlags) error {
@@ -48,6 +48,7 @@ func restartMode(ctx context.Context, fs *flag.FlagSet, f restartFlags) error {
 		Server: strings.TrimRight(f.server, "/"), Ops: strings.TrimRight(strings.TrimSpace(f.ops), "/"), AdminToken: f.token,
 		StatePath: f.state, Prefix: f.prefix, Devices: f.devices, Rate: f.rate, Duration: f.duration,
 		Down: f.down, Deadline: f.deadline, Command: fs.Args(), RestartCmd: f.restartCmd, Record: f.record,
+		PendingInMemory: f.sole,
 	}
 	switch f.signal {
 	case "term":
@@ -103,6 +104,9 @@ type restartConfig struct {
 	// "sent,ID" for each push it answered with a challenge id, and
 	// "approved,ID" for each approval it confirmed (see auditCheck).
 	Record string
+	// PendingInMemory says the server is one node on SQLite, which keeps
+	// pushes nobody answered in memory (--sole-node).
+	PendingInMemory bool
 }
 
 // RestartReport is what a restart run measured.
@@ -160,9 +164,13 @@ type RestartLoad struct {
 	// Approved: approvals the server confirmed to the device.
 	// ConfirmationLost: answers whose confirmation the crash took, which
 	// the server had stored (answered again, it says already_answered).
+	// PendingLost: acknowledged pushes that a crash took while nobody had
+	// answered them (one node on SQLite keeps those in memory): the
+	// restarted server refuses their answer, or never sends them again.
 	// Unanswered: the rest of Sent (audit-check --record tells more).
 	Approved         int    `json:"approved"`
 	ConfirmationLost int    `json:"confirmationLost"`
+	PendingLost      int    `json:"pendingLost"`
 	Unanswered       int    `json:"unanswered"`
 	FirstError       string `json:"firstError,omitempty"`
 }
@@ -484,6 +492,9 @@ func runRestart(ctx context.Context, cfg restartConfig, log io.Writer) (*Restart
 		l := rep.Load
 		fmt.Fprintf(log, "  pushes at %.0f/s: %d sent, %d approved, %d answered but the crash took the confirmation, %d unanswered; %d refused while the server was away\n",
 			l.Rate, l.Sent, l.Approved, l.ConfirmationLost, l.Unanswered, l.Refused)
+		if l.PendingLost > 0 {
+			fmt.Fprintf(log, "  %d pushes nobody had answered were lost in the crash (the node kept them in memory)\n", l.PendingLost)
+		}
 		if l.FirstError != "" {
 			fmt.Fprintf(log, "  first push error: %s\n", l.FirstError)
 		}
@@ -897,13 +908,15 @@ func (l *pushLoad) finish(ctx context.Context) *RestartLoad {
 		}
 	}
 	l.mu.Unlock()
-	lost := 0
+	lost, gone := 0, 0
 	for _, p := range again {
 		outcome, err := p.dev.cl.Respond(ctx, p.ch, push.Answer{Consent: push.ConsentApproved, Number: p.number})
 		var ae *push.APIError
 		switch {
 		case errors.As(err, &ae) && ae.Code == "already_answered":
 			lost++
+		case l.cfg.PendingInMemory && errors.As(err, &ae) && ae.Code == "response_rejected":
+			gone++ // the restarted node does not know it
 		case err == nil && outcome == push.OutcomeApproved:
 			l.mu.Lock()
 			p.done = true
@@ -914,6 +927,15 @@ func (l *pushLoad) finish(ctx context.Context) *RestartLoad {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.cfg.PendingInMemory {
+		// Never delivered again after the crash: the node had them only
+		// in memory.
+		for _, p := range l.pending {
+			if p.known && p.ch == nil && !p.done {
+				gone++
+			}
+		}
+	}
 	return &RestartLoad{Rate: l.cfg.Rate, Sent: l.sent, Refused: l.refused, Approved: l.approved, ConfirmationLost: lost,
-		Unanswered: l.sent - l.approved - lost, FirstError: l.firstErr}
+		PendingLost: gone, Unanswered: l.sent - l.approved - lost - gone, FirstError: l.firstErr}
 }
