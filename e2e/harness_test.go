@@ -80,7 +80,7 @@ func newEnvOn(t testing.TB, dir string, opts ...func(*server.Options)) *env {
 		e.srv.Close()
 		hs.Close()
 		e.srv.WaitBackground()
-		st.Close()
+		e.st.Close() // the server's store: stops its group commits, then closes the file
 	})
 	return e
 }

@@ -472,7 +472,7 @@ func (p *soleStore) Flush(ctx context.Context) error {
 	return first
 }
 
-// held counts the challenges in memory (for tests and metrics).
+// held counts the challenges in memory (for tests).
 func (p *soleStore) held() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
