@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"github.com/seed-3a5b824e/assent/internal/pgtest"
 	"net"
 	"net/http"
@@ -85,7 +86,7 @@ func newCluster(t *testing.T, natsURL string, n int) *cluster {
 			t.Fatalf("%v\n%s", err, howToRunCluster)
 		}
 		srv, err := server.New(context.Background(), server.Options{URL: c.url, Org: "Cluster Org", Store: st, SealKey: seal,
-			Broker: broker, PasswordParams: cheapArgon2})
+			Broker: broker, PasswordParams: cheapArgon2, PollRecheck: time.Hour}) // held polls woken only by the broker
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,6 +175,32 @@ func testCluster(t *testing.T, natsURL string) {
 	}
 	if r, err := tx.Do(ctx, sdk.RemChallengePoll, sdk.Request{}); err != nil || r.Status != sdk.StatusSuccess {
 		t.Fatalf("sign-in on node A with the device on node B = %+v, %v", r, err)
+	}
+
+	// A poll held on node A is woken when node B takes the answer: the
+	// message that the challenge ended comes over the broker.
+	tx, number = cliPush(t, sdk.New(c.url), "nina")
+	p = recv(t, prompts)
+	held := make(chan error, 1)
+	go func() {
+		r, err := tx.Do(ctx, sdk.RemChallengePoll, sdk.Request{Wait: 20})
+		if err == nil && r.Status != sdk.StatusSuccess {
+			err = fmt.Errorf("status %s", r.Status)
+		}
+		held <- err
+	}()
+	waitFor(t, func() bool { return c.nodes[a].srv.WaitingPolls() == 1 })
+	c.route(b, b)
+	if _, err := d.Approve(ctx, p, number); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-held:
+		if err != nil {
+			t.Fatalf("poll held on node A, answer on node B: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a poll held on node A was not woken by the answer node B took")
 	}
 
 	// Node B stops; the device reconnects to the third node, and a push

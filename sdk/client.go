@@ -66,10 +66,16 @@ func (t *Transaction) Do(ctx context.Context, remediation string, req Request) (
 	return &r, nil
 }
 
-// WaitPush polls a waiting push until it ends, calling show with the
-// number to display once.
+// PollWait is the Wait WaitPush asks of each challenge-poll, in seconds.
+const PollWait = 15
+
+// WaitPush waits for a waiting push to end, calling show with the number
+// to display once. Each poll asks the server to hold its answer until the
+// push ends (Request.Wait); a poll that comes back sooner than every, still
+// waiting, is followed by a pause of every.
 func (t *Transaction) WaitPush(ctx context.Context, every time.Duration, show func(number int)) (*Response, error) {
 	shown := false
+	var last time.Time
 	for {
 		if t.Last.Status == StatusWaiting && !shown && show != nil {
 			show(t.Last.Number)
@@ -78,12 +84,15 @@ func (t *Transaction) WaitPush(ctx context.Context, every time.Duration, show fu
 		if t.Last.Status != StatusWaiting {
 			return t.Last, nil
 		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(every):
+		if pause := every - time.Since(last); pause > 0 {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(pause):
+			}
 		}
-		if _, err := t.Do(ctx, RemChallengePoll, Request{}); err != nil {
+		last = time.Now()
+		if _, err := t.Do(ctx, RemChallengePoll, Request{Wait: PollWait}); err != nil {
 			return nil, err
 		}
 	}

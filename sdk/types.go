@@ -153,6 +153,12 @@ type Request struct {
 	Proof string `json:"proof,omitempty"`
 	// Name is a new passkey's nickname.
 	Name string `json:"name,omitempty"`
+	// Wait (challenge-poll) is how many seconds the server may hold its
+	// answer while the push still waits: it answers the moment the push
+	// ends, or "waiting" when the time is up (at most 20 s). 0 answers at
+	// once. A poll may also come back at once, still waiting (the server
+	// holds at most two polls of a transaction); poll again after a pause.
+	Wait int `json:"wait,omitempty"`
 }
 
 // SessionUser is the body of GET /v1/session: whose the session is, the

@@ -287,6 +287,15 @@ func (s *Server) remediate(ctx context.Context, name string, req sdk.Request, me
 	if err != nil {
 		return nil, err
 	}
+	if name == sdk.RemChallengePoll && st.Step == stepPush {
+		// Held until the push ends (if asked); then everything is read
+		// again, as if the poll had just come in.
+		if s.waitPush(ctx, tx.ID, st.Push, s.pollWait(req.Wait)) {
+			if tx, st, err = s.loadTx(ctx, req.StateHandle); err != nil {
+				return nil, err
+			}
+		}
+	}
 	// Until a factor is passed, a known and an unknown login must take as
 	// long: every such step lasts at least the answer floor.
 	if !st.proven() && s.eng.limits.AnswerFloor > 0 {

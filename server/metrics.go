@@ -37,7 +37,7 @@ type metrics struct {
 	replaced prometheus.Counter
 }
 
-func newMetrics(connected func() int) *metrics {
+func newMetrics(connected, waitingPolls func() int) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		challenges: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -67,6 +67,8 @@ func newMetrics(connected func() int) *metrics {
 	m.reg.MustRegister(m.challenges, m.roundTrip, m.requests, m.errors, m.signIns, m.refused, m.replaced,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "assent_connected_devices", Help: "Open push sockets on this node."},
 			func() float64 { return float64(connected()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "assent_polls_waiting", Help: "Sign-in polls this node holds until their push ends."},
+			func() float64 { return float64(waitingPolls()) }),
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

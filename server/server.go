@@ -74,6 +74,10 @@ type Options struct {
 	// Sockets bound the push sockets of this node; zero fields take the
 	// defaults (see hub.go).
 	Sockets SocketLimits
+	// PollRecheck is how often a held challenge-poll looks at the store
+	// itself, in case the broker dropped the message that would have
+	// woken it (pushwait.go); 1 s by default.
+	PollRecheck time.Duration
 }
 
 // Server is one assentd node.
@@ -87,6 +91,9 @@ type Server struct {
 	log     *slog.Logger
 	hub     *hub
 	broker  Broker
+	// waits are the challenge-polls held until their push ends
+	// (pushwait.go).
+	waits *pushWaits
 	// probe is /readyz's write probe; noSpaceLogged when an out-of-space
 	// store was last logged (diskspace.go).
 	probe         writeProbe
@@ -154,6 +161,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if o.PingInterval <= 0 {
 		o.PingInterval = 30 * time.Second
 	}
+	if o.PollRecheck <= 0 {
+		o.PollRecheck = time.Second
+	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = 2 * o.PingInterval
 	}
@@ -180,10 +190,11 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		log:       o.Logger,
 		hub:       newHub(o.PingInterval, o.Sockets),
 		done:      make(chan struct{}),
+		waits:     newPushWaits(),
 		audits:    make(chan auditReq),
 		dummyHash: crypto.HashPassword(crypto.RandomToken(16), o.PasswordParams),
 	}
-	s.metrics = newMetrics(s.hub.count)
+	s.metrics = newMetrics(s.hub.count, s.waits.waiting)
 	s.broker = o.Broker
 	if s.broker == nil {
 		s.broker = NewLocalBroker()
@@ -198,7 +209,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 			}
 		}
 	}
-	if err := s.broker.Subscribe(s.hub.deliver); err != nil {
+	if err := s.broker.Subscribe(s.deliver); err != nil {
 		return nil, fmt.Errorf("server: broker: %w", err)
 	}
 	if s.web, err = newPages(s); err != nil {
@@ -317,6 +328,10 @@ func (s *Server) Close() error {
 
 // ConnectedDevices counts open push connections on this node.
 func (s *Server) ConnectedDevices() int { return s.hub.count() }
+
+// WaitingPolls is how many challenge-polls this node holds until their
+// push ends.
+func (s *Server) WaitingPolls() int { return s.waits.waiting() }
 
 // ServerInfo is the body of GET /v1/server: what a device needs to check it
 // talks to the right server.

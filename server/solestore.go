@@ -328,13 +328,15 @@ func (p *soleStore) ListChallenges(ctx context.Context, f store.ChallengeFilter)
 	mem := p.matching(f)
 	byDevice := f.DeviceID != "" && f.Status == store.ChallengePending
 	var gen uint64
-	if byDevice {
+	if f.Status == store.ChallengePending {
 		p.mu.Lock()
-		skip := !p.storedAll && !p.stored[f.DeviceID]
+		// The store holds none of the device's pending challenges, or
+		// none at all (a sign-in's list of its push's challenges).
+		skip := !p.storedAll && (len(p.stored) == 0 || byDevice && !p.stored[f.DeviceID])
 		gen = p.storedGen
 		p.mu.Unlock()
 		if skip {
-			return mem, nil // the store holds none of its pending ones
+			return mem, nil
 		}
 	}
 	cs, err := p.Store.ListChallenges(ctx, f)

@@ -445,6 +445,20 @@ func (s *countingStore) ListChallenges(ctx context.Context, f store.ChallengeFil
 	return s.Store.ListChallenges(ctx, f)
 }
 
+// listIDs lists the ids of the challenges f matches.
+func listIDs(t *testing.T, p *soleStore, f store.ChallengeFilter) []string {
+	t.Helper()
+	list, err := p.ListChallenges(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, c := range list {
+		ids = append(ids, c.ID)
+	}
+	return ids
+}
+
 // Pushes left pending in the store by an earlier run (a clean stop writes
 // them) are in the device's pending list after a restart until they end;
 // a device with none in the store gets its list from memory alone.
@@ -458,15 +472,7 @@ func TestPendingListFindsWhatAnEarlierRunStored(t *testing.T) {
 	cs := &countingStore{Store: f.raw}
 	p := newSoleStore(cs, func(context.Context, []store.AuditEvent) {}) // the next run
 	pendingOf := func(dev string) []string {
-		list, err := p.ListChallenges(ctx, store.ChallengeFilter{DeviceID: dev, Status: store.ChallengePending})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []string
-		for _, c := range list {
-			ids = append(ids, c.ID)
-		}
-		return ids
+		return listIDs(t, p, store.ChallengeFilter{DeviceID: dev, Status: store.ChallengePending})
 	}
 	if got := pendingOf(f.dev.ID); !slices.Equal(got, []string{"chl_before"}) {
 		t.Fatalf("before LoadStored: %v", got)
@@ -495,6 +501,49 @@ func TestPendingListFindsWhatAnEarlierRunStored(t *testing.T) {
 	n = cs.lists.Load()
 	if got := pendingOf(f.dev.ID); !slices.Equal(got, []string{"chl_now"}) || cs.lists.Load() != n {
 		t.Fatalf("with none left in the store: %v, %d store lists", got, cs.lists.Load()-n)
+	}
+}
+
+// A transaction's pending list (the push's other challenges, cancelled
+// when one is answered) asks the store only while the store may hold
+// pending challenges: after a restart that left some, until they end.
+func TestTxPendingListAsksTheStoreOnlyWhileItMayHoldSome(t *testing.T) {
+	ctx := context.Background()
+	f := newPendingFixture(t)
+	f.send(t, "chl_before", "tx_1", time.Now())
+	if err := f.p.Flush(ctx); err != nil { // the earlier run stops
+		t.Fatal(err)
+	}
+	cs := &countingStore{Store: f.raw}
+	p := newSoleStore(cs, func(context.Context, []store.AuditEvent) {})
+	list := func(flt store.ChallengeFilter) []string { return listIDs(t, p, flt) }
+	ofTx := store.ChallengeFilter{TxID: "tx_1", Status: store.ChallengePending}
+	if got := list(ofTx); !slices.Equal(got, []string{"chl_before"}) {
+		t.Fatalf("before LoadStored: %v", got)
+	}
+	if err := p.LoadStored(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.CreateChallenge(ctx, store.Challenge{ID: "chl_now", TxID: "tx_1", DeviceID: f.dev.ID, UserID: f.dev.UserID, Status: store.ChallengePending,
+		CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Minute)})
+	if got := list(ofTx); !slices.Equal(got, []string{"chl_before", "chl_now"}) {
+		t.Fatalf("stored and held: %v", got)
+	}
+	if _, err := p.UpdateChallenge(ctx, "chl_before", approve, outcomeAudit()); err != nil {
+		t.Fatal(err)
+	}
+	// The device's own list finds none left in the store; from then on
+	// the store is not asked for any pending list.
+	if got := list(store.ChallengeFilter{DeviceID: f.dev.ID, Status: store.ChallengePending}); !slices.Equal(got, []string{"chl_now"}) {
+		t.Fatalf("the device's list: %v", got)
+	}
+	n := cs.lists.Load()
+	if got := list(ofTx); !slices.Equal(got, []string{"chl_now"}) || cs.lists.Load() != n {
+		t.Fatalf("with none left in the store: %v, %d store lists", got, cs.lists.Load()-n)
+	}
+	// A list of settled ones still asks the store.
+	if got := list(store.ChallengeFilter{TxID: "tx_1", Status: store.ChallengeApproved}); !slices.Equal(got, []string{"chl_before"}) || cs.lists.Load() != n+1 {
+		t.Fatalf("approved: %v, %d store lists", got, cs.lists.Load()-n)
 	}
 }
 

@@ -561,7 +561,7 @@ func (d *driver) once(ctx context.Context, i int) (time.Duration, error) {
 		// device's ack names it. Wait for the transaction instead.
 		fmt.Fprintf(p.in, "answer-login %s %d\n", dev.Login, number)
 		for {
-			r, err := tx.Do(ctx, sdk.RemChallengePoll, sdk.Request{})
+			r, err := tx.Do(ctx, sdk.RemChallengePoll, sdk.Request{Wait: 10}) // held until the push ends
 			if err != nil {
 				return 0, err
 			}
