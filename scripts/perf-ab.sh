@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Measures two builds of assentd in one run, one node on SQLite each, with
-# the same assent-load (the working tree's) and the same loads, alternating
-# between them round by round, so that both see the same machine:
+# Measures two builds of assentd in one run, one node on SQLite each, each
+# driven by its own build of assent-load (so that a change to how a client
+# drives the server, such as how a sign-in polls, is measured with it) with
+# the same loads, alternating between them round by round, so that both see
+# the same machine:
 #
 #   scripts/perf-ab.sh BASE [OUT]        # BASE: a commit, e.g. HEAD~1
 #   ROUNDS=3 DEVICES=2000 DURATION=20s scripts/perf-ab.sh 54259ea /tmp/ab
+#   LOADS=signin scripts/perf-ab.sh HEAD~1   # some of the loads only
 #
 # "before" is BASE, "after" is the working tree. Each round runs, on each
 # build: pushes at 250/s and at 500/s, pushes as fast as 64 in flight allow,
@@ -20,6 +23,7 @@ out=${2:-perf-ab}
 ROUNDS=${ROUNDS:-3}
 DEVICES=${DEVICES:-2000}
 DURATION=${DURATION:-20s}
+LOADS=${LOADS:-250 500 full signin}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 work=$(mktemp -d)
@@ -32,9 +36,8 @@ cleanup() {
 trap cleanup EXIT
 
 git worktree add --detach "$work/base-src" "$base" >/dev/null
-(cd "$work/base-src" && go build -o "$work/before/" ./cmd/assentd)
-go build -o "$work/after/" ./cmd/assentd
-go build -o "$work/" ./cmd/assent-load
+(cd "$work/base-src" && go build -o "$work/before/" ./cmd/assentd ./cmd/assent-load)
+go build -o "$work/after/" ./cmd/assentd ./cmd/assent-load
 
 export ASSENT_SEAL_KEY=$(head -c 32 /dev/urandom | base64)
 export ASSENT_POLICY=docs/load-policy.yaml ASSENT_SOURCE_RATE=-1 ASSENT_MAX_CONNS_PER_ADDRESS=0 ASSENT_ANSWER_FLOOR=0
@@ -56,7 +59,7 @@ done
 run() { # build, round, name, assent-load flags
 	local b=$1 r=$2 name=$3
 	shift 3
-	"$work/assent-load" --json --server http://127.0.0.1:9500 --ops http://127.0.0.1:9590 --admin-token "$tok" \
+	"$work/$b/assent-load" --json --server http://127.0.0.1:9500 --ops http://127.0.0.1:9590 --admin-token "$tok" \
 		--state "$work/state-$b.json" --devices "$DEVICES" --procs 2 --steps "$DEVICES" --duration "$DURATION" "$@" \
 		>"$out/$b-$r-$name.json" 2>"$out/$b-$r-$name.log"
 }
@@ -70,10 +73,14 @@ for r in $(seq "$ROUNDS"); do
 		up http://127.0.0.1:9500
 		up http://127.0.0.1:9590
 		tok=$("$work/$b/assentd" admin-token --name ab --data "$work/data-$b" --listen 127.0.0.1:9500 2>/dev/null)
-		run "$b" "$r" 250 --rate 250
-		run "$b" "$r" 500 --rate 500
-		run "$b" "$r" full --rate 0 --concurrency 64
-		run "$b" "$r" signin --mode signin --rate 0 --concurrency 32
+		for name in $LOADS; do
+			case $name in
+			250 | 500) run "$b" "$r" "$name" --rate "$name" ;;
+			full) run "$b" "$r" full --rate 0 --concurrency 64 ;;
+			signin) run "$b" "$r" signin --mode signin --rate 0 --concurrency 32 ;;
+			*) echo "unknown load $name (LOADS: 250 500 full signin)" >&2; exit 2 ;;
+			esac
+		done
 		kill "$pid"
 		wait "$pid" 2>/dev/null || true
 	done
@@ -83,7 +90,7 @@ done
 {
 	printf '%-6s %-5s %-7s %9s %9s %9s %9s %10s %9s %10s %10s\n' build round load "p50 ms" "p99 ms" "per s" "µs/rt" "× ES256" "µs/conn" "B/conn" "ES256 µs"
 	for r in $(seq "$ROUNDS"); do
-		for name in 250 500 full signin; do
+		for name in $LOADS; do
 			for b in before after; do
 				jq -r --arg b "$b" --arg r "$r" --arg n "$name" '.steps[-1] as $s | $s.load as $l |
 					[$b, $r, $n, ($l.roundTripP50ms*100|round/100), ($l.roundTripP99ms*100|round/100), ($l.approvalsPerSecond|round),

@@ -72,9 +72,11 @@ const PollWait = 15
 // WaitPush waits for a waiting push to end, calling show with the number
 // to display once. Each poll asks the server to hold its answer until the
 // push ends (Request.Wait); a poll that comes back sooner than every, still
-// waiting, is followed by a pause of every.
+// waiting, is followed by a pause of every. A server from before Wait
+// (which refuses the field) is polled every every.
 func (t *Transaction) WaitPush(ctx context.Context, every time.Duration, show func(number int)) (*Response, error) {
 	shown := false
+	wait := PollWait
 	var last time.Time
 	for {
 		if t.Last.Status == StatusWaiting && !shown && show != nil {
@@ -92,7 +94,13 @@ func (t *Transaction) WaitPush(ctx context.Context, every time.Duration, show fu
 			}
 		}
 		last = time.Now()
-		if _, err := t.Do(ctx, RemChallengePoll, Request{Wait: PollWait}); err != nil {
+		_, err := t.Do(ctx, RemChallengePoll, Request{Wait: wait})
+		var e *Error
+		if wait > 0 && errors.As(err, &e) && e.Code == "bad_request" && strings.Contains(e.Message, `unknown field "wait"`) {
+			wait = 0
+			_, err = t.Do(ctx, RemChallengePoll, Request{})
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
