@@ -37,6 +37,7 @@ type soleStore struct {
 
 	devices *deviceCache
 	users   *userCache
+	txs     *txCache
 
 	// stored names the devices the store may hold pending challenges
 	// of (from before a restart, or written straight to it), so that a
@@ -79,6 +80,7 @@ func newSoleStore(st store.Store, told func(context.Context, []store.AuditEvent)
 		byTx:     map[string]map[string]*pendingChallenge{},
 		devices:  newDeviceCache(),
 		users:    newUserCache(),
+		txs:      newTxCache(),
 		stored:   map[string]bool{}, storedAll: true,
 	}
 	if b, ok := st.(store.ChallengeBatcher); ok {

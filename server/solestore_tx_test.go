@@ -1,0 +1,154 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/seed-3a5b824e/assent/server/store"
+)
+
+// txCountingStore counts the store's transaction reads; with slow, a
+// write returns after a pause of up to a millisecond (as when the writer
+// is descheduled between its commit and its return).
+type txCountingStore struct {
+	store.Store
+	gets atomic.Int32
+	slow bool
+}
+
+func (s *txCountingStore) UpdateTransaction(ctx context.Context, id string, fn func(*store.Transaction) error) (store.Transaction, error) {
+	t, err := s.Store.UpdateTransaction(ctx, id, fn)
+	if s.slow {
+		time.Sleep(time.Duration(rand.IntN(1000)) * time.Microsecond)
+	}
+	return t, err
+}
+
+func (s *txCountingStore) GetTransaction(ctx context.Context, id string) (store.Transaction, error) {
+	s.gets.Add(1)
+	return s.Store.GetTransaction(ctx, id)
+}
+
+func newTxFixture(t *testing.T) (*soleStore, *txCountingStore, store.Transaction) {
+	t.Helper()
+	f := newPendingFixture(t)
+	cs := &txCountingStore{Store: f.raw}
+	p := newSoleStore(cs, func(context.Context, []store.AuditEvent) {})
+	now := time.Now()
+	tx := store.Transaction{ID: "tx_1", App: "intranet", Kind: "signin", Status: store.TxActive, Data: []byte("0"),
+		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(10 * time.Minute)}
+	if err := p.CreateTransaction(context.Background(), tx); err != nil {
+		t.Fatal(err)
+	}
+	return p, cs, tx
+}
+
+// step is a sign-in step as advance makes it: it moves the transaction
+// on only from the generation it read (Data holds the generation here).
+func step(from int) func(*store.Transaction) error {
+	return func(t *store.Transaction) error {
+		if string(t.Data) != strconv.Itoa(from) {
+			return errStepMoved
+		}
+		t.Data = []byte(strconv.Itoa(from + 1))
+		return nil
+	}
+}
+
+// A step reads what the step before it wrote without asking the store;
+// what it reads is what the store holds.
+func TestTxCacheServesTheLastWrite(t *testing.T) {
+	ctx := context.Background()
+	p, cs, tx := newTxFixture(t)
+	for gen := range 5 {
+		got, err := p.GetTransaction(ctx, tx.ID)
+		if err != nil || string(got.Data) != strconv.Itoa(gen) {
+			t.Fatalf("step %d read %q, %v", gen, got.Data, err)
+		}
+		if _, err := p.UpdateTransaction(ctx, tx.ID, step(gen)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := cs.gets.Load(); n != 0 {
+		t.Fatalf("the steps read the store %d times", n)
+	}
+	stored, _ := cs.Store.GetTransaction(ctx, tx.ID)
+	if cached, _ := p.GetTransaction(ctx, tx.ID); !bytes.Equal(cached.Data, stored.Data) {
+		t.Fatalf("cache %q, store %q", cached.Data, stored.Data)
+	}
+	// A caller changing what it got changes neither.
+	got, _ := p.GetTransaction(ctx, tx.ID)
+	got.Data[0] = 'x'
+	if again, _ := p.GetTransaction(ctx, tx.ID); again.Data[0] == 'x' {
+		t.Fatal("a caller's change reached the cache")
+	}
+}
+
+// Fifty requests of one transaction at once, each reading it and trying
+// to move it on (as fifty parallel steps would): every move that was
+// written is one generation on, and afterwards the cache holds exactly
+// what the store holds, never an older write that reached it late.
+func TestTxCacheNeverOlderThanTheStore(t *testing.T) {
+	ctx := context.Background()
+	for round := range 20 {
+		p, cs, tx := newTxFixture(t)
+		cs.slow = true
+		var wg sync.WaitGroup
+		var moved atomic.Int32
+		for range 50 {
+			wg.Go(func() {
+				for range 4 {
+					cur, err := p.GetTransaction(ctx, tx.ID)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					from, _ := strconv.Atoi(string(cur.Data))
+					if _, err := p.UpdateTransaction(ctx, tx.ID, step(from)); err == nil {
+						moved.Add(1)
+					} else if !errors.Is(err, errStepMoved) {
+						t.Error(err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		stored, _ := cs.Store.GetTransaction(ctx, tx.ID)
+		cached, _ := p.GetTransaction(ctx, tx.ID)
+		if want := fmt.Sprint(moved.Load()); string(stored.Data) != want || string(cached.Data) != want {
+			t.Fatalf("round %d: %d moves; store at %q, cache at %q", round, moved.Load(), stored.Data, cached.Data)
+		}
+	}
+}
+
+// A step that fails leaves the store as it was, and the cache agrees; a
+// transaction that ended is not kept (its next read asks the store).
+func TestTxCacheAfterFailuresAndTheEnd(t *testing.T) {
+	ctx := context.Background()
+	p, cs, tx := newTxFixture(t)
+	if _, err := p.UpdateTransaction(ctx, tx.ID, step(7)); !errors.Is(err, errStepMoved) {
+		t.Fatalf("a step from a generation it was not at = %v", err)
+	}
+	if got, err := p.GetTransaction(ctx, tx.ID); err != nil || string(got.Data) != "0" {
+		t.Fatalf("after the refused step: %q, %v", got.Data, err)
+	}
+	if _, err := p.UpdateTransaction(ctx, tx.ID, func(t *store.Transaction) error { t.Status = store.TxSuccess; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	n := cs.gets.Load()
+	got, err := p.GetTransaction(ctx, tx.ID)
+	if err != nil || got.Status != store.TxSuccess || cs.gets.Load() != n+1 {
+		t.Fatalf("an ended transaction read as %q (%v), %d store reads", got.Status, err, cs.gets.Load()-n)
+	}
+	if _, err := p.GetTransaction(ctx, "tx_unknown"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("an unknown transaction = %v", err)
+	}
+}
