@@ -143,6 +143,7 @@ func (s *Server) waitPush(ctx context.Context, txID string, p *pushState, d time
 	for s.pushStillWaits(ctx, p) {
 		select {
 		case <-wake:
+			return true // a challenge ended: the poll reads how
 		case <-recheck.C:
 		case <-deadline.C:
 			return true
