@@ -17,16 +17,16 @@ type pollResult struct {
 	err error
 }
 
-// woken is what a held poll answered once the push ended: it must come
-// before half the 20 s it asked for is up, or nothing woke it (at its
-// end the poll would read the outcome from the store anyway).
+// woken is what a held poll answered once what ends it happened: it must
+// come before half the 20 s it asked for is up, or nothing woke it (at
+// its end the poll would read the outcome from the store anyway).
 func woken(t *testing.T, res <-chan pollResult) pollResult {
 	t.Helper()
 	select {
 	case got := <-res:
 		return got
 	case <-time.After(10 * time.Second):
-		t.Fatal("the held poll was not woken when its push ended")
+		t.Fatal("the held poll did not answer within 10 s of what should have ended it")
 		return pollResult{}
 	}
 }
@@ -144,6 +144,30 @@ func TestHeldPollRefusesStrangers(t *testing.T) {
 	signedIn := e.signIn("ann", "correct horse battery")
 	_, err = signedIn.Do(e.ctx, sdk.RemChallengePoll, sdk.Request{Wait: 20})
 	wantCode(t, err, "remediation_not_available")
+	if e.srv.WaitingPolls() != 0 {
+		t.Fatalf("%d polls held", e.srv.WaitingPolls())
+	}
+}
+
+// A step-up whose session is signed out while its push waits: a poll that
+// asks to be held is refused at once (every check runs before the wait),
+// and holds nothing.
+func TestHeldPollOfARevokedSessionIsRefusedAtOnce(t *testing.T) {
+	e := newEnv(t, withPolicy(t, wikiPolicy), heldPolls)
+	d, wiki := e.wikiSession("bo")
+	tx, _, err := e.identifyAs(e.api(), "payroll", "bo", wiki)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := tx.Do(e.ctx, sdk.RemSelectAuth, sdk.Request{Authenticator: sdk.AuthPush}); err != nil || r.Status != sdk.StatusWaiting {
+		t.Fatalf("push on the step-up = %+v, %v", r, err)
+	}
+	e.onlyPrompt(d)
+	if err := e.api().SignOut(e.ctx, wiki); err != nil {
+		t.Fatal(err)
+	}
+	got := woken(t, heldPoll(e, tx, 20))
+	wantCode(t, got.err, "invalid_session")
 	if e.srv.WaitingPolls() != 0 {
 		t.Fatalf("%d polls held", e.srv.WaitingPolls())
 	}

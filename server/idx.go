@@ -287,15 +287,6 @@ func (s *Server) remediate(ctx context.Context, name string, req sdk.Request, me
 	if err != nil {
 		return nil, err
 	}
-	if name == sdk.RemChallengePoll && st.Step == stepPush {
-		// Held until the push ends (if asked); then everything is read
-		// again, as if the poll had just come in.
-		if s.waitPush(ctx, tx.ID, st.Push, s.pollWait(req.Wait)) {
-			if tx, st, err = s.loadTx(ctx, req.StateHandle); err != nil {
-				return nil, err
-			}
-		}
-	}
 	// Until a factor is passed, a known and an unknown login must take as
 	// long: every such step lasts at least the answer floor.
 	if !st.proven() && s.eng.limits.AnswerFloor > 0 {
@@ -322,6 +313,15 @@ func (s *Server) remediate(ctx context.Context, name string, req sdk.Request, me
 			return nil, apiErr(http.StatusNotFound, "unknown_remediation", "no remediation named %q", truncate(name, 64))
 		}
 		return nil, apiErr(http.StatusBadRequest, "remediation_not_available", "%s is not available now; next: %s", name, strings.Join(allowed, ", "))
+	}
+	if name == sdk.RemChallengePoll && req.Wait > 0 && st.Step == stepPush {
+		// Held (only once every check above passed) until the push ends,
+		// then run as a poll that just came in: the transaction, its
+		// session and what it allows are all read again.
+		if s.waitPush(ctx, tx.ID, st.Push, s.pollWait(req.Wait)) {
+			req.Wait = 0
+			return s.remediate(ctx, name, req, meta)
+		}
 	}
 	switch name {
 	case sdk.RemCancel:

@@ -23,17 +23,19 @@ import (
 // read that finds it cached takes no lock (as a read of the store may run
 // beside a write). Only active transactions are kept, copied in and out.
 type txCache struct {
-	mu   sync.Mutex
-	byID map[string]store.Transaction
-	seed maphash.Seed
-	lks  [txLocks]sync.Mutex
+	mu    sync.Mutex
+	byID  map[string]store.Transaction
+	swept time.Time // when a full cache last dropped its expired ones
+	seed  maphash.Seed
+	lks   [txLocks]sync.Mutex
 }
 
 const (
 	txLocks = 64
 	// maxCachedTx bounds the cache (a transaction is a few KB at most);
-	// past it, expired ones are dropped, and if that is not enough, reads
-	// go to the store.
+	// past it, expired ones are dropped (at most once a second: a cache
+	// full of live ones is not walked at every write), and if that is not
+	// enough, reads go to the store.
 	maxCachedTx = 20_000
 )
 
@@ -66,10 +68,12 @@ func (c *txCache) put(t store.Transaction) {
 		return
 	}
 	if _, ok := c.byID[t.ID]; !ok && len(c.byID) >= maxCachedTx {
-		now := time.Now()
-		for id, o := range c.byID {
-			if now.After(o.ExpiresAt) {
-				delete(c.byID, id)
+		if now := time.Now(); now.Sub(c.swept) >= time.Second {
+			c.swept = now
+			for id, o := range c.byID {
+				if now.After(o.ExpiresAt) {
+					delete(c.byID, id)
+				}
 			}
 		}
 		if len(c.byID) >= maxCachedTx {

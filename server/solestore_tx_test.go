@@ -152,3 +152,31 @@ func TestTxCacheAfterFailuresAndTheEnd(t *testing.T) {
 		t.Fatalf("an unknown transaction = %v", err)
 	}
 }
+
+// A full cache keeps no more: a new transaction is not cached while the
+// others are live; expired ones make room, dropped at most once a second.
+func TestTxCacheBound(t *testing.T) {
+	c := newTxCache()
+	now := time.Now()
+	for i := range maxCachedTx {
+		c.byID[fmt.Sprint("tx_", i)] = store.Transaction{ID: fmt.Sprint("tx_", i), Status: store.TxActive, ExpiresAt: now.Add(time.Hour)}
+	}
+	c.put(store.Transaction{ID: "tx_new", Status: store.TxActive, ExpiresAt: now.Add(time.Hour)})
+	if _, ok := c.get("tx_new"); ok || len(c.byID) != maxCachedTx {
+		t.Fatalf("a full cache took one more: %d held", len(c.byID))
+	}
+	for id, o := range c.byID {
+		o.ExpiresAt = now.Add(-time.Minute)
+		c.byID[id] = o
+		break
+	}
+	c.put(store.Transaction{ID: "tx_new", Status: store.TxActive, ExpiresAt: now.Add(time.Hour)})
+	if _, ok := c.get("tx_new"); ok {
+		t.Fatal("swept again within the second")
+	}
+	c.swept = time.Time{}
+	c.put(store.Transaction{ID: "tx_new", Status: store.TxActive, ExpiresAt: now.Add(time.Hour)})
+	if _, ok := c.get("tx_new"); !ok || len(c.byID) != maxCachedTx {
+		t.Fatalf("an expired one did not make room: %d held", len(c.byID))
+	}
+}
