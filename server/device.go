@@ -1,18 +1,20 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"encoding/base32"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/gobwas/ws"
 	"github.com/gorilla/websocket"
 
 	"github.com/seed-3a5b824e/assent/crypto"
@@ -335,11 +337,13 @@ func (s *Server) RevokeDevice(ctx context.Context, deviceID, by string) error {
 	return err
 }
 
+// upgrader answers the WebSocket handshake; the socket's frames are then
+// read and written without it (socket.go), so it gets the smallest
+// buffers (the read buffer is garbage at once; the write pool is never
+// drawn from).
 var upgrader = websocket.Upgrader{
-	// Small read buffers, and write buffers borrowed from a pool only while
-	// writing: an idle connection holds as little as it can.
-	ReadBufferSize:  512,
-	WriteBufferSize: 1024,
+	ReadBufferSize:  128,
+	WriteBufferSize: 128,
 	WriteBufferPool: &sync.Pool{},
 	// Devices authenticate with a signed token, never a cookie, so a
 	// cross-site page gains nothing from opening the socket.
@@ -381,24 +385,26 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ws, err := upgrader.Upgrade(w, r, nil)
+	wsc, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		if !authed {
 			s.hub.helloDone(helloKey)
 		}
 		return // the upgrader answered already
 	}
-	ws.SetReadLimit(push.MaxMessageSize)
+	// gorilla has answered the handshake; from here on the frames are
+	// read and written on the connection itself (socket.go).
+	c := newConn(wsc.NetConn(), ip)
 	if !authed {
-		d, err := s.socketHello(ctx, ws)
+		d, err := s.socketHello(ctx, c)
 		s.hub.helloDone(helloKey)
 		if err != nil {
-			closeWith(ws, err)
+			refuseSocket(c, err)
 			return
 		}
 		dev = d
 	}
-	c := newConn(dev.ID, ws)
+	c.deviceID = dev.ID
 	if n := s.hub.add(c); n > 0 {
 		s.metrics.replaced.Add(float64(n))
 	}
@@ -415,95 +421,147 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 	// database, ends: an idle connection keeps only a small stack.
 	// Nothing of the request is kept: its context would hold the HTTP
 	// connection's buffers.
-	go func() {
-		defer s.hub.remove(c)
-		defer c.close()
-		s.readLoop(context.Background(), c, ip)
-	}()
+	go s.readLoop(c)()
 }
 
 // socketHello waits for the hello message of a socket that brought no
 // Authorization header.
-func (s *Server) socketHello(ctx context.Context, ws *websocket.Conn) (store.Device, error) {
-	_ = ws.SetReadDeadline(time.Now().Add(helloTimeout))
-	_, data, err := ws.ReadMessage()
+func (s *Server) socketHello(ctx context.Context, c *conn) (store.Device, error) {
+	_ = c.nc.SetReadDeadline(time.Now().Add(helloTimeout))
+	op, data, err := c.readData(c.nc, nil, false)
+	_ = c.nc.SetReadDeadline(time.Time{})
 	if err != nil {
 		return store.Device{}, apiErr(http.StatusUnauthorized, "unauthorized", "no hello within %s", helloTimeout)
 	}
-	var m push.Message
-	if err := json.Unmarshal(data, &m); err != nil || m.Type != push.MsgHello || m.Token == "" {
+	m, err := decodeFrame(op, data)
+	if err != nil || m.Type != push.MsgHello || m.Token == "" {
 		return store.Device{}, apiErr(http.StatusUnauthorized, "unauthorized", "first message must be {\"type\":\"hello\",\"token\":<device JWS>}")
 	}
 	return s.authDevice(ctx, m.Token)
 }
 
-// closeWith sends an error message and closes an unregistered socket.
-func closeWith(ws *websocket.Conn, err error) {
+// refuseSocket sends an error message and closes a socket that was not
+// registered.
+func refuseSocket(c *conn, err error) {
 	var ae *apiError
 	if !errors.As(err, &ae) {
 		ae = errInternal
 	}
-	_ = ws.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_ = ws.WriteJSON(push.Message{Type: push.MsgError, Error: ae.Code, Message: ae.Message})
-	_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, ae.Code), time.Now().Add(time.Second))
-	ws.Close()
+	c.enqueue(&push.Message{Type: push.MsgError, Error: ae.Code, Message: ae.Message})
+	c.closeWith(ws.StatusPolicyViolation, ae.Code)
 }
 
-func (s *Server) readLoop(ctx context.Context, c *conn, ip string) {
-	ws := c.ws
-	extend := func() { _ = ws.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout)) }
-	extend()
-	ws.SetPongHandler(func(string) error { extend(); return nil })
-	bad := 0
+// readLoop returns the loop that reads a socket until it closes, run on a
+// goroutine of its own. Every idle connection keeps that loop on its
+// stack, parked in a one-byte read of the TCP connection, and a parked
+// goroutine's stack is never shrunk: a reader that grew past the smallest
+// stack (2 KB) would keep 4 KB or more for as long as the device stays
+// (TestIdleSocketStack). So the loop only waits for the first byte of the
+// next frame and hands the frame to a goroutine of its own (onFrame);
+// it is a closure without arguments because a go statement with arguments
+// adds a wrapper's frame. A WebSocket library's read (gorilla's
+// ReadMessage, 1.1–1.3 KB of stack when parked) would also put the
+// average stack the runtime starts new goroutines with past 2 KB.
+func (s *Server) readLoop(c *conn) func() {
+	return func() {
+		for {
+			if _, err := c.nc.Read(c.first[:]); err != nil || !s.onFrame(c) {
+				break
+			}
+		}
+		c.close()
+		s.hub.remove(c)
+	}
+}
+
+// onFrame has the frame the reader saw start read and handled on a
+// goroutine of its own and waits for it (a device's frames are handled one
+// at a time, in order); false closes the socket.
+//
+//go:noinline
+func (s *Server) onFrame(c *conn) bool {
+	keep := make(chan bool, 1)
+	go func() { keep <- s.readFrame(c) }()
+	return <-keep
+}
+
+// frameReader is what reads the frames of one wakeup of a socket's
+// reader (pooled): the byte the reader took, then the rest of the frame in
+// one read of the connection instead of one per header part and payload.
+type frameReader struct {
+	br    *bufio.Reader
+	hdr   [ws.MaxHeaderSize]byte
+	first []byte // the byte the reader took, until it is read
+	nc    net.Conn
+}
+
+func (fr *frameReader) Read(p []byte) (int, error) {
+	if len(fr.first) > 0 {
+		n := copy(p, fr.first)
+		fr.first = fr.first[n:]
+		return n, nil
+	}
+	return fr.nc.Read(p)
+}
+
+var frameReaders = sync.Pool{New: func() any {
+	fr := new(frameReader)
+	fr.br = bufio.NewReaderSize(fr, 2048)
+	return fr
+}}
+
+// readFrame reads the rest of the frame (or message) whose first byte the
+// reader took, and any that came with it, and handles them; false closes
+// the socket. It returns once nothing it read is left unhandled: the
+// reader's next one-byte read starts the next frame.
+func (s *Server) readFrame(c *conn) bool {
+	fr := frameReaders.Get().(*frameReader)
+	fr.first, fr.nc = c.first[:], c.nc
+	fr.br.Reset(fr)
+	defer func() { fr.first, fr.nc = nil, nil; frameReaders.Put(fr) }()
+	_ = c.nc.SetReadDeadline(time.Now().Add(frameTimeout))
+	defer c.nc.SetReadDeadline(time.Time{})
 	for {
-		typ, data, err := ws.ReadMessage()
-		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
-				s.log.Warn("push: frame over the size limit, connection closed", "device", c.deviceID, "limit", push.MaxMessageSize)
-			}
-			return
+		op, data, err := c.readData(fr.br, fr.hdr[:], true)
+		if !s.handleFrame(c, op, data, err) {
+			return false
 		}
-		extend()
-		m, err := decodeFrame(typ, data)
-		if err == nil {
-			switch m.Type {
-			case push.MsgResponse:
-				// The answer is worked out on a goroutine of its own, which
-				// the reader waits for: the database calls grow that
-				// goroutine's stack, not the reader's, which an idle
-				// connection keeps.
-				done := make(chan struct{})
-				go func() {
-					defer close(done)
-					s.answerOnSocket(ctx, c, m.JWS, ip)
-				}()
-				<-done
-				continue
-			case push.MsgHello:
-				continue // already authenticated; harmless
-			default:
-				err = fmt.Errorf("unknown message type %q; a device sends hello or response", m.Type)
-			}
-		}
-		bad++
-		c.enqueue(&push.Message{Type: push.MsgError, Error: "bad_message", Message: err.Error()})
-		if bad >= maxBadFrames {
-			s.log.Warn("push: too many bad frames, connection closed", "device", c.deviceID)
-			return
+		if fr.br.Buffered() == 0 {
+			return true
 		}
 	}
 }
 
-// decodeFrame reads one frame from a device.
-func decodeFrame(typ int, data []byte) (push.Message, error) {
-	var m push.Message
-	if typ != websocket.TextMessage {
-		return m, errors.New("binary frames are not part of the protocol; send JSON text")
+// handleFrame handles what readData returned; false closes the socket.
+func (s *Server) handleFrame(c *conn, op ws.OpCode, data []byte, err error) bool {
+	switch {
+	case errors.Is(err, errFrameTooBig):
+		s.log.Warn("push: frame over the size limit, connection closed", "device", c.deviceID, "limit", push.MaxMessageSize)
+		return false
+	case err != nil:
+		return false
+	case data == nil:
+		return true // a ping or a pong
 	}
-	if err := json.Unmarshal(data, &m); err != nil {
-		return m, fmt.Errorf("frame is not a JSON message object: %v", err)
+	m, err := decodeFrame(op, data)
+	if err == nil {
+		switch m.Type {
+		case push.MsgResponse:
+			s.answerOnSocket(context.Background(), c, m.JWS, c.ip)
+			return true
+		case push.MsgHello:
+			return true // already authenticated; harmless
+		default:
+			err = fmt.Errorf("unknown message type %q; a device sends hello or response", m.Type)
+		}
 	}
-	return m, nil
+	c.bad++
+	c.enqueue(&push.Message{Type: push.MsgError, Error: "bad_message", Message: err.Error()})
+	if c.bad >= maxBadFrames {
+		s.log.Warn("push: too many bad frames, connection closed", "device", c.deviceID)
+		return false
+	}
+	return true
 }
 
 // answerOnSocket settles a response that came over the socket and answers

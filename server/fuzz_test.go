@@ -1,30 +1,82 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
-	"github.com/gorilla/websocket"
+	"github.com/gobwas/ws"
 
 	"github.com/seed-3a5b824e/assent/push"
 )
 
 func FuzzDecodeFrame(f *testing.F) {
 	for _, s := range []string{`{"type":"response","jws":"a.b.c"}`, `{"type":"hello","token":"x"}`, `not json`, `[]`, `{"type":1}`, ``} {
-		f.Add(websocket.TextMessage, []byte(s))
+		f.Add(byte(ws.OpText), []byte(s))
 	}
-	f.Add(websocket.BinaryMessage, []byte{0, 1, 2})
-	f.Fuzz(func(t *testing.T, typ int, data []byte) {
-		m, err := decodeFrame(typ, data)
-		if err == nil && typ != websocket.TextMessage {
+	f.Add(byte(ws.OpBinary), []byte{0, 1, 2})
+	f.Fuzz(func(t *testing.T, typ byte, data []byte) {
+		op := ws.OpCode(typ)
+		m, err := decodeFrame(op, data)
+		if err == nil && op != ws.OpText {
 			t.Fatalf("accepted a frame of type %d", typ)
 		}
-		if err != nil && m.Type != "" && typ != websocket.TextMessage {
+		if err != nil && m.Type != "" && op != ws.OpText {
 			t.Fatalf("refused frame produced a message %+v", m)
+		}
+	})
+}
+
+// FuzzReadData feeds a push socket's reader arbitrary bytes as what a
+// device sent: it never panics, never returns more than a message's
+// limit, returns a message only when the frames that carried it were
+// masked and whole, and closes the socket with a code when it refuses.
+func FuzzReadData(f *testing.F) {
+	frame := func(op ws.OpCode, fin bool, p string) []byte {
+		fr := ws.MaskFrame(ws.NewFrame(op, fin, []byte(p)))
+		b, err := ws.CompileFrame(fr)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return b
+	}
+	join := func(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
+	f.Add(frame(ws.OpText, true, `{"type":"hello"}`))
+	f.Add(join(frame(ws.OpPing, true, "x"), frame(ws.OpText, false, `{"type":`), frame(ws.OpPong, true, ""), frame(ws.OpContinuation, true, `"hello"}`)))
+	f.Add(join(frame(ws.OpClose, true, "\x03\xe8bye")))
+	f.Add(ws.MustCompileFrame(ws.NewTextFrame([]byte("unmasked"))))
+	f.Add([]byte{0x81, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		for _, controlEnds := range []bool{false, true} {
+			a, b := net.Pipe()
+			go io.Copy(io.Discard, b) // the writer's pongs and close frame
+			c := newConn(a, "192.0.2.1")
+			op, data, err := c.readData(bytes.NewReader(in), nil, controlEnds)
+			if err == nil && data != nil {
+				if len(data) > push.MaxMessageSize {
+					t.Fatalf("a message of %d bytes passed the %d-byte limit", len(data), push.MaxMessageSize)
+				}
+				if !op.IsData() {
+					t.Fatalf("a message with opcode %v", op)
+				}
+			}
+			if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				c.mu.Lock()
+				closing := c.closing || c.closed
+				c.mu.Unlock()
+				if !closing {
+					t.Fatalf("refused (%v) but left the socket open", err)
+				}
+			}
+			a.Close()
+			b.Close()
 		}
 	})
 }

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/gobwas/ws"
 
 	"github.com/seed-3a5b824e/assent/push"
 )
@@ -65,108 +65,6 @@ func (b *LocalBroker) Ready() error { return nil }
 
 func (b *LocalBroker) Close() error { return nil }
 
-// Socket limits (DESIGN.md, wire protocol 3); the ping pace is in Options.
-const (
-	writeTimeout = 10 * time.Second
-	// sendQueue messages may wait for a slow device; past that the
-	// connection is dropped rather than holding up anyone else. The device
-	// catches up through the pending list when it reconnects.
-	sendQueue = 32
-)
-
-// conn is one device WebSocket. An idle connection costs its reader
-// goroutine and a few hundred bytes: messages wait in a queue, and a writer
-// goroutine runs only while there is something to write, so that there is
-// never more than one writer.
-type conn struct {
-	deviceID string
-	ws       *websocket.Conn
-
-	mu      sync.Mutex
-	queue   []*push.Message // nil entries are pings
-	writing bool
-	closing bool // close once the queue is written
-	closed  bool
-}
-
-func newConn(deviceID string, ws *websocket.Conn) *conn {
-	return &conn{deviceID: deviceID, ws: ws}
-}
-
-// enqueue hands msg to the writer without blocking; a full queue drops
-// the connection.
-func (c *conn) enqueue(msg *push.Message) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed || c.closing {
-		return false
-	}
-	if len(c.queue) >= sendQueue {
-		c.shutLocked()
-		return false
-	}
-	c.queue = append(c.queue, msg)
-	if !c.writing {
-		c.writing = true
-		go c.write()
-	}
-	return true
-}
-
-// write is the connection's one writer while it runs.
-func (c *conn) write() {
-	for {
-		c.mu.Lock()
-		if len(c.queue) == 0 || c.closed {
-			c.writing, c.queue = false, nil
-			if c.closing {
-				c.shutLocked()
-			}
-			c.mu.Unlock()
-			return
-		}
-		msg := c.queue[0]
-		c.queue = c.queue[1:]
-		c.mu.Unlock()
-		var err error
-		if msg == nil {
-			err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout))
-		} else {
-			_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
-			err = c.ws.WriteJSON(msg)
-		}
-		if err != nil {
-			c.mu.Lock()
-			c.shutLocked()
-			c.mu.Unlock()
-		}
-	}
-}
-
-// close says goodbye once what is queued (an error that explains the
-// close, say) is written.
-func (c *conn) close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed || c.closing {
-		return
-	}
-	c.closing = true
-	if !c.writing {
-		c.shutLocked()
-	}
-}
-
-func (c *conn) shutLocked() {
-	if c.closed {
-		return
-	}
-	c.closed = true
-	_ = c.ws.WriteControl(websocket.CloseMessage,
-		websocket.FormatCloseMessage(websocket.CloseGoingAway, "server closing"), time.Now().Add(time.Second))
-	c.ws.Close()
-}
-
 // SocketLimits bound the push sockets of a node. Zero fields take the
 // defaults.
 type SocketLimits struct {
@@ -208,6 +106,7 @@ func (l SocketLimits) withDefaults() SocketLimits {
 // hub knows this node's open device connections and pings them.
 type hub struct {
 	limits SocketLimits
+	idle   time.Duration // silence that closes a socket
 
 	mu sync.RWMutex
 	// conns are each device's sockets, oldest first.
@@ -221,14 +120,15 @@ type hub struct {
 	helloByAddr map[string]int
 }
 
-func newHub(ping time.Duration, limits SocketLimits) *hub {
-	h := &hub{limits: limits.withDefaults(), conns: map[string][]*conn{}, helloByAddr: map[string]int{}, stop: make(chan struct{})}
+func newHub(ping, idle time.Duration, limits SocketLimits) *hub {
+	h := &hub{limits: limits.withDefaults(), idle: idle, conns: map[string][]*conn{}, helloByAddr: map[string]int{}, stop: make(chan struct{})}
 	go h.pinger(ping)
 	return h
 }
 
 // pinger pings every connection every interval, from one goroutine for
-// the whole node rather than a ticker per connection.
+// the whole node rather than a ticker per connection, and closes those
+// silent for longer than the idle timeout (neither a frame nor a pong).
 func (h *hub) pinger(every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -238,10 +138,15 @@ func (h *hub) pinger(every time.Duration) {
 			return
 		case <-t.C:
 		}
+		now := time.Now()
 		h.mu.RLock()
 		for _, set := range h.conns {
 			for _, c := range set {
-				c.enqueue(nil)
+				if c.silentFor(now) > h.idle {
+					c.close() // its reader ends and removes it
+				} else {
+					c.push(outFrame{control: ws.OpPing})
+				}
 			}
 		}
 		h.mu.RUnlock()

@@ -58,7 +58,8 @@ type Options struct {
 	// GCInterval is how often Run collects expired rows.
 	GCInterval time.Duration
 	// PingInterval and IdleTimeout pace the push sockets: a ping every
-	// PingInterval, and a socket silent for IdleTimeout is closed.
+	// PingInterval, and a socket silent for IdleTimeout (no frame, no
+	// pong) is closed at the next ping.
 	PingInterval time.Duration
 	IdleTimeout  time.Duration
 	// Limits are the throttles of unauthenticated requests and guesses;
@@ -188,7 +189,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		signKey:   key,
 		pin:       pin,
 		log:       o.Logger,
-		hub:       newHub(o.PingInterval, o.Sockets),
+		hub:       newHub(o.PingInterval, o.IdleTimeout, o.Sockets),
 		done:      make(chan struct{}),
 		waits:     newPushWaits(),
 		audits:    make(chan auditReq),
