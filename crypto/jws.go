@@ -100,6 +100,23 @@ func parseJWS(token string) (*jose.JSONWebSignature, JWSHeader, error) {
 	return obj, out, nil
 }
 
+// JWS is a compact JWS parsed once, its signature not checked yet: read
+// the claims that pick the key (UnverifiedClaims), then Verify, without
+// parsing the token again.
+type JWS struct {
+	obj    *jose.JSONWebSignature
+	Header JWSHeader
+}
+
+// ParseJWS parses a compact ES256 JWS without checking its signature.
+func ParseJWS(token string) (*JWS, error) {
+	obj, h, err := parseJWS(token)
+	if err != nil {
+		return nil, err
+	}
+	return &JWS{obj: obj, Header: h}, nil
+}
+
 // ParseJWSHeader reads the protected header without checking the signature.
 func ParseJWSHeader(token string) (JWSHeader, error) {
 	_, h, err := parseJWS(token)
@@ -109,17 +126,23 @@ func ParseJWSHeader(token string) (JWSHeader, error) {
 // VerifyJWS checks that token is an ES256 compact JWS of type typ signed by
 // pub, and decodes its claims into out.
 func VerifyJWS(token string, pub *ecdsa.PublicKey, typ string, out any) error {
-	obj, h, err := parseJWS(token)
+	j, err := ParseJWS(token)
 	if err != nil {
 		return err
 	}
-	if h.Type != typ {
-		return fmt.Errorf("%w: got %q, want %q", ErrWrongJWSType, h.Type, typ)
+	return j.Verify(pub, typ, out)
+}
+
+// Verify checks that j is of type typ and signed by pub, and decodes its
+// claims into out.
+func (j *JWS) Verify(pub *ecdsa.PublicKey, typ string, out any) error {
+	if j.Header.Type != typ {
+		return fmt.Errorf("%w: got %q, want %q", ErrWrongJWSType, j.Header.Type, typ)
 	}
 	if pub == nil {
 		return fmt.Errorf("%w: no key to verify with", ErrBadSignature)
 	}
-	payload, err := obj.Verify(pub)
+	payload, err := j.obj.Verify(pub)
 	if err != nil {
 		return fmt.Errorf("%w (%s)", ErrBadSignature, typ)
 	}
@@ -133,11 +156,17 @@ func VerifyJWS(token string, pub *ecdsa.PublicKey, typ string, out any) error {
 // signature: only for picking the key to verify with (the `iss` of a device
 // token), never for a decision.
 func UnverifiedClaims(token string, out any) error {
-	obj, _, err := parseJWS(token)
+	j, err := ParseJWS(token)
 	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(obj.UnsafePayloadWithoutVerification(), out); err != nil {
+	return j.UnverifiedClaims(out)
+}
+
+// UnverifiedClaims decodes j's claims without checking its signature: only
+// for picking the key to verify with, never for a decision.
+func (j *JWS) UnverifiedClaims(out any) error {
+	if err := json.Unmarshal(j.obj.UnsafePayloadWithoutVerification(), out); err != nil {
 		return fmt.Errorf("%w: claims: %v", ErrMalformedJWS, err)
 	}
 	return nil

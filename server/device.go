@@ -173,7 +173,8 @@ func wsURL(base string) string {
 // device, for this server, fresh, and not seen before.
 func (s *Server) authDevice(ctx context.Context, tok string) (store.Device, error) {
 	var c push.DeviceClaims
-	if err := crypto.UnverifiedClaims(tok, &c); err != nil || c.Issuer == "" {
+	j, err := crypto.ParseJWS(tok)
+	if err != nil || j.UnverifiedClaims(&c) != nil || c.Issuer == "" {
 		return store.Device{}, errDeviceAuth
 	}
 	d, err := s.st.GetDevice(ctx, c.Issuer)
@@ -186,7 +187,7 @@ func (s *Server) authDevice(ctx context.Context, tok string) (store.Device, erro
 	if err != nil {
 		return store.Device{}, s.internal("device auth: device key", err)
 	}
-	if err := crypto.VerifyJWS(tok, pub, push.TypDevice, &c); err != nil {
+	if err := j.Verify(pub, push.TypDevice, &c); err != nil {
 		return store.Device{}, errDeviceAuth
 	}
 	if !d.RevokedAt.IsZero() {
@@ -465,11 +466,15 @@ func refuseSocket(c *conn, err error) {
 func (s *Server) readLoop(c *conn) func() {
 	return func() {
 		for {
-			if _, err := c.nc.Read(c.first[:]); err != nil || !s.onFrame(c) {
+			if _, err := c.nc.Read(c.first[:]); err != nil {
+				c.gone() // no one left to say goodbye to
+				break
+			}
+			if !s.onFrame(c) {
+				c.close()
 				break
 			}
 		}
-		c.close()
 		s.hub.remove(c)
 	}
 }

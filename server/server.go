@@ -208,6 +208,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 				// Every pending list asks the store then: slower, not wrong.
 				s.log.Warn("pending pushes of an earlier run: not loaded", "err", err)
 			}
+			if err := s.pending.LoadDevices(ctx); err != nil {
+				// Devices are read one by one as they connect then.
+				s.log.Warn("devices: not cached at start", "err", err)
+			}
 		}
 	}
 	if err := s.broker.Subscribe(s.deliver); err != nil {

@@ -176,6 +176,17 @@ func (c *conn) closeWith(code ws.StatusCode, why string) {
 	}
 }
 
+// gone closes a socket whose TCP connection has ended (or failed) under
+// the reader, without a close frame: nothing would read it.
+func (c *conn) gone() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.closed = true
+		c.nc.Close()
+	}
+}
+
 func (c *conn) shutLocked() {
 	if c.closed {
 		return

@@ -716,3 +716,99 @@ func TestUserCacheNeverOutlivesAChange(t *testing.T) {
 		t.Fatalf("a caller's change reached the cache: %+v", again)
 	}
 }
+
+// deviceReadCounter counts the store's device reads.
+type deviceReadCounter struct {
+	store.Store
+	gets atomic.Int32
+}
+
+func (s *deviceReadCounter) GetDevice(ctx context.Context, id string) (store.Device, error) {
+	s.gets.Add(1)
+	return s.Store.GetDevice(ctx, id)
+}
+
+func (s *deviceReadCounter) EachDevice(ctx context.Context, fn func(store.Device) error) error {
+	return s.Store.(store.DeviceScanner).EachDevice(ctx, fn)
+}
+
+// At start the node reads every device in one pass: the reconnects that
+// follow a restart ask the store nothing, and a revocation afterwards
+// still shows at once.
+func TestDevicesLoadedAtStartServeReconnects(t *testing.T) {
+	ctx := context.Background()
+	f := newPendingFixture(t)
+	now := time.Now()
+	for i := 2; i <= 40; i++ {
+		h := fmt.Sprintf("h%d", i)
+		if err := f.raw.CreateEnrollToken(ctx, store.EnrollToken{Hash: h, UserID: f.dev.UserID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.raw.CompleteEnrollment(ctx, h, now, store.Device{ID: fmt.Sprintf("dev_%d", i), PublicKey: []byte("{}"), Name: "Phone", CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.raw.UpdateDevice(ctx, "dev_7", func(d *store.Device) error { d.RevokedAt = now; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	cs := &deviceReadCounter{Store: f.raw}
+	p := newSoleStore(cs, func(context.Context, []store.AuditEvent) {})
+	if err := p.LoadDevices(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 40; i++ {
+		d, err := p.GetDevice(ctx, fmt.Sprintf("dev_%d", i))
+		if err != nil || d.Name != "Phone" || d.UserID != f.dev.UserID || d.RevokedAt.IsZero() != (i != 7) {
+			t.Fatalf("dev_%d from the cache = %+v, %v", i, d, err)
+		}
+	}
+	if n := cs.gets.Load(); n != 0 {
+		t.Fatalf("%d device reads went to the store after the load", n)
+	}
+	if _, err := p.GetDevice(ctx, "dev_none"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("an unknown device: %v", err)
+	}
+	if _, err := p.UpdateDevice(ctx, "dev_3", func(d *store.Device) error { d.RevokedAt = time.Now(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := p.GetDevice(ctx, "dev_3"); err != nil || d.RevokedAt.IsZero() {
+		t.Fatalf("dev_3 after its revocation = revoked %v, %v", d.RevokedAt, err)
+	}
+}
+
+// A device changed while the load reads leaves the cache empty rather
+// than holding the device as it was before the change.
+func TestDeviceLoadRacingARevocationCachesNothing(t *testing.T) {
+	ctx := context.Background()
+	f := newPendingFixture(t)
+	rs := &revokeWhileScanning{Store: f.raw, p: &f.p, id: f.dev.ID}
+	p := newSoleStore(rs, func(context.Context, []store.AuditEvent) {})
+	f.p = p
+	if err := p.LoadDevices(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := p.GetDevice(ctx, f.dev.ID); err != nil || d.RevokedAt.IsZero() {
+		t.Fatalf("GetDevice after a revocation during the load = revoked %v, %v", d.RevokedAt, err)
+	}
+}
+
+// revokeWhileScanning revokes a device through the node's store in the
+// middle of a scan, after the scan has read it.
+type revokeWhileScanning struct {
+	store.Store
+	p  **soleStore
+	id string
+}
+
+func (s *revokeWhileScanning) EachDevice(ctx context.Context, fn func(store.Device) error) error {
+	return s.Store.(store.DeviceScanner).EachDevice(ctx, func(d store.Device) error {
+		if err := fn(d); err != nil {
+			return err
+		}
+		if d.ID == s.id {
+			_, err := (*s.p).UpdateDevice(ctx, s.id, func(d *store.Device) error { d.RevokedAt = time.Now(); return nil })
+			return err
+		}
+		return nil
+	})
+}

@@ -659,7 +659,15 @@ func TestTheAppQuitsOnASignalFromFynesOwnGoroutine(t *testing.T) {
 				t.Errorf("%v: the app exited with %v", sig, err)
 			}
 		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
+			// SIGQUIT has the Go runtime print every goroutine's stack
+			// to stderr: where the app was stuck.
+			cmd.Process.Signal(syscall.SIGQUIT)
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				<-done
+			}
 			t.Fatalf("%v: the app did not quit:\n%s", sig, errOut.String())
 		}
 		for _, bad := range []string{"Error in Fyne call thread", "user locale", "XGB", "panic"} {

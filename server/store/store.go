@@ -399,6 +399,13 @@ type DeviceToucher interface {
 	TouchDevices(ctx context.Context, ts []DeviceTouch) error
 }
 
+// DeviceScanner is a store that can read every device in one pass (to
+// fill a node's cache at start); an error from fn ends the pass and is
+// returned.
+type DeviceScanner interface {
+	EachDevice(ctx context.Context, fn func(Device) error) error
+}
+
 // ExpiredEvent is the audit event of a challenge the sweep expired; the
 // store appends it in the sweep's transaction.
 func ExpiredEvent(c Challenge, now time.Time) AuditEvent {

@@ -28,6 +28,7 @@ var (
 	deviceUpdate = devices.updateSQL()
 	// rowid breaks ties between devices created in the same millisecond.
 	deviceList  = devices.selectSQL() + " WHERE user_id = ? ORDER BY created_at, rowid"
+	deviceAll   = devices.selectSQL()
 	deviceTouch = "UPDATE devices SET last_seen = ? WHERE id = ? AND last_seen < ?"
 )
 
@@ -138,6 +139,28 @@ func (s *Store) ListDevices(ctx context.Context, userID string) ([]store.Device,
 		return nil, fmt.Errorf("sqlite: list devices of user %s: %w", userID, err)
 	}
 	return ds, nil
+}
+
+// EachDevice reads every device in one query (store.DeviceScanner).
+func (s *Store) EachDevice(ctx context.Context, fn func(store.Device) error) error {
+	rows, err := s.r.QueryContext(ctx, deviceAll)
+	if err != nil {
+		return fmt.Errorf("sqlite: read devices: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return fmt.Errorf("sqlite: read devices: %w", err)
+		}
+		if err := fn(d); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: read devices: %w", err)
+	}
+	return nil
 }
 
 func (s *Store) UpdateDevice(ctx context.Context, id string, fn func(*store.Device) error) (store.Device, error) {
