@@ -101,8 +101,8 @@ func (dc *deviceCache) drop(id, userID string) {
 
 // LoadDevices fills the device cache with every device the store holds,
 // in one read: after a restart every device reconnects within seconds,
-// and a query for each (the cache is empty) costs more than its signature
-// check. Users' device lists are still read when a push first asks for
+// and a query for each (the cache is empty) costs nearly as much as its
+// signature check. Users' device lists are still read when a push first asks for
 // them. A change while it reads leaves the cache as it was (drop's
 // generation); so does a store without store.DeviceScanner.
 func (p *soleStore) LoadDevices(ctx context.Context) error {
