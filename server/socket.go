@@ -207,8 +207,8 @@ var (
 )
 
 // readData reads frames from r (hdr: room for a frame header, or nil)
-// until a whole data message has come (its
-// fragments joined), answering pings and noting pongs on the way; with
+// until a whole data message has come (its fragments joined), answering
+// pings and noting pongs on the way; with
 // controlEnds, a control frame that comes before any data ends it too
 // (nil data, nil error). A frame the protocol forbids, or a message over
 // push.MaxMessageSize, is an error, after which the socket is closed with

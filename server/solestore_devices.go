@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -102,8 +101,8 @@ func (dc *deviceCache) drop(id, userID string) {
 // LoadDevices fills the device cache with every device the store holds,
 // in one read: after a restart every device reconnects within seconds,
 // and a query for each (the cache is empty) costs nearly as much as its
-// signature check. Users' device lists are still read when a push first asks for
-// them. A change while it reads leaves the cache as it was (drop's
+// signature check. Users' device lists are still read when a push first
+// asks for them. A change while it reads leaves the cache as it was (drop's
 // generation); so does a store without store.DeviceScanner.
 func (p *soleStore) LoadDevices(ctx context.Context) error {
 	sc, ok := p.Store.(store.DeviceScanner)
@@ -114,15 +113,8 @@ func (p *soleStore) LoadDevices(ctx context.Context) error {
 	dc.mu.Lock()
 	gen := dc.gen
 	dc.mu.Unlock()
-	byID := map[string]store.Device{}
-	err := sc.EachDevice(ctx, func(d store.Device) error {
-		if len(byID) >= maxCachedDevices {
-			return errCacheFull // the rest are read when asked for
-		}
-		byID[d.ID] = d
-		return nil
-	})
-	if err != nil && !errors.Is(err, errCacheFull) {
+	ds, err := sc.ListAllDevices(ctx)
+	if err != nil {
 		return err
 	}
 	dc.mu.Lock()
@@ -130,15 +122,16 @@ func (p *soleStore) LoadDevices(ctx context.Context) error {
 	if dc.gen != gen {
 		return nil
 	}
-	for id, d := range byID {
-		if _, ok := dc.byID[id]; !ok && len(dc.byID) < maxCachedDevices {
-			dc.byID[id] = d
+	for _, d := range ds {
+		if len(dc.byID) >= maxCachedDevices {
+			break // the rest are read when asked for
+		}
+		if _, ok := dc.byID[d.ID]; !ok {
+			dc.byID[d.ID] = d
 		}
 	}
 	return nil
 }
-
-var errCacheFull = errors.New("device cache full")
 
 func (p *soleStore) GetDevice(ctx context.Context, id string) (store.Device, error) {
 	d, gen, ok := p.devices.get(id)

@@ -728,8 +728,8 @@ func (s *deviceReadCounter) GetDevice(ctx context.Context, id string) (store.Dev
 	return s.Store.GetDevice(ctx, id)
 }
 
-func (s *deviceReadCounter) EachDevice(ctx context.Context, fn func(store.Device) error) error {
-	return s.Store.(store.DeviceScanner).EachDevice(ctx, fn)
+func (s *deviceReadCounter) ListAllDevices(ctx context.Context) ([]store.Device, error) {
+	return s.Store.(store.DeviceScanner).ListAllDevices(ctx)
 }
 
 // At start the node reads every device in one pass: the reconnects that
@@ -792,23 +792,19 @@ func TestDeviceLoadRacingARevocationCachesNothing(t *testing.T) {
 	}
 }
 
-// revokeWhileScanning revokes a device through the node's store in the
-// middle of a scan, after the scan has read it.
+// revokeWhileScanning revokes a device through the node's store once the
+// scan has read it, before the scan returns.
 type revokeWhileScanning struct {
 	store.Store
 	p  **soleStore
 	id string
 }
 
-func (s *revokeWhileScanning) EachDevice(ctx context.Context, fn func(store.Device) error) error {
-	return s.Store.(store.DeviceScanner).EachDevice(ctx, func(d store.Device) error {
-		if err := fn(d); err != nil {
-			return err
-		}
-		if d.ID == s.id {
-			_, err := (*s.p).UpdateDevice(ctx, s.id, func(d *store.Device) error { d.RevokedAt = time.Now(); return nil })
-			return err
-		}
-		return nil
-	})
+func (s *revokeWhileScanning) ListAllDevices(ctx context.Context) ([]store.Device, error) {
+	ds, err := s.Store.(store.DeviceScanner).ListAllDevices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	_, err = (*s.p).UpdateDevice(ctx, s.id, func(d *store.Device) error { d.RevokedAt = time.Now(); return nil })
+	return ds, err
 }

@@ -399,11 +399,10 @@ type DeviceToucher interface {
 	TouchDevices(ctx context.Context, ts []DeviceTouch) error
 }
 
-// DeviceScanner is a store that can read every device in one pass (to
-// fill a node's cache at start); an error from fn ends the pass and is
-// returned.
+// DeviceScanner is a store that can read every device in one query (to
+// fill a node's cache at start).
 type DeviceScanner interface {
-	EachDevice(ctx context.Context, fn func(Device) error) error
+	ListAllDevices(ctx context.Context) ([]Device, error)
 }
 
 // ExpiredEvent is the audit event of a challenge the sweep expired; the

@@ -141,26 +141,13 @@ func (s *Store) ListDevices(ctx context.Context, userID string) ([]store.Device,
 	return ds, nil
 }
 
-// EachDevice reads every device in one query (store.DeviceScanner).
-func (s *Store) EachDevice(ctx context.Context, fn func(store.Device) error) error {
-	rows, err := s.r.QueryContext(ctx, deviceAll)
+// ListAllDevices reads every device in one query (store.DeviceScanner).
+func (s *Store) ListAllDevices(ctx context.Context) ([]store.Device, error) {
+	ds, err := list(ctx, s.r, scanDevice, deviceAll)
 	if err != nil {
-		return fmt.Errorf("sqlite: read devices: %w", err)
+		return nil, fmt.Errorf("sqlite: list devices: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return fmt.Errorf("sqlite: read devices: %w", err)
-		}
-		if err := fn(d); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("sqlite: read devices: %w", err)
-	}
-	return nil
+	return ds, nil
 }
 
 func (s *Store) UpdateDevice(ctx context.Context, id string, fn func(*store.Device) error) (store.Device, error) {
