@@ -100,7 +100,7 @@ func (s *Server) SendPush(ctx context.Context, req PushRequest) (PushResult, err
 		if !d.RevokedAt.IsZero() {
 			continue
 		}
-		id := newID("chl_")
+		id := newTimedID("chl_", now)
 		if i < len(req.IDs) {
 			id = req.IDs[i]
 		}

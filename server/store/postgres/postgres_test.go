@@ -455,18 +455,7 @@ func TestZeroTimesAreStoredAsTheSchemaSays(t *testing.T) {
 
 func setUpDevice(t testing.TB, s *Store) store.Device {
 	t.Helper()
-	ctx := context.Background()
-	if err := s.CreateUser(ctx, store.User{ID: "u1", Login: "alice"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateEnrollToken(ctx, store.EnrollToken{Hash: "h1", UserID: "u1", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
-	d, err := s.CompleteEnrollment(ctx, "h1", time.Now(), store.Device{ID: "d1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return storetest.EnrollDevice(t, s, "u1", "d1")
 }
 
 // BenchmarkStore runs the shared benchmarks; every commit waits for the
@@ -567,5 +556,71 @@ func TestMigrationToVersion2MovesLegacyAdminTokens(t *testing.T) {
 	}
 	if se.UserID != "u1" || se.App != "" || se.AMR != nil || !se.AuthTime.IsZero() || se.Risk != "" || se.ExpiresAt.Year() != 2031 {
 		t.Errorf("session from version 1 = %+v, want it with no app, methods, auth time or risk", se)
+	}
+}
+
+// A device's pending challenges and a transaction's are found through the
+// partial indexes that hold pending challenges only, also by a generic
+// plan (the status is a literal in the query, not a parameter).
+func TestPendingChallengesAreFoundByTheirIndexes(t *testing.T) {
+	s := open(t, freshSchema(t))
+	defer s.Close()
+	ctx := t.Context()
+	// Pending challenges of a few devices, each of its own transaction,
+	// so that the planner's statistics tell the two indexes apart.
+	now := time.Now()
+	for i := range 4 {
+		u := fmt.Sprint("u", i)
+		d := storetest.EnrollDevice(t, s, u, fmt.Sprint("dev_", i))
+		for j := range 50 {
+			id := fmt.Sprint("c", i, "_", j)
+			if err := s.CreateChallenge(ctx, store.Challenge{ID: id, TxID: "tx_" + id, DeviceID: d.ID, UserID: u, Kind: "signin",
+				Nonce: id, Numbers: []int{1}, Correct: 1, Context: []byte(`{}`), JWS: "jws", Status: store.ChallengePending,
+				CreatedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "ANALYZE challenges"); err != nil {
+		t.Fatal(err)
+	}
+	// On a small table a scan is cheapest; the question is whether an
+	// index can serve the query at all, and with a generic plan.
+	for _, q := range []string{"SET enable_seqscan = off", "SET plan_cache_mode = force_generic_plan"} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer conn.Exec(context.Background(), "RESET ALL")
+	for _, tc := range []struct {
+		f     store.ChallengeFilter
+		index string
+	}{
+		{store.ChallengeFilter{DeviceID: "dev_1", Status: store.ChallengePending}, "challenges_device_pending"},
+		{store.ChallengeFilter{TxID: "tx_1", Status: store.ChallengePending}, "challenges_tx_pending"},
+	} {
+		q, a := listChallengesQuery(tc.f)
+		if _, err := conn.Exec(ctx, "PREPARE pending_list AS "+q); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := conn.Query(ctx, "EXPLAIN EXECUTE pending_list("+strings.Repeat("NULL, ", len(a)-1)+"NULL)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, "DEALLOCATE pending_list"); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(plan, "\n"); !strings.Contains(got, "Index Scan using "+tc.index) || !strings.Contains(got, "Index Cond") {
+			t.Errorf("%+v: generic plan\n%s\nwant it to use %s", tc.f, got, tc.index)
+		}
 	}
 }

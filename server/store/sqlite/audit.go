@@ -27,7 +27,7 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (store.Audi
 	var out []store.AuditEvent
 	err := s.write(ctx, func(tx querier) error {
 		var err error
-		out, err = appendAudits(ctx, tx, []store.AuditEvent{e})
+		out, err = appendAudits(ctx, tx, nil, []store.AuditEvent{e})
 		return err
 	})
 	if err != nil {
@@ -43,7 +43,7 @@ func (s *Store) AppendAudits(ctx context.Context, es []store.AuditEvent) error {
 	var out []store.AuditEvent
 	err := s.write(ctx, func(tx querier) error {
 		var err error
-		out, err = appendAudits(ctx, tx, es)
+		out, err = appendAudits(ctx, tx, nil, es)
 		return err
 	})
 	if err != nil {
@@ -53,19 +53,33 @@ func (s *Store) AppendAudits(ctx context.Context, es []store.AuditEvent) error {
 	return nil
 }
 
+// auditChain is the tail of the log as a write transaction sees it: read
+// once, on its first append, then carried forward by each event it
+// appends, so that a transaction appending many events (a group commit's
+// batch of settled pushes) reads the tail once, not once per challenge.
+// The transaction holds the database's write lock from its start (BEGIN
+// IMMEDIATE), so nothing else can move the tail meanwhile, also not
+// another process on the same file. A chain lives for one transaction.
+type auditChain struct {
+	prev string
+	seq  int64
+	read bool
+}
+
 // appendAudits chains es onto the log inside the write transaction tx and
 // returns them as ListAudit will. Every write of audit events goes through
-// it: the transaction holds the database's write lock from its start
-// (BEGIN IMMEDIATE), so the tail it reads is still the tail when it
-// inserts, also against another process on the same file.
-func appendAudits(ctx context.Context, tx querier, es []store.AuditEvent) ([]store.AuditEvent, error) {
-	var (
-		prev string
-		seq  int64
-	)
-	if err := tx.QueryRowContext(ctx, auditTail).Scan(&prev, &seq); err != nil {
-		return nil, err
+// it. ch is the transaction's chain (nil: a transaction that appends once).
+func appendAudits(ctx context.Context, tx querier, ch *auditChain, es []store.AuditEvent) ([]store.AuditEvent, error) {
+	if ch == nil {
+		ch = &auditChain{}
 	}
+	if !ch.read {
+		if err := tx.QueryRowContext(ctx, auditTail).Scan(&ch.prev, &ch.seq); err != nil {
+			return nil, err
+		}
+		ch.read = true
+	}
+	prev, seq := ch.prev, ch.seq
 	out := make([]store.AuditEvent, len(es))
 	for i, e := range es {
 		detail := encodeMap(e.Detail)
@@ -89,6 +103,9 @@ func appendAudits(ctx context.Context, tx querier, es []store.AuditEvent) ([]sto
 		out[i] = e
 		prev, seq = e.Hash, seq+1
 	}
+	// Only once every event is in: a failed insert fails the transaction,
+	// and its chain is not used again.
+	ch.prev, ch.seq = prev, seq
 	return out, nil
 }
 

@@ -3,10 +3,12 @@ package sqlite
 import (
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/seed-3a5b824e/assent/server/store"
+	"github.com/seed-3a5b824e/assent/server/store/storetest"
 )
 
 // The sole node's group commits write batches of one-time keys and device
@@ -49,5 +51,118 @@ func TestBatchesKeepEachAnswerAndRunPrepared(t *testing.T) {
 	}
 	if n := s.w.txMisses.Load(); n > 0 {
 		t.Errorf("%d statements ran unprepared in a transaction: add them to inTx", n)
+	}
+}
+
+// A batch of challenges reads the log's tail once and chains every event
+// in turn: each event follows the one before it, what each Audit keeps as
+// stored is what the log holds, and a batch that fails leaves the log as
+// it was, so that the next event follows the last one committed.
+func TestABatchOfChallengesChainsItsEventsInTurn(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "a.db"))
+	defer closeStore(t, s)
+	ctx := t.Context()
+	d := storetest.EnrollDevice(t, s, "u1", "d1")
+	first := appendEvents(t, s, 1)[0]
+	now := time.Now()
+	challenge := func(id string) store.Challenge {
+		return store.Challenge{ID: id, TxID: "tx-" + id, DeviceID: d.ID, UserID: d.UserID, Kind: "signin", Nonce: "n-" + id,
+			Numbers: []int{1, 2, 3}, Correct: 2, Context: []byte(`{}`), JWS: "jws", Status: store.ChallengeApproved,
+			CreatedAt: now, ExpiresAt: now.Add(time.Minute), AnsweredAt: now}
+	}
+	write := func(id string) store.ChallengeWrite {
+		sent := &store.Audit{Events: []store.AuditEvent{{Time: now, Type: "push.sent", UserID: "u1", ChallengeID: id}}}
+		outcome := &store.Audit{For: func(c store.Challenge) []store.AuditEvent {
+			return []store.AuditEvent{
+				{Time: now, Type: "push." + c.Status, UserID: c.UserID, ChallengeID: c.ID},
+				{Time: now, Type: "push.noted", UserID: c.UserID, ChallengeID: c.ID, Detail: map[string]string{"n": id}},
+			}
+		}}
+		return store.ChallengeWrite{Challenge: challenge(id), Audit: []*store.Audit{sent, outcome}}
+	}
+	ws := []store.ChallengeWrite{write("c1"), write("c2"), write("c3")}
+	if err := s.CreateChallenges(ctx, ws); err != nil {
+		t.Fatal(err)
+	}
+	var stored []store.AuditEvent
+	for _, w := range ws {
+		for _, a := range w.Audit {
+			stored = append(stored, a.Stored...)
+		}
+	}
+	if len(stored) != 9 {
+		t.Fatalf("%d events kept as stored, want 9", len(stored))
+	}
+	prev := first
+	for i, e := range stored {
+		if e.Seq != prev.Seq+1 || e.PrevHash != prev.Hash {
+			t.Errorf("event %d (%s of %s): seq %d after %d, prev hash %.8s, want %.8s", i, e.Type, e.ChallengeID, e.Seq, prev.Seq, e.PrevHash, prev.Hash)
+		}
+		prev = e
+	}
+	logged, err := s.ListAudit(ctx, store.AuditFilter{AfterSeq: first.Seq})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(logged) != len(stored) {
+		t.Fatalf("the log holds %d events after the first, want %d", len(logged), len(stored))
+	}
+	for i := range logged {
+		if logged[i].Seq != stored[i].Seq || logged[i].Hash != stored[i].Hash || logged[i].Type != stored[i].Type {
+			t.Errorf("event %d: log has %d %s %.8s, kept as stored %d %s %.8s", i,
+				logged[i].Seq, logged[i].Type, logged[i].Hash, stored[i].Seq, stored[i].Type, stored[i].Hash)
+		}
+	}
+
+	// c2 again: the whole batch fails, c4's events with it.
+	if err := s.CreateChallenges(ctx, []store.ChallengeWrite{write("c4"), write("c2")}); err == nil {
+		t.Fatal("a batch holding a challenge already stored: no error")
+	}
+	if _, err := s.GetChallenge(ctx, "c4"); err == nil {
+		t.Error("c4 stored from a batch that failed")
+	}
+	next := appendEvents(t, s, 1)[0]
+	if last := stored[len(stored)-1]; next.Seq != last.Seq+1 || next.PrevHash != last.Hash {
+		t.Errorf("after a failed batch: seq %d prev %.8s, want %d %.8s", next.Seq, next.PrevHash, last.Seq+1, last.Hash)
+	}
+	if c, err := store.VerifyAudit(ctx, s); err != nil || c.Broken != nil || c.Checked != 11 {
+		t.Errorf("VerifyAudit = %+v, %v; want 11 events whole", c, err)
+	}
+}
+
+// A device's pending challenges and a transaction's are found through the
+// partial indexes that hold pending challenges only (so that a challenge
+// written settled enters neither), not by reading the table.
+func TestPendingChallengesAreFoundByTheirIndexes(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "a.db"))
+	defer closeStore(t, s)
+	for _, tc := range []struct {
+		f     store.ChallengeFilter
+		index string
+	}{
+		{store.ChallengeFilter{DeviceID: "dev_1", Status: store.ChallengePending}, "challenges_device_pending"},
+		{store.ChallengeFilter{TxID: "tx_1", Status: store.ChallengePending}, "challenges_tx_pending"},
+		{store.ChallengeFilter{Status: store.ChallengePending}, "challenges_pending_expires"},
+	} {
+		q, args := listChallengesQuery(tc.f)
+		rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(plan, "; "); !strings.Contains(got, "USING INDEX "+tc.index) {
+			t.Errorf("%+v: plan %q, want it to use %s", tc.f, got, tc.index)
+		}
 	}
 }

@@ -65,7 +65,7 @@ func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge, audit ..
 		if _, err := tx.ExecContext(ctx, challengeInsert, challengeArgs(c)...); err != nil {
 			return err
 		}
-		return appendAudited(ctx, tx, c, audit)
+		return appendAudited(ctx, tx, nil, c, audit)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: create challenge %s: %w", c.ID, dbErr(err))
@@ -74,14 +74,16 @@ func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge, audit ..
 }
 
 // CreateChallenges creates every challenge with its events in one
-// transaction (store.ChallengeBatcher).
+// transaction (store.ChallengeBatcher), their events chained in turn
+// onto a tail read once.
 func (s *Store) CreateChallenges(ctx context.Context, ws []store.ChallengeWrite) error {
 	err := s.write(ctx, func(tx querier) error {
+		var ch auditChain
 		for _, w := range ws {
 			if _, err := tx.ExecContext(ctx, challengeInsert, challengeArgs(w.Challenge)...); err != nil {
 				return err
 			}
-			if err := appendAudited(ctx, tx, w.Challenge, w.Audit); err != nil {
+			if err := appendAudited(ctx, tx, &ch, w.Challenge, w.Audit); err != nil {
 				return err
 			}
 		}
@@ -96,9 +98,12 @@ func (s *Store) CreateChallenges(ctx context.Context, ws []store.ChallengeWrite)
 // appendAudited appends the events of each Audit for the challenge c, in
 // the transaction that changed it, as its last step, and keeps them as
 // stored.
-func appendAudited(ctx context.Context, tx querier, c store.Challenge, audit []*store.Audit) error {
+func appendAudited(ctx context.Context, tx querier, ch *auditChain, c store.Challenge, audit []*store.Audit) error {
+	if ch == nil {
+		ch = &auditChain{}
+	}
 	return store.AppendAudited(c, audit, func(es []store.AuditEvent) ([]store.AuditEvent, error) {
-		return appendAudits(ctx, tx, es)
+		return appendAudits(ctx, tx, ch, es)
 	})
 }
 
@@ -111,6 +116,17 @@ func (s *Store) GetChallenge(ctx context.Context, id string) (store.Challenge, e
 }
 
 func (s *Store) ListChallenges(ctx context.Context, f store.ChallengeFilter) ([]store.Challenge, error) {
+	q, args := listChallengesQuery(f)
+	cs, err := list(ctx, s.r, scanChallenge, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list challenges: %w", err)
+	}
+	return cs, nil
+}
+
+// listChallengesQuery is ListChallenges' statement for f and its
+// arguments.
+func listChallengesQuery(f store.ChallengeFilter) (string, []any) {
 	var (
 		where []string
 		args  []any
@@ -128,7 +144,11 @@ func (s *Store) ListChallenges(ctx context.Context, f store.ChallengeFilter) ([]
 	if f.TxID != "" {
 		add("tx_id = ?", f.TxID)
 	}
-	if f.Status != "" {
+	if f.Status == store.ChallengePending {
+		// A literal, so that the partial indexes of pending challenges
+		// can serve it.
+		where = append(where, "status = 'pending'")
+	} else if f.Status != "" {
 		add("status = ?", f.Status)
 	}
 	if !f.Since.IsZero() {
@@ -138,12 +158,7 @@ func (s *Store) ListChallenges(ctx context.Context, f store.ChallengeFilter) ([]
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY created_at, rowid"
-	cs, err := list(ctx, s.r, scanChallenge, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list challenges: %w", err)
-	}
-	return cs, nil
+	return q + " ORDER BY created_at, rowid", args
 }
 
 func (s *Store) UpdateChallenge(ctx context.Context, id string, fn func(*store.Challenge) error, audit ...*store.Audit) (store.Challenge, error) {
@@ -153,7 +168,7 @@ func (s *Store) UpdateChallenge(ctx context.Context, id string, fn func(*store.C
 			if err := putChallenge(ctx, tx, id, c); err != nil {
 				return err
 			}
-			return appendAudited(ctx, tx, c, audit)
+			return appendAudited(ctx, tx, nil, c, audit)
 		}
 	}
 	return update(ctx, s, "challenge", id, getChallenge, put, fn)

@@ -115,7 +115,7 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (store.GCResu
 			}
 			// The events commit with the expiry: a crash cannot leave an
 			// expired challenge without its push.expired.
-			if res.Audits, err = appendAudits(ctx, tx, events); err != nil {
+			if res.Audits, err = appendAudits(ctx, tx, nil, events); err != nil {
 				return err
 			}
 		}

@@ -99,6 +99,29 @@ func Bench(b *testing.B, open func(b *testing.B) store.Store) {
 			}
 		})
 	})
+	// The sole node's group commit of settled pushes: 64 challenges, each
+	// with its push.sent and its outcome, in one transaction.
+	b.Run("CreateChallenges64", func(b *testing.B) {
+		s, d := setup(b)
+		cb, ok := s.(store.ChallengeBatcher)
+		if !ok {
+			b.Skip("the store does not batch challenges")
+		}
+		i := 0
+		ws := make([]store.ChallengeWrite, 64)
+		for b.Loop() {
+			for j := range ws {
+				i++
+				c := benchChallenge(fmt.Sprint("c", i), d)
+				c.Status, c.AnsweredAt = store.ChallengeApproved, c.CreatedAt.Add(time.Second)
+				ws[j] = store.ChallengeWrite{Challenge: c, Audit: SettledPushAudits(c)}
+			}
+			if err := cb.CreateChallenges(ctx, ws); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ws)*1000), "µs/challenge")
+	})
 	// A batch of 16 events, as the server's group commit writes them.
 	b.Run("AppendAudits16", func(b *testing.B) {
 		s, _ := setup(b)
@@ -123,4 +146,16 @@ func benchChallenge(id string, d store.Device) store.Challenge {
 		JWS:     strings.Repeat("x", 600), Status: store.ChallengePending,
 		CreatedAt: now, ExpiresAt: now.Add(2 * time.Minute),
 	}
+}
+
+// SettledPushAudits are the events a push round trip commits: push.sent
+// when it is created and its outcome when it is settled.
+func SettledPushAudits(c store.Challenge) []*store.Audit {
+	sent := &store.Audit{Events: []store.AuditEvent{{Time: c.CreatedAt, Type: "push.sent", UserID: c.UserID, DeviceID: c.DeviceID,
+		TxID: c.TxID, ChallengeID: c.ID, ClientIP: "192.0.2.7", Detail: map[string]string{"kind": c.Kind, "risk": "low"}}}}
+	outcome := &store.Audit{For: func(c store.Challenge) []store.AuditEvent {
+		return []store.AuditEvent{{Time: c.AnsweredAt, Type: "push." + c.Status, UserID: c.UserID, DeviceID: c.DeviceID,
+			TxID: c.TxID, ChallengeID: c.ID, ClientIP: "192.0.2.7", Detail: map[string]string{"kind": c.Kind}}}
+	}}
+	return []*store.Audit{sent, outcome}
 }

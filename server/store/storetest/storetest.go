@@ -17,6 +17,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -306,4 +307,23 @@ func newSession(id, userID string) store.Session {
 		CreatedAt: base,
 		ExpiresAt: base.Add(12 * time.Hour),
 	}
+}
+
+// EnrollDevice makes the user userID (login the same) with one device
+// deviceID, enrolled now, and returns the device as stored.
+func EnrollDevice(t testing.TB, s store.Store, userID, deviceID string) store.Device {
+	t.Helper()
+	ctx := context.Background()
+	if err := s.CreateUser(ctx, store.User{ID: userID, Login: userID}); err != nil {
+		t.Fatal(err)
+	}
+	tok := "enroll-" + userID
+	if err := s.CreateEnrollToken(ctx, store.EnrollToken{Hash: tok, UserID: userID, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.CompleteEnrollment(ctx, tok, time.Now(), store.Device{ID: deviceID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
