@@ -9,6 +9,7 @@ import (
 	"image/png"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,6 +102,15 @@ func TestOfflineDeviceFindsThePushWhenItAsks(t *testing.T) {
 	}
 	if r, err := e.poll(tx); err != nil || r.Status != "success" {
 		t.Fatalf("poll = %+v, %v", r, err)
+	}
+	// The settled push went through the group commit, which the
+	// operator's metrics count (batch size = items ÷ batches).
+	rec := httptest.NewRecorder()
+	e.srv.OpsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{`assent_group_commit_batches_total{kind="challenges"} 1`, `assent_group_commit_items_total{kind="challenges"} 1`} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
 

@@ -62,6 +62,8 @@ run() { # build, round, name, assent-load flags
 	"$work/$b/assent-load" --json --server http://127.0.0.1:9500 --ops http://127.0.0.1:9590 --admin-token "$tok" \
 		--state "$work/state-$b.json" --devices "$DEVICES" --procs 2 --steps "$DEVICES" --duration "$DURATION" "$@" \
 		>"$out/$b-$r-$name.json" 2>"$out/$b-$r-$name.log"
+	# The group commits' counters after the load (batch sizes).
+	curl -fsS http://127.0.0.1:9590/metrics 2>/dev/null | grep '^assent_group_commit' >"$out/$b-$r-$name.metrics" || true
 }
 
 for r in $(seq "$ROUNDS"); do

@@ -206,6 +206,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 			// in its memory and reach the store once, settled.
 			s.pending = newSoleStore(s.st, s.audited)
 			s.st = s.pending
+			s.metrics.reg.MustRegister(s.pending.collectors()...)
 			if err := s.pending.LoadStored(ctx); err != nil {
 				// Every pending list asks the store then: slower, not wrong.
 				s.log.Warn("pending pushes of an earlier run: not loaded", "err", err)

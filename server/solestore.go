@@ -5,7 +5,10 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/seed-3a5b824e/assent/server/store"
 )
@@ -160,6 +163,34 @@ func (p *soleStore) UseNonce(ctx context.Context, key string, now, expires time.
 		return alone()
 	}
 	return p.nonces.do(ctx, store.NonceUse{Key: key, Now: now, Expires: expires}, alone)
+}
+
+// collectors count the group commits' transactions and the items they
+// wrote, by what they write (challenges, nonces, device_touches): items ÷
+// transactions is the batch size.
+func (p *soleStore) collectors() []prometheus.Collector {
+	var cs []prometheus.Collector
+	add := func(kind string, batches, items *atomic.Uint64) {
+		cs = append(cs,
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "assent_group_commit_batches_total", Help: "Transactions written by a group commit, by what they write.",
+				ConstLabels: prometheus.Labels{"kind": kind},
+			}, func() float64 { return float64(batches.Load()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "assent_group_commit_items_total", Help: "Items written by a group commit, by what they are; ÷ batches is the batch size.",
+				ConstLabels: prometheus.Labels{"kind": kind},
+			}, func() float64 { return float64(items.Load()) }))
+	}
+	if p.settles != nil {
+		add("challenges", &p.settles.batches, &p.settles.items)
+	}
+	if p.nonces != nil {
+		add("nonces", &p.nonces.batches, &p.nonces.items)
+	}
+	if p.touches != nil {
+		add("device_touches", &p.touches.batches, &p.touches.items)
+	}
+	return cs
 }
 
 // Close stops the group commits and closes the store.
