@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -387,4 +388,70 @@ func BenchmarkWriteLoadWAL(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(most.Load())/(1<<20), "wal-max-MiB")
 	b.ReportMetric(float64(fileSize(path+"-wal"))/(1<<20), "wal-end-MiB")
+}
+
+// TestWritersAreNotHeldBetweenTheWALsLimits keeps a reader in an old
+// snapshot while the WAL grows past walLimit: the checkpointer copies what
+// it can without holding anyone back (a RESTART here would wait for the
+// reader, up to its busy timeout, with every writer behind it). Once the
+// reader leaves, the WAL is copied and a writer starts it again, cut back
+// to walLimit, without a RESTART.
+func TestWritersAreNotHeldBetweenTheWALsLimits(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "assent.db")
+	s := open(t, path)
+	defer closeStore(t, s)
+	ctx := context.Background()
+	if err := s.CreateUser(ctx, testUser(0)); err != nil {
+		t.Fatal(err)
+	}
+
+	// A reader of its own, in a snapshot that the writes below leave behind.
+	db, err := sql.Open("sqlite", path+"?_query_only=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rtx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := rtx.QueryRow("SELECT count(*) FROM users").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+
+	i := 0
+	write := func() {
+		i++
+		if err := s.CreateUser(ctx, testUser(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Past walLimit, well short of walHard.
+	for fileSize(path+"-wal") < walLimit+(walHard-walLimit)/3 {
+		write()
+	}
+	// The checkpointer polls several times while writes go on.
+	for range 25 {
+		write()
+		time.Sleep(20 * time.Millisecond)
+	}
+	if w := fileSize(path + "-wal"); w <= walLimit || w >= walHard {
+		t.Fatalf("WAL at %d bytes: the test needs it between %d and %d", w, walLimit, walHard)
+	}
+	if h := s.held.Load(); h != 0 {
+		t.Fatalf("%d writers held back with the WAL under walHard (a checkpoint waited for a reader)", h)
+	}
+
+	if err := rtx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "WAL copied and started again by a writer", 30*time.Second, func() bool {
+		write()
+		time.Sleep(20 * time.Millisecond)
+		return fileSize(path+"-wal") <= walLimit
+	})
+	if h := s.held.Load(); h != 0 {
+		t.Fatalf("%d writers held back on the way", h)
+	}
 }
