@@ -227,7 +227,7 @@ func (s *Server) answer(ctx context.Context, tok, pathID, ip string) (store.Chal
 	} else if err != nil {
 		return store.Challenge{}, s.internal("answer: load device", err)
 	}
-	pub, err := crypto.ParsePublicJWK(d.PublicKey)
+	pub, err := s.keys.of(d)
 	if err != nil {
 		return store.Challenge{}, s.internal("answer: device key", err)
 	}

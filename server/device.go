@@ -183,7 +183,7 @@ func (s *Server) authDevice(ctx context.Context, tok string) (store.Device, erro
 	} else if err != nil {
 		return store.Device{}, s.internal("device auth: load device", err)
 	}
-	pub, err := crypto.ParsePublicJWK(d.PublicKey)
+	pub, err := s.keys.of(d)
 	if err != nil {
 		return store.Device{}, s.internal("device auth: device key", err)
 	}

@@ -104,7 +104,7 @@ func (f *flow) checkSameDevice(proof string) (*sdk.Response, error) {
 	} else if err != nil {
 		return nil, f.s.internal("same-device: load device", err)
 	}
-	pub, err := crypto.ParsePublicJWK(d.PublicKey)
+	pub, err := f.s.keys.of(d)
 	if err != nil {
 		return nil, f.s.internal("same-device: device key", err)
 	}

@@ -108,6 +108,8 @@ type Server struct {
 	// ops serves the operator endpoints (OpsHandler).
 	ops     http.Handler
 	metrics *metrics
+	// keys holds devices' public keys parsed.
+	keys *deviceKeys
 	// adminTokens remembers admin API tokens recently found in the store.
 	adminTokens tokenCache
 	// dummyHash is verified against when a login is unknown, so that the
@@ -196,6 +198,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		waits:     newPushWaits(),
 		audits:    make(chan auditReq),
 		dummyHash: crypto.HashPassword(crypto.RandomToken(16), o.PasswordParams),
+		keys:      newDeviceKeys(),
 	}
 	s.metrics = newMetrics(s.hub.count, s.waits.waiting)
 	s.broker = o.Broker
