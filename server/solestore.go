@@ -57,6 +57,7 @@ type soleStore struct {
 	settles *groupCommit[store.ChallengeWrite]
 	nonces  *groupCommit[store.NonceUse]
 	touches *groupCommit[store.DeviceTouch]
+	txPuts  *groupCommit[*store.Transaction]
 }
 
 // maxBatch bounds the challenges one transaction writes.
@@ -131,6 +132,26 @@ func newSoleStore(st store.Store, told func(context.Context, []store.AuditEvent)
 			return errs
 		})
 	}
+	if b, ok := st.(store.TransactionPutter); ok {
+		p.txPuts = newGroupCommit(maxBatch, func(ps []*store.Transaction) []error {
+			ts := make([]store.Transaction, len(ps))
+			for i, t := range ps {
+				ts[i] = *t
+			}
+			errs, err := b.PutTransactions(context.Background(), ts)
+			if err != nil {
+				errs = make([]error, len(ps))
+				for i := range errs {
+					errs[i] = err
+				}
+				return errs
+			}
+			for i, t := range ps {
+				*t = ts[i]
+			}
+			return errs
+		})
+	}
 	return p
 }
 
@@ -166,7 +187,8 @@ func (p *soleStore) UseNonce(ctx context.Context, key string, now, expires time.
 }
 
 // collectors count the group commits' transactions and the items they
-// wrote, by what they write (challenges, nonces, device_touches): items ÷
+// wrote, by what they write (challenges, nonces, device_touches,
+// transactions): items ÷
 // transactions is the batch size.
 func (p *soleStore) collectors() []prometheus.Collector {
 	var cs []prometheus.Collector
@@ -190,6 +212,9 @@ func (p *soleStore) collectors() []prometheus.Collector {
 	if p.touches != nil {
 		add("device_touches", &p.touches.batches, &p.touches.items)
 	}
+	if p.txPuts != nil {
+		add("transactions", &p.txPuts.batches, &p.txPuts.items)
+	}
 	return cs
 }
 
@@ -203,6 +228,9 @@ func (p *soleStore) Close() error {
 	}
 	if p.touches != nil {
 		p.touches.close()
+	}
+	if p.txPuts != nil {
+		p.txPuts.close()
 	}
 	return p.Store.Close()
 }

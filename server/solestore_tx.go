@@ -115,11 +115,27 @@ func (p *soleStore) GetTransaction(ctx context.Context, id string) (store.Transa
 }
 
 // UpdateTransaction changes the transaction in the store and caches what
-// was written; after a failure the cache forgets it.
+// was written; after a failure the cache forgets it. A cached transaction
+// is the store's (its writes hold its lock), so it is changed in memory and
+// written as it is, with the others that come in meanwhile (group commit),
+// instead of read again in a transaction of its own.
 func (p *soleStore) UpdateTransaction(ctx context.Context, id string, fn func(*store.Transaction) error) (store.Transaction, error) {
 	l := p.txs.lock(id)
 	l.Lock()
 	defer l.Unlock()
+	if t, ok := p.txs.get(id); ok && p.txPuts != nil {
+		if err := fn(&t); err != nil {
+			return store.Transaction{}, err
+		}
+		t.ID = id
+		err := p.txPuts.do(ctx, &t, func() error { return p.putTransaction(ctx, &t) })
+		if err != nil {
+			p.txs.drop(id)
+			return store.Transaction{}, err
+		}
+		p.txs.put(t)
+		return t, nil
+	}
 	t, err := p.Store.UpdateTransaction(ctx, id, fn)
 	if err != nil {
 		p.txs.drop(id)
@@ -127,4 +143,15 @@ func (p *soleStore) UpdateTransaction(ctx context.Context, id string, fn func(*s
 	}
 	p.txs.put(t)
 	return t, nil
+}
+
+// putTransaction writes one transaction as it is, alone.
+func (p *soleStore) putTransaction(ctx context.Context, t *store.Transaction) error {
+	ts := []store.Transaction{*t}
+	errs, err := p.Store.(store.TransactionPutter).PutTransactions(ctx, ts)
+	if err != nil {
+		return err
+	}
+	*t = ts[0]
+	return errs[0]
 }

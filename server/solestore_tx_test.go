@@ -20,11 +20,12 @@ import (
 // is descheduled between its commit and its return).
 type txCountingStore struct {
 	store.Store
-	gets atomic.Int32
-	slow bool
+	gets, updates, puts atomic.Int32
+	slow                bool
 }
 
 func (s *txCountingStore) UpdateTransaction(ctx context.Context, id string, fn func(*store.Transaction) error) (store.Transaction, error) {
+	s.updates.Add(1)
 	t, err := s.Store.UpdateTransaction(ctx, id, fn)
 	if s.slow {
 		time.Sleep(time.Duration(rand.IntN(1000)) * time.Microsecond)
@@ -37,11 +38,45 @@ func (s *txCountingStore) GetTransaction(ctx context.Context, id string) (store.
 	return s.Store.GetTransaction(ctx, id)
 }
 
-func newTxFixture(t *testing.T) (*soleStore, *txCountingStore, store.Transaction) {
+// txPuttingStore is a txCountingStore that also writes transactions as
+// they are (store.TransactionPutter), as the SQLite store does.
+type txPuttingStore struct{ *txCountingStore }
+
+func (s txPuttingStore) PutTransactions(ctx context.Context, ts []store.Transaction) ([]error, error) {
+	s.puts.Add(int32(len(ts)))
+	errs, err := s.Store.(store.TransactionPutter).PutTransactions(ctx, ts)
+	if s.slow {
+		time.Sleep(time.Duration(rand.IntN(1000)) * time.Microsecond)
+	}
+	return errs, err
+}
+
+// eachWay runs a test of the transaction cache on a store that updates
+// transactions (read, change, write) and on one that also writes them as
+// they are, through the group commit.
+func eachWay(t *testing.T, test func(t *testing.T, put bool)) {
+	for _, put := range []bool{false, true} {
+		t.Run(map[bool]string{false: "update", true: "put"}[put], func(t *testing.T) { test(t, put) })
+	}
+}
+
+func newTxFixture(t *testing.T, put bool) (*soleStore, *txCountingStore, store.Transaction) {
 	t.Helper()
 	f := newPendingFixture(t)
 	cs := &txCountingStore{Store: f.raw}
-	p := newSoleStore(cs, func(context.Context, []store.AuditEvent) {})
+	var st store.Store = cs
+	if put {
+		st = txPuttingStore{cs}
+	}
+	p := newSoleStore(st, func(context.Context, []store.AuditEvent) {})
+	t.Cleanup(func() {
+		if p.txPuts != nil {
+			p.txPuts.close()
+		}
+	})
+	if (p.txPuts != nil) != put {
+		t.Fatalf("group commit of transactions: %v, want %v", p.txPuts != nil, put)
+	}
 	now := time.Now()
 	tx := store.Transaction{ID: "tx_1", App: "intranet", Kind: "signin", Status: store.TxActive, Data: []byte("0"),
 		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(10 * time.Minute)}
@@ -65,9 +100,11 @@ func step(from int) func(*store.Transaction) error {
 
 // A step reads what the step before it wrote without asking the store;
 // what it reads is what the store holds.
-func TestTxCacheServesTheLastWrite(t *testing.T) {
+func TestTxCacheServesTheLastWrite(t *testing.T) { eachWay(t, testTxCacheServesTheLastWrite) }
+
+func testTxCacheServesTheLastWrite(t *testing.T, put bool) {
 	ctx := context.Background()
-	p, cs, tx := newTxFixture(t)
+	p, cs, tx := newTxFixture(t, put)
 	for gen := range 5 {
 		got, err := p.GetTransaction(ctx, tx.ID)
 		if err != nil || string(got.Data) != strconv.Itoa(gen) {
@@ -79,6 +116,9 @@ func TestTxCacheServesTheLastWrite(t *testing.T) {
 	}
 	if n := cs.gets.Load(); n != 0 {
 		t.Fatalf("the steps read the store %d times", n)
+	}
+	if put && (cs.updates.Load() != 0 || cs.puts.Load() != 5) {
+		t.Fatalf("%d updates and %d puts; want the 5 steps written as they are", cs.updates.Load(), cs.puts.Load())
 	}
 	stored, _ := cs.Store.GetTransaction(ctx, tx.ID)
 	if cached, _ := p.GetTransaction(ctx, tx.ID); !bytes.Equal(cached.Data, stored.Data) {
@@ -96,10 +136,12 @@ func TestTxCacheServesTheLastWrite(t *testing.T) {
 // to move it on (as fifty parallel steps would): every move that was
 // written is one generation on, and afterwards the cache holds exactly
 // what the store holds, never an older write that reached it late.
-func TestTxCacheNeverOlderThanTheStore(t *testing.T) {
+func TestTxCacheNeverOlderThanTheStore(t *testing.T) { eachWay(t, testTxCacheNeverOlderThanTheStore) }
+
+func testTxCacheNeverOlderThanTheStore(t *testing.T, put bool) {
 	ctx := context.Background()
 	for round := range 20 {
-		p, cs, tx := newTxFixture(t)
+		p, cs, tx := newTxFixture(t, put)
 		cs.slow = true
 		var wg sync.WaitGroup
 		var moved atomic.Int32
@@ -131,9 +173,11 @@ func TestTxCacheNeverOlderThanTheStore(t *testing.T) {
 
 // A step that fails leaves the store as it was, and the cache agrees; a
 // transaction that ended is not kept (its next read asks the store).
-func TestTxCacheAfterFailuresAndTheEnd(t *testing.T) {
+func TestTxCacheAfterFailuresAndTheEnd(t *testing.T) { eachWay(t, testTxCacheAfterFailuresAndTheEnd) }
+
+func testTxCacheAfterFailuresAndTheEnd(t *testing.T, put bool) {
 	ctx := context.Background()
-	p, cs, tx := newTxFixture(t)
+	p, cs, tx := newTxFixture(t, put)
 	if _, err := p.UpdateTransaction(ctx, tx.ID, step(7)); !errors.Is(err, errStepMoved) {
 		t.Fatalf("a step from a generation it was not at = %v", err)
 	}
@@ -150,6 +194,38 @@ func TestTxCacheAfterFailuresAndTheEnd(t *testing.T) {
 	}
 	if _, err := p.GetTransaction(ctx, "tx_unknown"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("an unknown transaction = %v", err)
+	}
+}
+
+// A cached transaction that the store no longer holds (collected after it
+// expired) is not written back: the step gets ErrNotFound, as from the
+// store, the cache forgets it, and the others in the same batch are
+// written.
+func TestTxPutOfATransactionTheStoreDropped(t *testing.T) {
+	ctx := context.Background()
+	p, cs, tx := newTxFixture(t, true)
+	other := tx
+	other.ID = "tx_2"
+	if err := p.CreateTransaction(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Store.GarbageCollect(ctx, tx.ExpiresAt.Add(store.GCGrace+time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.CreateTransaction(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	ts := []store.Transaction{tx, other}
+	errs, err := p.Store.(store.TransactionPutter).PutTransactions(ctx, ts)
+	if err != nil || !errors.Is(errs[0], store.ErrNotFound) || errs[1] != nil {
+		t.Fatalf("batch: %v, %v", errs, err)
+	}
+	if _, err := p.UpdateTransaction(ctx, tx.ID, step(0)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("step of a collected transaction = %v", err)
+	}
+	n := cs.gets.Load()
+	if _, err := p.GetTransaction(ctx, tx.ID); !errors.Is(err, store.ErrNotFound) || cs.gets.Load() != n+1 {
+		t.Fatalf("after the failed put the cache still answered: %v", err)
 	}
 }
 

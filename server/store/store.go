@@ -387,6 +387,17 @@ type NonceBatcher interface {
 	UseNonces(ctx context.Context, us []NonceUse) ([]error, error)
 }
 
+// TransactionPutter is a store that can write several transactions as
+// they are, in one transaction, each with its own answer (nil, or
+// ErrNotFound when it is no longer stored); the error is for the
+// transaction as a whole, when it failed and none was written. A node that
+// alone changes transactions, and so knows their state, writes their
+// changes through it (group commit). ts[i] is as a read would return it
+// once the call succeeded.
+type TransactionPutter interface {
+	PutTransactions(ctx context.Context, ts []Transaction) ([]error, error)
+}
+
 // DeviceTouch says a device was seen at At.
 type DeviceTouch struct {
 	ID string

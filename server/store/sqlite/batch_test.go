@@ -3,6 +3,7 @@ package sqlite
 import (
 	"errors"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,22 @@ func TestBatchesKeepEachAnswerAndRunPrepared(t *testing.T) {
 	}
 	if err := s.TouchDevices(ctx, []store.DeviceTouch{{ID: "dev_a", At: now}, {ID: "dev_b", At: now}}); err != nil {
 		t.Fatal(err)
+	}
+	// Transactions written as they are: each its own answer, and each
+	// left as a read returns it.
+	tx := store.Transaction{ID: "tx_a", App: "app", Kind: "signin", Status: store.TxActive, Data: []byte("1"),
+		CreatedAt: now, UpdatedAt: now, ExpiresAt: later}
+	if err := s.CreateTransaction(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	tx.Data, tx.UpdatedAt = []byte("2"), now.Add(time.Second+time.Microsecond)
+	ts := []store.Transaction{{ID: "tx_missing", Status: store.TxActive, ExpiresAt: later}, tx}
+	errs, err = s.PutTransactions(ctx, ts)
+	if err != nil || !errors.Is(errs[0], store.ErrNotFound) || errs[1] != nil {
+		t.Fatalf("put transactions: %v, %v; want not found, then written", errs, err)
+	}
+	if got, err := s.GetTransaction(ctx, "tx_a"); err != nil || !reflect.DeepEqual(got, ts[1]) {
+		t.Fatalf("stored %+v (%v); the put left %+v", got, err, ts[1])
 	}
 	if n := s.w.txMisses.Load(); n > 0 {
 		t.Errorf("%d statements ran unprepared in a transaction: add them to inTx", n)

@@ -146,3 +146,12 @@ func list[T any](ctx context.Context, q querier, scan func(scanner) (T, error), 
 	}
 	return out, rows.Err()
 }
+
+// execRows runs a statement and says how many rows it changed.
+func execRows(ctx context.Context, q querier, query string, args ...any) (int64, error) {
+	res, err := q.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}

@@ -48,11 +48,7 @@ func (s *Store) UseNonces(ctx context.Context, us []store.NonceUse) ([]error, er
 	err := s.write(ctx, func(tx querier) error {
 		errs = make([]error, len(us))
 		for i, u := range us {
-			res, err := tx.ExecContext(ctx, nonceUse, u.Key, ms(u.Expires), u.Now.UnixMilli())
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
+			n, err := execRows(ctx, tx, nonceUse, u.Key, ms(u.Expires), u.Now.UnixMilli())
 			if err != nil {
 				return err
 			}

@@ -60,6 +60,34 @@ func putTx(ctx context.Context, q querier, id string, t store.Transaction) error
 	return err
 }
 
+// PutTransactions writes each transaction as it is (store.TransactionPutter)
+// and leaves it as a read would return it.
+func (s *Store) PutTransactions(ctx context.Context, ts []store.Transaction) ([]error, error) {
+	var errs []error
+	err := s.write(ctx, func(tx querier) error {
+		errs = make([]error, len(ts))
+		for i, t := range ts {
+			n, err := execRows(ctx, tx, txUpdate, append(txArgs(t)[1:], t.ID)...)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				errs[i] = fmt.Errorf("sqlite: put transaction %s: %w", t.ID, store.ErrNotFound)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: put %d transactions: %w", len(ts), dbErr(err))
+	}
+	for i := range ts {
+		t := &ts[i]
+		t.Data = fromBlob(blob(t.Data))
+		t.CreatedAt, t.UpdatedAt, t.ExpiresAt = fromMS(ms(t.CreatedAt)), fromMS(ms(t.UpdatedAt)), fromMS(ms(t.ExpiresAt))
+	}
+	return errs, nil
+}
+
 func (s *Store) CreateTransaction(ctx context.Context, t store.Transaction) error {
 	if _, err := s.w.ExecContext(ctx, txInsert, txArgs(t)...); err != nil {
 		return fmt.Errorf("sqlite: create transaction %s: %w", t.ID, dbErr(err))
