@@ -58,6 +58,10 @@ type soleStore struct {
 	nonces  *groupCommit[store.NonceUse]
 	touches *groupCommit[store.DeviceTouch]
 	txPuts  *groupCommit[*store.Transaction]
+	// counterPuts writes counters changed in memory (nil when the store
+	// cannot: counters then go to the store as they are).
+	counterPuts *groupCommit[*store.Counter]
+	counters    *writeCache[store.Counter]
 }
 
 // maxBatch bounds the challenges one transaction writes.
@@ -85,6 +89,7 @@ func newSoleStore(st store.Store, told func(context.Context, []store.AuditEvent)
 		devices:  newDeviceCache(),
 		users:    newUserCache(),
 		txs:      newTxCache(),
+		counters: newCounterCache(),
 		stored:   map[string]bool{}, storedAll: true,
 	}
 	if b, ok := st.(store.ChallengeBatcher); ok {
@@ -152,6 +157,16 @@ func newSoleStore(st store.Store, told func(context.Context, []store.AuditEvent)
 			return errs
 		})
 	}
+	if _, ok := st.(store.CounterPutter); ok {
+		p.counterPuts = newGroupCommit(maxBatch, func(cs []*store.Counter) []error {
+			err := p.putCounters(context.Background(), cs...)
+			errs := make([]error, len(cs))
+			for i := range errs {
+				errs[i] = err
+			}
+			return errs
+		})
+	}
 	return p
 }
 
@@ -188,7 +203,7 @@ func (p *soleStore) UseNonce(ctx context.Context, key string, now, expires time.
 
 // collectors count the group commits' transactions and the items they
 // wrote, by what they write (challenges, nonces, device_touches,
-// transactions): items ÷
+// transactions, counters): items ÷
 // transactions is the batch size.
 func (p *soleStore) collectors() []prometheus.Collector {
 	var cs []prometheus.Collector
@@ -215,6 +230,9 @@ func (p *soleStore) collectors() []prometheus.Collector {
 	if p.txPuts != nil {
 		add("transactions", &p.txPuts.batches, &p.txPuts.items)
 	}
+	if p.counterPuts != nil {
+		add("counters", &p.counterPuts.batches, &p.counterPuts.items)
+	}
 	return cs
 }
 
@@ -231,6 +249,9 @@ func (p *soleStore) Close() error {
 	}
 	if p.txPuts != nil {
 		p.txPuts.close()
+	}
+	if p.counterPuts != nil {
+		p.counterPuts.close()
 	}
 	return p.Store.Close()
 }

@@ -10,41 +10,63 @@ import (
 	"github.com/seed-3a5b824e/assent/server/store"
 )
 
-// txCache keeps transactions in progress as they were last written or
-// read, for a node that alone changes them (soleStore). Every step of a
-// sign-in reads its transaction, and most steps write it: with the cache a
-// step's read is the previous step's write (GetTransaction was 7 % of the
-// server's CPU in a profile of whole sign-ins).
+// writeCache keeps records (transactions in progress, counters) as they
+// were last written or read, for a node that alone changes them
+// (soleStore). Every step of a sign-in reads its transaction, and most
+// steps write it: with the cache a step's read is the previous step's
+// write (GetTransaction was 7 % of the server's CPU in a profile of whole
+// sign-ins), and a change is made in memory and written as it is.
 //
-// The store stays the record: every change is written to it first. The
-// cache never holds a transaction older than the store's: a transaction's
-// writes, and the reads that fill the cache, hold its lock (one of
-// txLocks, by id), so they reach the cache in the order they committed. A
-// read that finds it cached takes no lock (as a read of the store may run
-// beside a write). Only active transactions are kept, copied in and out.
-type txCache struct {
-	mu    sync.Mutex
-	byID  map[string]store.Transaction
-	swept time.Time // when a full cache last dropped its expired ones
-	seed  maphash.Seed
-	lks   [txLocks]sync.Mutex
+// The store stays the record: every change is written to it before the
+// caller hears of it. The cache never holds a record older than the
+// store's: a record's writes, and the reads that fill the cache, hold its
+// lock (one of cacheLocks, by key), so they reach the cache in the order
+// they committed. A read that finds it cached takes no lock (as a read of
+// the store may run beside a write). Records are copied in and out; only
+// those keep says to keep are kept.
+type writeCache[T any] struct {
+	mu      sync.Mutex
+	byKey   map[string]T
+	swept   time.Time // when a full cache last dropped its expired ones
+	seed    maphash.Seed
+	lks     [cacheLocks]sync.Mutex
+	max     int
+	keep    func(T) bool
+	expires func(T) time.Time
+	clone   func(T) T
 }
+
+// cacheLocks is how many locks a writeCache spreads its keys over.
+const cacheLocks = 64
 
 const (
-	txLocks = 64
-	// maxCachedTx bounds the cache (a transaction is a few KB at most);
-	// past it, expired ones are dropped (at most once a second: a cache
-	// full of live ones is not walked at every write), and if that is not
-	// enough, reads go to the store.
+	// maxCachedTx bounds the transactions cached (a transaction is a few
+	// KB at most); past it, expired ones are dropped (at most once a
+	// second: a cache full of live ones is not walked at every write), and
+	// if that is not enough, reads go to the store.
 	maxCachedTx = 20_000
+	// maxCachedCounters bounds the counters cached (about 200 B each).
+	maxCachedCounters = 100_000
 )
 
+type txCache = writeCache[store.Transaction]
+
 func newTxCache() *txCache {
-	return &txCache{byID: map[string]store.Transaction{}, seed: maphash.MakeSeed()}
+	return &txCache{byKey: map[string]store.Transaction{}, seed: maphash.MakeSeed(), max: maxCachedTx,
+		keep:    func(t store.Transaction) bool { return t.Status == store.TxActive },
+		expires: func(t store.Transaction) time.Time { return t.ExpiresAt },
+		clone:   copyTx}
 }
 
-func (c *txCache) lock(id string) *sync.Mutex {
-	return &c.lks[maphash.String(c.seed, id)%txLocks]
+func newCounterCache() *writeCache[store.Counter] {
+	return &writeCache[store.Counter]{byKey: map[string]store.Counter{}, seed: maphash.MakeSeed(), max: maxCachedCounters,
+		keep:    func(store.Counter) bool { return true },
+		expires: func(c store.Counter) time.Time { return c.ExpiresAt },
+		clone:   func(c store.Counter) store.Counter { return c }}
+}
+
+func (c *writeCache[T]) lock(key string) *sync.Mutex {
+	return &c.lks[maphash.String(c.seed, key)%cacheLocks]
 }
 
 func copyTx(t store.Transaction) store.Transaction {
@@ -52,41 +74,41 @@ func copyTx(t store.Transaction) store.Transaction {
 	return t
 }
 
-func (c *txCache) get(id string) (store.Transaction, bool) {
+func (c *writeCache[T]) get(key string) (T, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t, ok := c.byID[id]
-	return copyTx(t), ok
+	v, ok := c.byKey[key]
+	return c.clone(v), ok
 }
 
-// put caches t as the store now holds it; the caller holds t's lock.
-func (c *txCache) put(t store.Transaction) {
+// put caches v as the store now holds it; the caller holds key's lock.
+func (c *writeCache[T]) put(key string, v T) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if t.Status != store.TxActive {
-		delete(c.byID, t.ID)
+	if !c.keep(v) {
+		delete(c.byKey, key)
 		return
 	}
-	if _, ok := c.byID[t.ID]; !ok && len(c.byID) >= maxCachedTx {
+	if _, ok := c.byKey[key]; !ok && len(c.byKey) >= c.max {
 		if now := time.Now(); now.Sub(c.swept) >= time.Second {
 			c.swept = now
-			for id, o := range c.byID {
-				if now.After(o.ExpiresAt) {
-					delete(c.byID, id)
+			for k, o := range c.byKey {
+				if now.After(c.expires(o)) {
+					delete(c.byKey, k)
 				}
 			}
 		}
-		if len(c.byID) >= maxCachedTx {
+		if len(c.byKey) >= c.max {
 			return
 		}
 	}
-	c.byID[t.ID] = copyTx(t)
+	c.byKey[key] = c.clone(v)
 }
 
-func (c *txCache) drop(id string) {
+func (c *writeCache[T]) drop(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.byID, id)
+	delete(c.byKey, key)
 }
 
 func (p *soleStore) CreateTransaction(ctx context.Context, t store.Transaction) error {
@@ -96,7 +118,7 @@ func (p *soleStore) CreateTransaction(ctx context.Context, t store.Transaction) 
 	if err := p.Store.CreateTransaction(ctx, t); err != nil {
 		return err
 	}
-	p.txs.put(t)
+	p.txs.put(t.ID, t)
 	return nil
 }
 
@@ -109,7 +131,7 @@ func (p *soleStore) GetTransaction(ctx context.Context, id string) (store.Transa
 	defer l.Unlock()
 	t, err := p.Store.GetTransaction(ctx, id)
 	if err == nil {
-		p.txs.put(t)
+		p.txs.put(t.ID, t)
 	}
 	return t, err
 }
@@ -133,7 +155,7 @@ func (p *soleStore) UpdateTransaction(ctx context.Context, id string, fn func(*s
 			p.txs.drop(id)
 			return store.Transaction{}, err
 		}
-		p.txs.put(t)
+		p.txs.put(t.ID, t)
 		return t, nil
 	}
 	t, err := p.Store.UpdateTransaction(ctx, id, fn)
@@ -141,7 +163,7 @@ func (p *soleStore) UpdateTransaction(ctx context.Context, id string, fn func(*s
 		p.txs.drop(id)
 		return t, err
 	}
-	p.txs.put(t)
+	p.txs.put(t.ID, t)
 	return t, nil
 }
 

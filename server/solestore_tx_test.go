@@ -235,24 +235,24 @@ func TestTxCacheBound(t *testing.T) {
 	c := newTxCache()
 	now := time.Now()
 	for i := range maxCachedTx {
-		c.byID[fmt.Sprint("tx_", i)] = store.Transaction{ID: fmt.Sprint("tx_", i), Status: store.TxActive, ExpiresAt: now.Add(time.Hour)}
+		c.byKey[fmt.Sprint("tx_", i)] = store.Transaction{ID: fmt.Sprint("tx_", i), Status: store.TxActive, ExpiresAt: now.Add(time.Hour)}
 	}
-	c.put(store.Transaction{ID: "tx_new", Status: store.TxActive, ExpiresAt: now.Add(time.Hour)})
-	if _, ok := c.get("tx_new"); ok || len(c.byID) != maxCachedTx {
-		t.Fatalf("a full cache took one more: %d held", len(c.byID))
+	c.put("tx_new", store.Transaction{ID: "tx_new", Status: store.TxActive, ExpiresAt: now.Add(time.Hour)})
+	if _, ok := c.get("tx_new"); ok || len(c.byKey) != maxCachedTx {
+		t.Fatalf("a full cache took one more: %d held", len(c.byKey))
 	}
-	for id, o := range c.byID {
+	for id, o := range c.byKey {
 		o.ExpiresAt = now.Add(-time.Minute)
-		c.byID[id] = o
+		c.byKey[id] = o
 		break
 	}
-	c.put(store.Transaction{ID: "tx_new", Status: store.TxActive, ExpiresAt: now.Add(time.Hour)})
+	c.put("tx_new", store.Transaction{ID: "tx_new", Status: store.TxActive, ExpiresAt: now.Add(time.Hour)})
 	if _, ok := c.get("tx_new"); ok {
 		t.Fatal("swept again within the second")
 	}
 	c.swept = time.Time{}
-	c.put(store.Transaction{ID: "tx_new", Status: store.TxActive, ExpiresAt: now.Add(time.Hour)})
-	if _, ok := c.get("tx_new"); !ok || len(c.byID) != maxCachedTx {
-		t.Fatalf("an expired one did not make room: %d held", len(c.byID))
+	c.put("tx_new", store.Transaction{ID: "tx_new", Status: store.TxActive, ExpiresAt: now.Add(time.Hour)})
+	if _, ok := c.get("tx_new"); !ok || len(c.byKey) != maxCachedTx {
+		t.Fatalf("an expired one did not make room: %d held", len(c.byKey))
 	}
 }

@@ -398,6 +398,15 @@ type TransactionPutter interface {
 	PutTransactions(ctx context.Context, ts []Transaction) ([]error, error)
 }
 
+// CounterPutter is a store that can write several counters as they are
+// (each created or overwritten), in one transaction: all of them or none.
+// A node that alone changes counters writes their changes through it
+// (group commit). cs[i] is as a read would return it once the call
+// succeeded.
+type CounterPutter interface {
+	PutCounters(ctx context.Context, cs []Counter) error
+}
+
 // DeviceTouch says a device was seen at At.
 type DeviceTouch struct {
 	ID string

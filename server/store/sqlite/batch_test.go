@@ -66,6 +66,19 @@ func TestBatchesKeepEachAnswerAndRunPrepared(t *testing.T) {
 	if got, err := s.GetTransaction(ctx, "tx_a"); err != nil || !reflect.DeepEqual(got, ts[1]) {
 		t.Fatalf("stored %+v (%v); the put left %+v", got, err, ts[1])
 	}
+	// Counters written as they are, created or overwritten.
+	if _, err := s.UpdateCounter(ctx, "c1", func(c *store.Counter) error { c.Count = 1; c.ExpiresAt = later; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	cs := []store.Counter{{Key: "c1", Count: 2, Last: now, ExpiresAt: later}, {Key: "c2", Count: 7, ExpiresAt: later}}
+	if err := s.PutCounters(ctx, cs); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range cs {
+		if got, err := s.GetCounter(ctx, want.Key); err != nil || got != want {
+			t.Fatalf("counter %s stored as %+v (%v); the put left %+v", want.Key, got, err, want)
+		}
+	}
 	if n := s.w.txMisses.Load(); n > 0 {
 		t.Errorf("%d statements ran unprepared in a transaction: add them to inTx", n)
 	}

@@ -76,3 +76,24 @@ func (s *Store) GetCounter(ctx context.Context, key string) (store.Counter, erro
 	}
 	return c, nil
 }
+
+// PutCounters writes each counter as it is (store.CounterPutter) and
+// leaves it as a read would return it.
+func (s *Store) PutCounters(ctx context.Context, cs []store.Counter) error {
+	err := s.write(ctx, func(tx querier) error {
+		for _, c := range cs {
+			if _, err := tx.ExecContext(ctx, counterPut, counterArgs(c)...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: put %d counters: %w", len(cs), dbErr(err))
+	}
+	for i := range cs {
+		c := &cs[i]
+		c.WindowStart, c.Until, c.Last, c.ExpiresAt = fromMS(ms(c.WindowStart)), fromMS(ms(c.Until)), fromMS(ms(c.Last)), fromMS(ms(c.ExpiresAt))
+	}
+	return nil
+}
