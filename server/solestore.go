@@ -137,24 +137,9 @@ func newSoleStore(st store.Store, told func(context.Context, []store.AuditEvent)
 			return errs
 		})
 	}
-	if b, ok := st.(store.TransactionPutter); ok {
+	if _, ok := st.(store.TransactionPutter); ok {
 		p.txPuts = newGroupCommit(maxBatch, func(ps []*store.Transaction) []error {
-			ts := make([]store.Transaction, len(ps))
-			for i, t := range ps {
-				ts[i] = *t
-			}
-			errs, err := b.PutTransactions(context.Background(), ts)
-			if err != nil {
-				errs = make([]error, len(ps))
-				for i := range errs {
-					errs[i] = err
-				}
-				return errs
-			}
-			for i, t := range ps {
-				*t = ts[i]
-			}
-			return errs
+			return p.putTransactions(context.Background(), ps...)
 		})
 	}
 	if _, ok := st.(store.CounterPutter); ok {

@@ -150,7 +150,7 @@ func (p *soleStore) UpdateTransaction(ctx context.Context, id string, fn func(*s
 			return store.Transaction{}, err
 		}
 		t.ID = id
-		err := p.txPuts.do(ctx, &t, func() error { return p.putTransaction(ctx, &t) })
+		err := p.txPuts.do(ctx, &t, func() error { return p.putTransactions(ctx, &t)[0] })
 		if err != nil {
 			p.txs.drop(id)
 			return store.Transaction{}, err
@@ -167,13 +167,23 @@ func (p *soleStore) UpdateTransaction(ctx context.Context, id string, fn func(*s
 	return t, nil
 }
 
-// putTransaction writes one transaction as it is, alone.
-func (p *soleStore) putTransaction(ctx context.Context, t *store.Transaction) error {
-	ts := []store.Transaction{*t}
+// putTransactions writes transactions as they are, in one transaction,
+// leaves each as the store returns it and gives each its own outcome.
+func (p *soleStore) putTransactions(ctx context.Context, ps ...*store.Transaction) []error {
+	ts := make([]store.Transaction, len(ps))
+	for i, t := range ps {
+		ts[i] = *t
+	}
 	errs, err := p.Store.(store.TransactionPutter).PutTransactions(ctx, ts)
 	if err != nil {
-		return err
+		errs = make([]error, len(ps))
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
 	}
-	*t = ts[0]
-	return errs[0]
+	for i, t := range ps {
+		*t = ts[i]
+	}
+	return errs
 }
