@@ -275,7 +275,8 @@ func TestSameDeviceProofSentFiftyTimesAtOnceSignsInOnce(t *testing.T) {
 	var sessions atomic.Int32
 	for range 50 {
 		wg.Go(func() {
-			r, err := tx.Do(e.ctx, sdk.RemChallengeAuth, sdk.Request{Authenticator: sdk.AuthSameDevice, Proof: proof})
+			own := *tx // each request its own copy (Do records its answer), as heldPoll does
+			r, err := own.Do(e.ctx, sdk.RemChallengeAuth, sdk.Request{Authenticator: sdk.AuthSameDevice, Proof: proof})
 			if err == nil && r.Session != nil {
 				sessions.Add(1)
 			}
