@@ -5,6 +5,10 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/seed-3a5b824e/assent/server/store"
 )
 
 // groupCommit writes items that come in while a write is running together,
@@ -102,5 +106,39 @@ func (g *groupCommit[T]) close() {
 	g.once.Do(func() {
 		close(g.stop)
 		g.done.Wait()
+	})
+}
+
+// collectors count the transactions g wrote and the items in them
+// (assent_group_commit_{batches,items}_total{kind}): items ÷ batches is
+// the batch size.
+func (g *groupCommit[T]) collectors(kind string) []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "assent_group_commit_batches_total", Help: "Transactions written by a group commit, by what they write.",
+			ConstLabels: prometheus.Labels{"kind": kind},
+		}, func() float64 { return float64(g.batches.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "assent_group_commit_items_total", Help: "Items written by a group commit, by what they are; ÷ batches is the batch size.",
+			ConstLabels: prometheus.Labels{"kind": kind},
+		}, func() float64 { return float64(g.items.Load()) }),
+	}
+}
+
+// challengeCreates creates challenges, each with its events, that come in
+// together in one transaction of b. A batch is all or none: one that
+// failed is written again one challenge at a time through create, so that
+// each gets its own outcome (one duplicate must not fail the others).
+func challengeCreates(b store.ChallengeBatcher, create func(context.Context, store.Challenge, ...*store.Audit) error) *groupCommit[store.ChallengeWrite] {
+	return newGroupCommit(maxBatch, func(ws []store.ChallengeWrite) []error {
+		errs := make([]error, len(ws))
+		ctx := context.Background()
+		if len(ws) > 1 && b.CreateChallenges(ctx, ws) == nil {
+			return errs
+		}
+		for i, w := range ws {
+			errs[i] = create(ctx, w.Challenge, w.Audit...)
+		}
+		return errs
 	})
 }

@@ -220,6 +220,13 @@ func New(ctx context.Context, o Options) (*Server, error) {
 			}
 		}
 	}
+	if s.pending == nil {
+		// Other nodes write to the store too: challenges go to it as
+		// they change, those that come in together in one transaction.
+		shared := newSharedStore(s.st)
+		s.st = shared
+		s.metrics.reg.MustRegister(shared.collectors()...)
+	}
 	if err := s.broker.Subscribe(s.deliver); err != nil {
 		return nil, fmt.Errorf("server: broker: %w", err)
 	}

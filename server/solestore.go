@@ -5,7 +5,6 @@ import (
 	"context"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -93,19 +92,8 @@ func newSoleStore(st store.Store, told func(context.Context, []store.AuditEvent)
 		stored:   map[string]bool{}, storedAll: true,
 	}
 	if b, ok := st.(store.ChallengeBatcher); ok {
-		p.settles = newGroupCommit(maxBatch, func(ws []store.ChallengeWrite) []error {
-			errs := make([]error, len(ws))
-			ctx := context.Background()
-			if len(ws) > 1 && b.CreateChallenges(ctx, ws) == nil {
-				return errs
-			}
-			// One, or a batch that failed (all or none): one at a time,
-			// so that each gets its own outcome (one duplicate must not
-			// fail the others).
-			for i, w := range ws {
-				errs[i] = p.Store.CreateChallenge(ctx, w.Challenge, w.Audit...)
-			}
-			return errs
+		p.settles = challengeCreates(b, func(ctx context.Context, c store.Challenge, audit ...*store.Audit) error {
+			return p.Store.CreateChallenge(ctx, c, audit...)
 		})
 	}
 	if b, ok := st.(store.NonceBatcher); ok {
@@ -188,35 +176,23 @@ func (p *soleStore) UseNonce(ctx context.Context, key string, now, expires time.
 
 // collectors count the group commits' transactions and the items they
 // wrote, by what they write (challenges, nonces, device_touches,
-// transactions, counters): items ÷
-// transactions is the batch size.
+// transactions, counters): items ÷ transactions is the batch size.
 func (p *soleStore) collectors() []prometheus.Collector {
 	var cs []prometheus.Collector
-	add := func(kind string, batches, items *atomic.Uint64) {
-		cs = append(cs,
-			prometheus.NewCounterFunc(prometheus.CounterOpts{
-				Name: "assent_group_commit_batches_total", Help: "Transactions written by a group commit, by what they write.",
-				ConstLabels: prometheus.Labels{"kind": kind},
-			}, func() float64 { return float64(batches.Load()) }),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{
-				Name: "assent_group_commit_items_total", Help: "Items written by a group commit, by what they are; ÷ batches is the batch size.",
-				ConstLabels: prometheus.Labels{"kind": kind},
-			}, func() float64 { return float64(items.Load()) }))
-	}
 	if p.settles != nil {
-		add("challenges", &p.settles.batches, &p.settles.items)
+		cs = append(cs, p.settles.collectors("challenges")...)
 	}
 	if p.nonces != nil {
-		add("nonces", &p.nonces.batches, &p.nonces.items)
+		cs = append(cs, p.nonces.collectors("nonces")...)
 	}
 	if p.touches != nil {
-		add("device_touches", &p.touches.batches, &p.touches.items)
+		cs = append(cs, p.touches.collectors("device_touches")...)
 	}
 	if p.txPuts != nil {
-		add("transactions", &p.txPuts.batches, &p.txPuts.items)
+		cs = append(cs, p.txPuts.collectors("transactions")...)
 	}
 	if p.counterPuts != nil {
-		add("counters", &p.counterPuts.batches, &p.counterPuts.items)
+		cs = append(cs, p.counterPuts.collectors("counters")...)
 	}
 	return cs
 }

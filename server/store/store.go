@@ -373,6 +373,85 @@ type ChallengeBatcher interface {
 	CreateChallenges(ctx context.Context, ws []ChallengeWrite) error
 }
 
+// ChallengeChange is one CreateChallenge call (New set) or one
+// UpdateChallenge call (ID and Fn), with the events that commit with it.
+type ChallengeChange struct {
+	New   *Challenge
+	ID    string
+	Fn    func(*Challenge) error
+	Audit []*Audit
+}
+
+// ChallengeChanger is a store that can create and update several
+// challenges, each with its events, in one transaction. Each change gets
+// its own outcome, as CreateChallenge or UpdateChallenge would give it:
+// the challenge as stored, or fn's error (or ErrNotFound), and then
+// nothing of it is written and its Audits keep no events. Creations go
+// first; updates of one id run in turn, each on what the one before it
+// wrote. The error is for the transaction as a whole, when it failed
+// (a created challenge that was there already fails it) and none was
+// written. Nodes that share a store write the pushes that are sent and
+// answered together through it (group commit), so that they take the audit
+// log's lock once.
+type ChallengeChanger interface {
+	ChangeChallenges(ctx context.Context, cs []ChallengeChange) ([]Challenge, []error, error)
+}
+
+// ForgetStored clears what the Audits of cs kept: a batch that failed
+// wrote none of their events.
+func ForgetStored(cs []ChallengeChange) {
+	for _, c := range cs {
+		for _, a := range c.Audit {
+			a.Stored = nil
+		}
+	}
+}
+
+// AppendAuditedAll appends the events of every Audit of every changed
+// challenge (audits[i] for cs[i]) through one call of appendAudits, in
+// that order, and keeps each Audit's share as stored.
+func AppendAuditedAll(cs []Challenge, audits [][]*Audit, appendAudits func([]AuditEvent) ([]AuditEvent, error)) error {
+	all, ns := MakeAudited(cs, audits)
+	if len(all) == 0 {
+		return nil
+	}
+	out, err := appendAudits(all)
+	if err != nil {
+		return err
+	}
+	KeepAudited(audits, ns, out)
+	return nil
+}
+
+// MakeAudited returns the events of every Audit of every changed
+// challenge (audits[i] for cs[i]), in that order, and how many each Audit
+// made, for KeepAudited; it clears what the Audits kept before.
+func MakeAudited(cs []Challenge, audits [][]*Audit) (all []AuditEvent, ns []int) {
+	for i, as := range audits {
+		for _, a := range as {
+			a.Stored = nil
+			es := a.Make(cs[i])
+			all = append(all, es...)
+			ns = append(ns, len(es))
+		}
+	}
+	return all, ns
+}
+
+// KeepAudited gives each Audit its share of stored, the events
+// MakeAudited made as they were stored.
+func KeepAudited(audits [][]*Audit, ns []int, stored []AuditEvent) {
+	for _, as := range audits {
+		for _, a := range as {
+			n := ns[0]
+			ns = ns[1:]
+			if n > 0 {
+				a.Stored, stored = stored[:n:n], stored[n:]
+			}
+		}
+	}
+}
+
 // NonceUse is one UseNonce call.
 type NonceUse struct {
 	Key          string

@@ -69,14 +69,49 @@ func (s *Store) AppendAudits(ctx context.Context, es []store.AuditEvent) error {
 }
 
 // appendAudits chains es onto the log inside tx and returns them as
-// ListAudit will. Every write of audit events goes through it.
+// ListAudit will. Every write of audit events goes through the lock and
+// the read of the tail that it sends, and through chainAudits.
 func appendAudits(ctx context.Context, tx pgx.Tx, es []store.AuditEvent) ([]store.AuditEvent, error) {
-	if _, err := tx.Exec(ctx, auditLock, lockAudit); err != nil {
-		return nil, err
-	}
-	rows, err := tx.Query(ctx, auditTail, len(es))
+	b := &pgx.Batch{}
+	queueTail(b, len(es))
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	prev, seqs, err := readTail(br, len(es))
 	if err != nil {
 		return nil, err
+	}
+	if err := br.Close(); err != nil {
+		return nil, err
+	}
+	b = &pgx.Batch{}
+	out, err := chainAudits(es, prev, seqs, b)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// queueTail queues the audit lock and the read of the log's tail with n
+// seqs. They go out together (one round trip less while every node waits
+// for this one) but run as two statements, and the read's snapshot is
+// taken once the lock is granted.
+func queueTail(b *pgx.Batch, n int) {
+	b.Queue(auditLock, lockAudit)
+	b.Queue(auditTail, n)
+}
+
+// readTail reads the results of queueTail: the last event's hash and n
+// seqs in order.
+func readTail(br pgx.BatchResults, n int) (string, []int64, error) {
+	if _, err := br.Exec(); err != nil {
+		return "", nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return "", nil, err
 	}
 	var (
 		prev string
@@ -86,20 +121,25 @@ func appendAudits(ctx context.Context, tx pgx.Tx, es []store.AuditEvent) ([]stor
 		var seq int64
 		if err := rows.Scan(&prev, &seq); err != nil {
 			rows.Close()
-			return nil, err
+			return "", nil, err
 		}
 		seqs = append(seqs, seq)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	if len(seqs) != len(es) {
-		return nil, fmt.Errorf("got %d seqs for %d events", len(seqs), len(es))
+	if len(seqs) != n {
+		return "", nil, fmt.Errorf("got %d seqs for %d events", len(seqs), n)
 	}
 	slices.Sort(seqs)
+	return prev, seqs, nil
+}
+
+// chainAudits gives es the seqs read with the tail, chains them onto prev,
+// queues their inserts on b and returns them as ListAudit will.
+func chainAudits(es []store.AuditEvent, prev string, seqs []int64, b *pgx.Batch) ([]store.AuditEvent, error) {
 	out := make([]store.AuditEvent, len(es))
-	b := &pgx.Batch{}
 	for i, e := range es {
 		detail := encodeMap(e.Detail)
 		// As a later read will see it: milliseconds, UTC, and the detail
@@ -118,9 +158,6 @@ func appendAudits(ctx context.Context, tx pgx.Tx, es []store.AuditEvent) ([]stor
 		b.Queue(auditInsert, e.Seq, ts(e.Time), e.Type, e.UserID, e.DeviceID, e.TxID, e.ChallengeID, e.ClientIP, detail, e.PrevHash, e.Hash)
 		out[i] = e
 		prev = e.Hash
-	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, err
 	}
 	return out, nil
 }

@@ -21,6 +21,9 @@ var (
 	challengeGet    = challenges.getSQL()
 	challengeLock   = challenges.lockSQL()
 	challengeUpdate = challenges.updateSQL()
+	// challengeLockAll locks a batch's challenges in id order, so that
+	// the batches of several nodes never wait on each other in a circle.
+	challengeLockAll = challenges.selectSQL() + " WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE"
 )
 
 func challengeArgs(c store.Challenge) []any {
@@ -64,6 +67,192 @@ func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge, audit ..
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: create challenge %s: %w", c.ID, dbErr(err))
+	}
+	return nil
+}
+
+// ChangeChallenges (store.ChallengeChanger) runs in three round trips
+// however many challenges it changes, BEGIN and COMMIT riding with the
+// statements: the new challenges' inserts with the lock of every one to
+// update (in one statement); then, once each fn ran, the updates with the
+// audit lock and the read of the log's tail; then the events' inserts with
+// COMMIT. A batch that only creates takes two. So the audit lock, which
+// every node waits for, is held for two round trips, the commit's one
+// included. An id updated twice runs its fns in turn, the second on the
+// first's result. Events are made from the challenges as changed, as
+// CreateChallenge's are.
+func (s *Store) ChangeChallenges(ctx context.Context, cs []store.ChallengeChange) ([]store.Challenge, []error, error) {
+	var (
+		out  []store.Challenge
+		errs []error
+		err  error
+	)
+	for attempt := 1; ; attempt++ {
+		out, errs, err = s.changeChallenges(ctx, cs)
+		if err == nil || attempt == maxAttempts || !retryable(err) || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		store.ForgetStored(cs)
+		return nil, nil, fmt.Errorf("postgres: change %d challenges: %w", len(cs), dbErr(err))
+	}
+	return out, errs, nil
+}
+
+func (s *Store) changeChallenges(ctx context.Context, cs []store.ChallengeChange) (out []store.Challenge, errs []error, err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			// Failed, or ctx ended mid-way: the pool drops a connection
+			// still in a transaction; roll back so that it need not.
+			conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+		conn.Release()
+	}()
+	out, errs = make([]store.Challenge, len(cs)), make([]error, len(cs))
+	var (
+		b   = &pgx.Batch{}
+		ids []string
+	)
+	b.Queue("BEGIN")
+	for _, c := range cs {
+		if c.New != nil {
+			b.Queue(challengeInsert, challengeArgs(*c.New)...)
+		} else {
+			ids = append(ids, c.ID)
+		}
+	}
+	inserts := b.Len() - 1
+	cur := make(map[string]store.Challenge, len(ids))
+	if len(ids) > 0 {
+		b.Queue(challengeLockAll, ids)
+		br := conn.SendBatch(ctx, b)
+		for range 1 + inserts {
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				return nil, nil, err
+			}
+		}
+		rows, err := br.Query()
+		if err != nil {
+			br.Close()
+			return nil, nil, err
+		}
+		for rows.Next() {
+			c, err := scanChallenge(rows)
+			if err != nil {
+				rows.Close()
+				br.Close()
+				return nil, nil, err
+			}
+			cur[c.ID] = c
+		}
+		rows.Close()
+		if err := br.Close(); err != nil {
+			return nil, nil, err
+		}
+		b, inserts = &pgx.Batch{}, -1 // sent
+	}
+	// Each fn in turn, on the challenge as the one before left it.
+	var (
+		changed []store.Challenge
+		audits  [][]*store.Audit
+		updated []int
+	)
+	for i, c := range cs {
+		if c.New != nil {
+			out[i] = *c.New
+			changed, audits = append(changed, *c.New), append(audits, c.Audit)
+			continue
+		}
+		v, ok := cur[c.ID]
+		if !ok {
+			errs[i] = fmt.Errorf("postgres: update challenge %s: %w", c.ID, store.ErrNotFound)
+			continue
+		}
+		if err := c.Fn(&v); err != nil {
+			errs[i] = err
+			continue
+		}
+		v.ID = c.ID
+		cur[c.ID] = v
+		a := challengeArgs(v)
+		b.Queue(challengeUpdate, a...)
+		updated = append(updated, i)
+		changed, audits = append(changed, v), append(audits, c.Audit)
+	}
+	events, ns := store.MakeAudited(changed, audits)
+	if len(events) > 0 {
+		queueTail(b, len(events))
+	} else {
+		b.Queue("COMMIT")
+	}
+	br := conn.SendBatch(ctx, b)
+	for range inserts + 1 { // BEGIN and the inserts when not sent before
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return nil, nil, err
+		}
+	}
+	for _, i := range updated {
+		if out[i], err = scanChallenge(br.QueryRow()); err != nil {
+			br.Close()
+			return nil, nil, err
+		}
+	}
+	if len(events) == 0 {
+		if err := committed(br); err != nil {
+			return nil, nil, err
+		}
+		return out, errs, nil
+	}
+	prev, seqs, err := readTail(br, len(events))
+	if err != nil {
+		br.Close()
+		return nil, nil, err
+	}
+	if err := br.Close(); err != nil {
+		return nil, nil, err
+	}
+	b = &pgx.Batch{}
+	stored, err := chainAudits(events, prev, seqs, b)
+	if err != nil {
+		return nil, nil, err
+	}
+	b.Queue("COMMIT")
+	br = conn.SendBatch(ctx, b)
+	for range events {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return nil, nil, err
+		}
+	}
+	if err := committed(br); err != nil {
+		return nil, nil, err
+	}
+	store.KeepAudited(audits, ns, stored)
+	return out, errs, nil
+}
+
+// committed reads the result of a batch's last statement, COMMIT, and
+// closes the batch: an error unless the transaction committed.
+func committed(br pgx.BatchResults) error {
+	tag, err := br.Exec()
+	if err != nil {
+		br.Close()
+		return err
+	}
+	if err := br.Close(); err != nil {
+		return err
+	}
+	if tag.String() != "COMMIT" {
+		// Only a transaction that had failed ends this way, and its
+		// failure came back first.
+		return fmt.Errorf("the transaction ended with %q, not COMMIT", tag)
 	}
 	return nil
 }

@@ -624,3 +624,45 @@ func TestPendingChallengesAreFoundByTheirIndexes(t *testing.T) {
 		}
 	}
 }
+
+// A batch of challenge changes sends BEGIN and COMMIT with its statements
+// on a connection of its own: one that fails at its last step (an event
+// PostgreSQL refuses) or whose fn panics leaves nothing written and the
+// connection usable (the pool has only one).
+func TestAFailedChangeBatchLeavesNothingAndTheConnectionUsable(t *testing.T) {
+	cfg := freshSchema(t)
+	cfg.MaxConns = 1
+	s := open(t, cfg)
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	d := setUpDevice(t, s)
+	now := time.Now()
+	c := store.Challenge{ID: "c0", DeviceID: d.ID, UserID: d.UserID, Status: store.ChallengePending, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+	if err := s.CreateChallenge(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	approve := func(c *store.Challenge) error { c.Status = store.ChallengeApproved; return nil }
+	refused := &store.Audit{Events: []store.AuditEvent{{Time: now, Type: "push.\x00approved", ChallengeID: "c0"}}}
+	if _, _, err := s.ChangeChallenges(ctx, []store.ChallengeChange{{ID: "c0", Fn: approve, Audit: []*store.Audit{refused}}}); err == nil {
+		t.Fatal("an event with a NUL byte: no error")
+	}
+	func() {
+		defer func() { recover() }()
+		s.ChangeChallenges(ctx, []store.ChallengeChange{{ID: "c0", Fn: func(*store.Challenge) error { panic("fn panics") }}})
+	}()
+	if got, err := s.GetChallenge(ctx, "c0"); err != nil || got.Status != store.ChallengePending {
+		t.Fatalf("c0 after the failed batches = %+v, %v; want it pending", got, err)
+	}
+	if refused.Stored != nil {
+		t.Errorf("the failed batch kept events %+v", refused.Stored)
+	}
+	settled := &store.Audit{Events: []store.AuditEvent{{Time: now, Type: "push.approved", ChallengeID: "c0"}}}
+	out, errs, err := s.ChangeChallenges(ctx, []store.ChallengeChange{{ID: "c0", Fn: approve, Audit: []*store.Audit{settled}}})
+	if err != nil || errs[0] != nil || out[0].Status != store.ChallengeApproved {
+		t.Fatalf("the next batch = %+v, %v, %v; want c0 approved", out, errs, err)
+	}
+	if es, err := s.ListAudit(ctx, store.AuditFilter{}); err != nil || len(es) != 1 || es[0].Type != "push.approved" || len(settled.Stored) != 1 {
+		t.Errorf("audit log = %+v, %v; want push.approved alone", es, err)
+	}
+}

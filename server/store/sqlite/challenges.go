@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -172,4 +174,66 @@ func (s *Store) UpdateChallenge(ctx context.Context, id string, fn func(*store.C
 		}
 	}
 	return update(ctx, s, "challenge", id, getChallenge, put, fn)
+}
+
+// ChangeChallenges runs every change in one transaction
+// (store.ChallengeChanger), creations first, each update on the challenge
+// as the one before it left it, their events chained in turn onto a tail
+// read once.
+func (s *Store) ChangeChallenges(ctx context.Context, cs []store.ChallengeChange) ([]store.Challenge, []error, error) {
+	var (
+		out  []store.Challenge
+		errs []error
+	)
+	err := s.write(ctx, func(tx querier) error {
+		out, errs = make([]store.Challenge, len(cs)), make([]error, len(cs))
+		var ch auditChain
+		for _, first := range []bool{true, false} {
+			for i, c := range cs {
+				if (c.New != nil) != first {
+					continue
+				}
+				for _, a := range c.Audit {
+					a.Stored = nil
+				}
+				if c.New != nil {
+					if _, err := tx.ExecContext(ctx, challengeInsert, challengeArgs(*c.New)...); err != nil {
+						return err
+					}
+					out[i] = *c.New
+					if err := appendAudited(ctx, tx, &ch, *c.New, c.Audit); err != nil {
+						return err
+					}
+					continue
+				}
+				v, err := getChallenge(ctx, tx, c.ID)
+				if errors.Is(err, sql.ErrNoRows) {
+					errs[i] = fmt.Errorf("sqlite: update challenge %s: %w", c.ID, store.ErrNotFound)
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if err := c.Fn(&v); err != nil {
+					errs[i] = err
+					continue
+				}
+				if err := putChallenge(ctx, tx, c.ID, v); err != nil {
+					return err
+				}
+				if err := appendAudited(ctx, tx, &ch, v, c.Audit); err != nil {
+					return err
+				}
+				if out[i], err = getChallenge(ctx, tx, c.ID); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		store.ForgetStored(cs)
+		return nil, nil, fmt.Errorf("sqlite: change %d challenges: %w", len(cs), dbErr(err))
+	}
+	return out, errs, nil
 }

@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Enrollment", enrollTests},
 		{"Devices", deviceTests},
 		{"Challenges", challengeTests},
+		{"ChallengeChanges", challengeChangeTests},
 		{"Transactions", transactionTests},
 		{"Sessions", sessionTests},
 		{"Apps", appTests},

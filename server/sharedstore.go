@@ -1,0 +1,115 @@
+package server
+
+import (
+	"context"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/seed-3a5b824e/assent/server/store"
+)
+
+// sharedStore is the store of a node that shares it with other nodes
+// (PostgreSQL and NATS, or the tests' nodes on one file). Every challenge
+// is written to the store as it is made and as it changes, as before, but
+// the writes of challenges with their events that come in while one runs
+// go together in the next transaction (group commit): every audited write
+// of every node takes the audit log's one lock until it commits, so under
+// load one take for many challenges, not one each, is what lets the nodes
+// keep up.
+type sharedStore struct {
+	store.Store
+	changes *groupCommit[*challengeChange]
+}
+
+// challengeChange is a CreateChallenge or UpdateChallenge call in a group
+// commit, with its outcome.
+type challengeChange struct {
+	store.ChallengeChange
+	out store.Challenge
+}
+
+func newSharedStore(st store.Store) *sharedStore {
+	p := &sharedStore{Store: st}
+	if b, ok := st.(store.ChallengeChanger); ok {
+		p.changes = newGroupCommit(maxBatch, func(cs []*challengeChange) []error {
+			ctx := context.Background()
+			if len(cs) > 1 {
+				batch := make([]store.ChallengeChange, len(cs))
+				for i, c := range cs {
+					batch[i] = c.ChallengeChange
+				}
+				out, errs, err := b.ChangeChallenges(ctx, batch)
+				if err == nil {
+					for i, c := range cs {
+						c.out = out[i]
+					}
+					return errs
+				}
+			}
+			// One, or a batch whose transaction failed (none of it was
+			// written; one duplicate fails a batch): one at a time, each
+			// with its own outcome.
+			errs := make([]error, len(cs))
+			for i, c := range cs {
+				errs[i] = c.alone(ctx, p.Store)
+			}
+			return errs
+		})
+	}
+	return p
+}
+
+// alone makes the change through st by itself.
+func (c *challengeChange) alone(ctx context.Context, st store.Store) error {
+	if c.New != nil {
+		return st.CreateChallenge(ctx, *c.New, c.Audit...)
+	}
+	var err error
+	c.out, err = st.UpdateChallenge(ctx, c.ID, c.Fn, c.Audit...)
+	return err
+}
+
+// do makes a change with the others that come in meanwhile. Changes
+// without events take no lock of the audit log and go alone.
+func (p *sharedStore) do(ctx context.Context, c *challengeChange) error {
+	if p.changes == nil || len(c.Audit) == 0 {
+		return c.alone(ctx, p.Store)
+	}
+	return p.changes.do(ctx, c, func() error { return c.alone(ctx, p.Store) })
+}
+
+// CreateChallenge writes c with its events, with the other changes that
+// come in meanwhile.
+func (p *sharedStore) CreateChallenge(ctx context.Context, c store.Challenge, audit ...*store.Audit) error {
+	return p.do(ctx, &challengeChange{ChallengeChange: store.ChallengeChange{New: &c, ID: c.ID, Audit: audit}})
+}
+
+// UpdateChallenge changes a challenge with its events, with the other
+// changes that come in meanwhile.
+func (p *sharedStore) UpdateChallenge(ctx context.Context, id string, fn func(*store.Challenge) error, audit ...*store.Audit) (store.Challenge, error) {
+	c := &challengeChange{ChallengeChange: store.ChallengeChange{ID: id, Fn: fn, Audit: audit}}
+	err := p.do(ctx, c)
+	return c.out, err
+}
+
+// collectors count the group commit's transactions and their items.
+func (p *sharedStore) collectors() []prometheus.Collector {
+	if p.changes == nil {
+		return nil
+	}
+	return p.changes.collectors("challenge_changes")
+}
+
+// Close stops the group commit and closes the store.
+func (p *sharedStore) Close() error {
+	if p.changes != nil {
+		p.changes.close()
+	}
+	return p.Store.Close()
+}
+
+// SpaceShort passes on whether the store gave up its space reserve.
+func (p *sharedStore) SpaceShort() bool {
+	sp, ok := p.Store.(spaceShort)
+	return ok && sp.SpaceShort()
+}

@@ -1,0 +1,164 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/seed-3a5b824e/assent/internal/pgtest"
+	"github.com/seed-3a5b824e/assent/server/store"
+	"github.com/seed-3a5b824e/assent/server/store/postgres"
+	"github.com/seed-3a5b824e/assent/server/store/sqlite"
+)
+
+// sharedBackends are the stores several nodes share: PostgreSQL, and one
+// SQLite file (the tests' nodes), each with a user and a device.
+func sharedBackends(t *testing.T) map[string]func(t *testing.T) (store.Store, store.Device) {
+	setUp := func(t *testing.T, st store.Store) (store.Store, store.Device) {
+		t.Helper()
+		ctx := context.Background()
+		now := time.Now()
+		if err := st.CreateUser(ctx, store.User{ID: "usr_1", Login: "ann", CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.CreateEnrollToken(ctx, store.EnrollToken{Hash: "h", UserID: "usr_1", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		d, err := st.CompleteEnrollment(ctx, "h", now, store.Device{ID: "dev_1", UserID: "usr_1", PublicKey: []byte("{}"), Name: "Phone", CreatedAt: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st, d
+	}
+	return map[string]func(t *testing.T) (store.Store, store.Device){
+		"postgres": func(t *testing.T) (store.Store, store.Device) {
+			st, err := postgres.Open(context.Background(), pgtest.Schema(t, "assent_shared"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return setUp(t, st)
+		},
+		"sqlite": func(t *testing.T) (store.Store, store.Device) {
+			st, err := sqlite.Open(filepath.Join(t.TempDir(), "assent.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return setUp(t, st)
+		},
+	}
+}
+
+func sharedChallenge(id string, d store.Device) store.Challenge {
+	now := time.Now()
+	return store.Challenge{ID: id, DeviceID: d.ID, UserID: d.UserID, Kind: "signin", Nonce: "n-" + id,
+		Status: store.ChallengePending, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+}
+
+func sentAudit(c store.Challenge) *store.Audit {
+	return &store.Audit{Events: []store.AuditEvent{{Time: c.CreatedAt, Type: "push.sent", UserID: c.UserID, DeviceID: c.DeviceID, ChallengeID: c.ID}}}
+}
+
+// Two nodes on one store, fifty answers to one challenge between them, each
+// node writing what comes in together in one transaction: one answer
+// settles it, with one event; the chain stays whole.
+func TestSharedNodesSettleAChallengeOnce(t *testing.T) {
+	for name, open := range sharedBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			st, d := open(t)
+			// Not closed through the nodes: the test's cleanup closes st.
+			nodes := []*sharedStore{newSharedStore(st), newSharedStore(st)}
+			defer nodes[0].changes.close()
+			defer nodes[1].changes.close()
+			c := sharedChallenge("chl_a", d)
+			if err := nodes[0].CreateChallenge(ctx, c, sentAudit(c)); err != nil {
+				t.Fatal(err)
+			}
+			var won, refused atomic.Int32
+			var wg sync.WaitGroup
+			for i := range 50 {
+				wg.Go(func() {
+					a := outcomeAudit()
+					got, err := nodes[i%2].UpdateChallenge(ctx, "chl_a", approve, a)
+					switch {
+					case err == nil:
+						won.Add(1)
+						if got.Status != store.ChallengeApproved || len(a.Stored) != 1 {
+							t.Errorf("the winner got %+v, events %+v", got, a.Stored)
+						}
+					case errors.Is(err, errNotPending):
+						refused.Add(1)
+						if a.Stored != nil {
+							t.Errorf("a refused answer kept events %+v", a.Stored)
+						}
+					default:
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			if won.Load() != 1 || refused.Load() != 49 {
+				t.Fatalf("%d settled, %d refused; want 1 and 49", won.Load(), refused.Load())
+			}
+			if got, want := eventsOf(t, st, "chl_a"), []string{"push.sent", "push.approved"}; !slices.Equal(got, want) {
+				t.Fatalf("events = %v, want %v", got, want)
+			}
+			if check, err := store.VerifyAudit(ctx, st); err != nil || check.Broken != nil {
+				t.Fatalf("VerifyAudit = %+v, %v", check, err)
+			}
+			batches, items := nodes[0].changes.batches.Load()+nodes[1].changes.batches.Load(), nodes[0].changes.items.Load()+nodes[1].changes.items.Load()
+			if items != 51 || batches > items {
+				t.Errorf("%d changes in %d transactions; want 51 changes", items, batches)
+			}
+		})
+	}
+}
+
+// A batch that fails as a whole (one of its challenges was there already)
+// is written again change by change: the duplicate fails alone, the rest
+// is written with its events.
+func TestSharedStoreBatchWithADuplicateFailsOnlyItself(t *testing.T) {
+	for name, open := range sharedBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			st, d := open(t)
+			p := newSharedStore(st)
+			defer p.changes.close()
+			for _, id := range []string{"chl_0", "chl_1"} {
+				if err := st.CreateChallenge(ctx, sharedChallenge(id, d)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			dup, fresh := sharedChallenge("chl_1", d), sharedChallenge("chl_2", d)
+			settled := outcomeAudit()
+			cs := []*challengeChange{
+				{ChallengeChange: store.ChallengeChange{New: &dup, ID: dup.ID, Audit: []*store.Audit{sentAudit(dup)}}},
+				{ChallengeChange: store.ChallengeChange{New: &fresh, ID: fresh.ID, Audit: []*store.Audit{sentAudit(fresh)}}},
+				{ChallengeChange: store.ChallengeChange{ID: "chl_0", Fn: approve, Audit: []*store.Audit{settled}}},
+			}
+			errs := p.changes.write(cs)
+			if !errors.Is(errs[0], store.ErrConflict) || errs[1] != nil || errs[2] != nil {
+				t.Fatalf("outcomes %v; want a conflict, then two written", errs)
+			}
+			if cs[2].out.Status != store.ChallengeApproved || len(settled.Stored) != 1 {
+				t.Errorf("the approval: %+v, events %+v", cs[2].out, settled.Stored)
+			}
+			if _, err := st.GetChallenge(ctx, "chl_2"); err != nil {
+				t.Errorf("the fresh challenge: %v", err)
+			}
+			if got := eventsOf(t, st, "chl_1"); len(got) != 0 {
+				t.Errorf("the duplicate wrote events %v", got)
+			}
+			if got, want := eventsOf(t, st, "chl_0"), []string{"push.approved"}; !slices.Equal(got, want) {
+				t.Errorf("events of chl_0 = %v, want %v", got, want)
+			}
+		})
+	}
+}
