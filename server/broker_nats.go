@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -25,7 +26,21 @@ type NATSBroker struct {
 
 	mu  sync.Mutex
 	sub *nats.Subscription
+	// interest, when set, says whether this node wants a message of a
+	// type for a device (SetInterest).
+	interest atomic.Pointer[func(deviceID, msgType string) bool]
 }
+
+// typeHeader names a message's type (push.Message.Type) outside its JSON,
+// so that a node can pass over what it has no use for without decoding
+// it. Messages from a node that sends no header are decoded as before.
+const typeHeader = "Assent-Type"
+
+// SetInterest makes the broker drop, undecoded, the messages f says this
+// node has no use for: every node receives every device's messages, and
+// only the one holding the device's socket (or, for a push that ended, one
+// holding a poll that waits for it) does anything with them.
+func (b *NATSBroker) SetInterest(f func(deviceID, msgType string) bool) { b.interest.Store(&f) }
 
 // DialNATS connects to NATS at url. Subjects start with prefix ("assent"
 // when empty), so that several Assent installations can share a NATS.
@@ -72,7 +87,11 @@ func (b *NATSBroker) Publish(_ context.Context, deviceID string, msg push.Messag
 	if !b.nc.IsConnected() {
 		return fmt.Errorf("%w (nats: %s)", ErrBrokerDown, b.nc.Status())
 	}
-	if err := b.nc.Publish(b.subject(deviceID), data); err != nil {
+	m := &nats.Msg{Subject: b.subject(deviceID), Data: data}
+	if b.nc.HeadersSupported() {
+		m.Header = nats.Header{typeHeader: []string{msg.Type}}
+	}
+	if err := b.nc.PublishMsg(m); err != nil {
 		if errors.Is(err, nats.ErrReconnectBufExceeded) || errors.Is(err, nats.ErrConnectionClosed) {
 			return fmt.Errorf("%w (%v)", ErrBrokerDown, err)
 		}
@@ -90,6 +109,11 @@ func (b *NATSBroker) Subscribe(deliver func(deviceID string, msg push.Message)) 
 	}
 	prefix := b.prefix + ".device."
 	sub, err := b.nc.Subscribe(prefix+"*", func(m *nats.Msg) {
+		if f := b.interest.Load(); f != nil {
+			if t := m.Header.Get(typeHeader); t != "" && !(*f)(strings.TrimPrefix(m.Subject, prefix), t) {
+				return
+			}
+		}
 		var msg push.Message
 		if err := json.Unmarshal(m.Data, &msg); err != nil {
 			b.log.Warn("nats: dropped a message that is not JSON", "subject", m.Subject)

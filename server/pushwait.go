@@ -98,6 +98,14 @@ func (w *pushWaits) waiting() int {
 	return w.n
 }
 
+// interested says whether this node has a use for a message of type
+// msgType for a device: when it holds one of the device's sockets, or the
+// message ends a push and a poll here may wait for it. deliver does
+// nothing with any other.
+func (s *Server) interested(deviceID, msgType string) bool {
+	return s.hub.holds(deviceID) || (msgType == push.MsgResolved && s.waits.waiting() > 0)
+}
+
 // deliver is the node's broker subscription: messages go to the device's
 // sockets, and a resolved challenge also wakes the polls waiting for it.
 func (s *Server) deliver(deviceID string, msg push.Message) {

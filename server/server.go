@@ -227,6 +227,11 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		s.st = shared
 		s.metrics.reg.MustRegister(shared.collectors()...)
 	}
+	if b, ok := s.broker.(interface {
+		SetInterest(func(deviceID, msgType string) bool)
+	}); ok {
+		b.SetInterest(s.interested)
+	}
 	if err := s.broker.Subscribe(s.deliver); err != nil {
 		return nil, fmt.Errorf("server: broker: %w", err)
 	}
