@@ -162,3 +162,42 @@ func TestSharedStoreBatchWithADuplicateFailsOnlyItself(t *testing.T) {
 		})
 	}
 }
+
+// A change alone in its batch goes through the store's batch too, and
+// keeps the outcome CreateChallenge or UpdateChallenge would give it.
+func TestSharedStoreLoneChangeKeepsItsOutcome(t *testing.T) {
+	for name, open := range sharedBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			st, d := open(t)
+			p := newSharedStore(st)
+			defer p.changes.close()
+			if err := st.CreateChallenge(ctx, sharedChallenge("chl_1", d)); err != nil {
+				t.Fatal(err)
+			}
+			dup := sharedChallenge("chl_1", d)
+			sent := sentAudit(dup)
+			if err := p.CreateChallenge(ctx, dup, sent); !errors.Is(err, store.ErrConflict) || sent.Stored != nil {
+				t.Errorf("a duplicate alone = %v, events %+v; want ErrConflict and none", err, sent.Stored)
+			}
+			if _, err := p.UpdateChallenge(ctx, "chl_9", approve, outcomeAudit()); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("a missing challenge alone = %v, want ErrNotFound", err)
+			}
+			refused := outcomeAudit()
+			if _, err := p.UpdateChallenge(ctx, "chl_1", func(*store.Challenge) error { return errBadNonce }, refused); !errors.Is(err, errBadNonce) || refused.Stored != nil {
+				t.Errorf("a refused change alone = %v, events %+v; want errBadNonce and none", err, refused.Stored)
+			}
+			settled := outcomeAudit()
+			c, err := p.UpdateChallenge(ctx, "chl_1", approve, settled)
+			if err != nil || c.Status != store.ChallengeApproved || len(settled.Stored) != 1 {
+				t.Fatalf("an approval alone = %+v, %v, events %+v", c, err, settled.Stored)
+			}
+			if got, want := eventsOf(t, st, "chl_1"), []string{"push.approved"}; !slices.Equal(got, want) {
+				t.Errorf("events = %v, want %v", got, want)
+			}
+			if b := p.changes.batches.Load(); b != 4 {
+				t.Errorf("%d transactions of the group commit, want 4 (each change its own)", b)
+			}
+		})
+	}
+}

@@ -666,3 +666,50 @@ func TestAFailedChangeBatchLeavesNothingAndTheConnectionUsable(t *testing.T) {
 		t.Errorf("audit log = %+v, %v; want push.approved alone", es, err)
 	}
 }
+
+// BenchmarkLoneSettle settles one challenge with its event, by itself:
+// UpdateChallenge (a transaction of BEGIN, the row's lock, the update, the
+// audit lock and tail, the events, COMMIT) against a batch of one
+// (ChangeChallenges: three round trips).
+func BenchmarkLoneSettle(b *testing.B) {
+	s := open(b, freshSchema(b))
+	defer s.Close()
+	ctx := context.Background()
+	d := setUpDevice(b, s)
+	approve := func(c *store.Challenge) error { c.Status = store.ChallengeApproved; return nil }
+	outcome := func() *store.Audit {
+		return &store.Audit{For: func(c store.Challenge) []store.AuditEvent {
+			return []store.AuditEvent{{Time: time.Now(), Type: "push." + c.Status, ChallengeID: c.ID}}
+		}}
+	}
+	n := 0
+	pending := func() string {
+		n++
+		now := time.Now()
+		c := store.Challenge{ID: fmt.Sprintf("c%d", n), DeviceID: d.ID, UserID: d.UserID, Status: store.ChallengePending, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+		if err := s.CreateChallenge(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+		return c.ID
+	}
+	b.Run("UpdateChallenge", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			id := pending()
+			b.StartTimer()
+			if _, err := s.UpdateChallenge(ctx, id, approve, outcome()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("ChangeChallenges", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			id := pending()
+			b.StartTimer()
+			if _, errs, err := s.ChangeChallenges(ctx, []store.ChallengeChange{{ID: id, Fn: approve, Audit: []*store.Audit{outcome()}}}); err != nil || errs[0] != nil {
+				b.Fatal(err, errs)
+			}
+		}
+	})
+}
