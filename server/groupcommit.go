@@ -142,3 +142,24 @@ func challengeCreates(b store.ChallengeBatcher, create func(context.Context, sto
 		return errs
 	})
 }
+
+// nonceBatches records one-time keys (a device token's jti at every
+// connect, which a reconnect storm sends by the thousand) that come in
+// together in one transaction of b, each with its own answer; one alone
+// goes through one.
+func nonceBatches(b store.NonceBatcher, one func(context.Context, store.NonceUse) error) *groupCommit[store.NonceUse] {
+	return newGroupCommit(maxBatch, func(us []store.NonceUse) []error {
+		ctx := context.Background()
+		if len(us) == 1 {
+			return []error{one(ctx, us[0])}
+		}
+		errs, err := b.UseNonces(ctx, us)
+		if err != nil {
+			errs = make([]error, len(us))
+			for i := range errs {
+				errs[i] = err
+			}
+		}
+		return errs
+	})
+}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -19,6 +20,9 @@ import (
 type sharedStore struct {
 	store.Store
 	changes *groupCommit[*challengeChange]
+	// nonces records the one-time keys of connects that come in together
+	// in one transaction (a node's devices reconnecting to the others).
+	nonces *groupCommit[store.NonceUse]
 }
 
 // challengeChange is a CreateChallenge or UpdateChallenge call in a group
@@ -59,7 +63,21 @@ func newSharedStore(st store.Store) *sharedStore {
 			return errs
 		})
 	}
+	if b, ok := st.(store.NonceBatcher); ok {
+		p.nonces = nonceBatches(b, func(ctx context.Context, u store.NonceUse) error {
+			return p.Store.UseNonce(ctx, u.Key, u.Now, u.Expires)
+		})
+	}
 	return p
+}
+
+// UseNonce records a one-time key with the others that come in meanwhile.
+func (p *sharedStore) UseNonce(ctx context.Context, key string, now, expires time.Time) error {
+	alone := func() error { return p.Store.UseNonce(ctx, key, now, expires) }
+	if p.nonces == nil {
+		return alone()
+	}
+	return p.nonces.do(ctx, store.NonceUse{Key: key, Now: now, Expires: expires}, alone)
 }
 
 // alone makes the change through st by itself.
@@ -97,16 +115,23 @@ func (p *sharedStore) UpdateChallenge(ctx context.Context, id string, fn func(*s
 
 // collectors count the group commit's transactions and their items.
 func (p *sharedStore) collectors() []prometheus.Collector {
-	if p.changes == nil {
-		return nil
+	var cs []prometheus.Collector
+	if p.changes != nil {
+		cs = append(cs, p.changes.collectors("challenge_changes")...)
 	}
-	return p.changes.collectors("challenge_changes")
+	if p.nonces != nil {
+		cs = append(cs, p.nonces.collectors("nonces")...)
+	}
+	return cs
 }
 
 // Close stops the group commit and closes the store.
 func (p *sharedStore) Close() error {
 	if p.changes != nil {
 		p.changes.close()
+	}
+	if p.nonces != nil {
+		p.nonces.close()
 	}
 	return p.Store.Close()
 }

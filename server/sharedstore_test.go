@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -198,6 +199,80 @@ func TestSharedStoreLoneChangeKeepsItsOutcome(t *testing.T) {
 			if b := p.changes.batches.Load(); b != 4 {
 				t.Errorf("%d transactions of the group commit, want 4 (each change its own)", b)
 			}
+		})
+	}
+}
+
+// Fifty connects at once with one device token, between two nodes that
+// group the one-time keys they record: one is let in, the rest are
+// replays; and fifty different tokens are each let in once.
+func TestSharedNodesLetADeviceTokenInOnce(t *testing.T) {
+	for name, open := range sharedBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			st, _ := open(t)
+			nodes := []*sharedStore{newSharedStore(st), newSharedStore(st)}
+			defer nodes[0].nonces.close()
+			defer nodes[1].nonces.close()
+			defer nodes[0].changes.close()
+			defer nodes[1].changes.close()
+			now := time.Now()
+			var in, replays atomic.Int32
+			var wg sync.WaitGroup
+			for i := range 100 {
+				wg.Go(func() {
+					key := "jti-same"
+					if i%2 == 1 {
+						key = fmt.Sprintf("jti-%d", i)
+					}
+					err := nodes[i%2].UseNonce(ctx, key, now, now.Add(time.Minute))
+					switch {
+					case err == nil:
+						in.Add(1)
+					case errors.Is(err, store.ErrReplay):
+						replays.Add(1)
+					default:
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			if in.Load() != 51 || replays.Load() != 49 {
+				t.Fatalf("%d let in, %d replays; want 51 (one of the same token, fifty different) and 49", in.Load(), replays.Load())
+			}
+		})
+	}
+}
+
+// BenchmarkSharedNonceStorm records one-time keys from many connects at
+// once (a node's devices reconnecting to the others) on PostgreSQL, each
+// alone against grouped as a shared node does.
+func BenchmarkSharedNonceStorm(b *testing.B) {
+	st, err := postgres.Open(context.Background(), pgtest.Schema(b, "assent_shared"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	p := newSharedStore(st)
+	defer p.nonces.close()
+	defer p.changes.close()
+	var n atomic.Int64
+	for _, tc := range []struct {
+		name string
+		use  func(ctx context.Context, key string, now, expires time.Time) error
+	}{{"alone", st.UseNonce}, {"grouped", p.UseNonce}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetParallelism(32)
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				for pb.Next() {
+					now := time.Now()
+					if err := tc.use(ctx, fmt.Sprintf("jti-%d", n.Add(1)), now, now.Add(time.Minute)); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
 		})
 	}
 }

@@ -97,19 +97,8 @@ func newSoleStore(st store.Store, told func(context.Context, []store.AuditEvent)
 		})
 	}
 	if b, ok := st.(store.NonceBatcher); ok {
-		p.nonces = newGroupCommit(maxBatch, func(us []store.NonceUse) []error {
-			ctx := context.Background()
-			if len(us) == 1 {
-				return []error{p.Store.UseNonce(ctx, us[0].Key, us[0].Now, us[0].Expires)}
-			}
-			errs, err := b.UseNonces(ctx, us)
-			if err != nil {
-				errs = make([]error, len(us))
-				for i := range errs {
-					errs[i] = err
-				}
-			}
-			return errs
+		p.nonces = nonceBatches(b, func(ctx context.Context, u store.NonceUse) error {
+			return p.Store.UseNonce(ctx, u.Key, u.Now, u.Expires)
 		})
 	}
 	if b, ok := st.(store.DeviceToucher); ok {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/seed-3a5b824e/assent/server/store"
 )
@@ -105,14 +106,7 @@ func (s *Store) changeChallenges(ctx context.Context, cs []store.ChallengeChange
 	if err != nil {
 		return nil, nil, err
 	}
-	defer func() {
-		if conn.Conn().PgConn().TxStatus() != 'I' {
-			// Failed, or ctx ended mid-way: the pool drops a connection
-			// still in a transaction; roll back so that it need not.
-			conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
-		}
-		conn.Release()
-	}()
+	defer release(ctx, conn)
 	out, errs = make([]store.Challenge, len(cs)), make([]error, len(cs))
 	var (
 		b   = &pgx.Batch{}
@@ -236,6 +230,17 @@ func (s *Store) changeChallenges(ctx context.Context, cs []store.ChallengeChange
 	}
 	store.KeepAudited(audits, ns, stored)
 	return out, errs, nil
+}
+
+// release gives back a connection that ran a transaction of its own
+// statements (BEGIN and COMMIT in a batch): one that failed, or whose ctx
+// ended mid-way, is rolled back first (the pool would drop a connection
+// still in a transaction).
+func release(ctx context.Context, conn *pgxpool.Conn) {
+	if conn.Conn().PgConn().TxStatus() != 'I' {
+		conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+	}
+	conn.Release()
 }
 
 // committed reads the result of a batch's last statement, COMMIT, and

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,6 +51,67 @@ func (s *Store) UseNonce(ctx context.Context, key string, now, expires time.Time
 		return fmt.Errorf("postgres: use nonce: %w", store.ErrReplay)
 	}
 	return nil
+}
+
+// UseNonces records several one-time keys in one transaction
+// (store.NonceBatcher), sent with its BEGIN and COMMIT in one round trip.
+// The keys go in key order (a key twice in the batch in the order given),
+// so that two nodes' batches naming the same keys never wait on each
+// other in a circle.
+func (s *Store) UseNonces(ctx context.Context, us []store.NonceUse) ([]error, error) {
+	order := make([]int, len(us))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(us[a].Key, us[b].Key) })
+	var (
+		errs []error
+		err  error
+	)
+	for attempt := 1; ; attempt++ {
+		errs, err = s.useNonces(ctx, us, order)
+		if err == nil || attempt == maxAttempts || !retryable(err) || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: use %d nonces: %w", len(us), dbErr(err))
+	}
+	return errs, nil
+}
+
+func (s *Store) useNonces(ctx context.Context, us []store.NonceUse, order []int) ([]error, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release(ctx, conn)
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	for _, i := range order {
+		b.Queue(nonceUse, us[i].Key, tsSet(us[i].Expires), tsSet(us[i].Now))
+	}
+	b.Queue("COMMIT")
+	br := conn.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return nil, err
+	}
+	errs := make([]error, len(us))
+	for _, i := range order {
+		tag, err := br.Exec()
+		if err != nil {
+			br.Close()
+			return nil, err
+		}
+		if tag.RowsAffected() == 0 {
+			errs[i] = fmt.Errorf("postgres: use nonce: %w", store.ErrReplay)
+		}
+	}
+	if err := committed(br); err != nil {
+		return nil, err
+	}
+	return errs, nil
 }
 
 func (s *Store) GetSecret(ctx context.Context, name string) ([]byte, error) {

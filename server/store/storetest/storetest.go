@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Audit", auditTests},
 		{"AuditChain", auditChainTests},
 		{"Nonces", nonceTests},
+		{"NonceBatches", nonceBatchTests},
 		{"Secrets", secretTests},
 		{"GarbageCollect", gcTests},
 		{"Lifecycle", lifecycleTests},
