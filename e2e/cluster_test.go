@@ -3,18 +3,19 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"github.com/seed-3a5b824e/assent/internal/natstest"
 	"github.com/seed-3a5b824e/assent/internal/pgtest"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"github.com/seed-3a5b824e/assent/app/core"
 	"github.com/seed-3a5b824e/assent/crypto"
@@ -31,21 +32,6 @@ const howToRunCluster = `the cluster tests need PostgreSQL and NATS: set ASSENT_
 // pgSchema makes a PostgreSQL schema for one test and returns a URL that
 // uses it (internal/pgtest).
 func pgSchema(t *testing.T) string { t.Helper(); return pgtest.Schema(t, "assent_e2e") }
-
-// embeddedNATS runs a NATS server inside the test process.
-func embeddedNATS(t *testing.T) string {
-	t.Helper()
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("embedded NATS did not start")
-	}
-	t.Cleanup(ns.Shutdown)
-	return ns.ClientURL()
-}
 
 // cluster is several assentd nodes on one PostgreSQL and one NATS, behind
 // a front that routes each request to a node the test chooses, as a load
@@ -216,6 +202,24 @@ func testCluster(t *testing.T, natsURL string) {
 	if r, err := tx.Do(ctx, sdk.RemChallengePoll, sdk.Request{}); err != nil || r.Status != sdk.StatusSuccess {
 		t.Fatalf("sign-in after node B stopped = %+v, %v", r, err)
 	}
+
+	// The nodes share their store: node A wrote its three pushes and the
+	// two answers it took through its group commit of challenge changes,
+	// and the third node the device token of the reconnect through its
+	// group commit of one-time keys.
+	for _, want := range []struct {
+		node int
+		line string
+	}{
+		{a, `assent_group_commit_items_total{kind="challenge_changes"} 5`},
+		{third, `assent_group_commit_items_total{kind="nonces"} 1`},
+	} {
+		rec := httptest.NewRecorder()
+		c.nodes[want.node].srv.OpsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		if !strings.Contains(rec.Body.String(), want.line) {
+			t.Errorf("node %d's /metrics lacks %s:\n%s", want.node, want.line, grepLines(rec.Body.String(), "assent_group_commit"))
+		}
+	}
 }
 
 func waitFor(t *testing.T, cond func() bool) {
@@ -238,5 +242,16 @@ func TestClusterOnTheMachinesNATS(t *testing.T) {
 }
 
 func TestClusterOnAnEmbeddedNATS(t *testing.T) {
-	testCluster(t, embeddedNATS(t))
+	testCluster(t, natstest.Embedded(t))
+}
+
+// grepLines is the lines of s that hold sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/seed-3a5b824e/assent/internal/natstest"
 	"github.com/seed-3a5b824e/assent/push"
 )
 
@@ -19,21 +19,13 @@ import (
 // from a node that names no type outside the JSON, arrive as before, in
 // order.
 func TestNATSBrokerDropsWhatTheNodeHasNoUseFor(t *testing.T) {
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("embedded NATS did not start")
-	}
-	defer ns.Shutdown()
-	sender, err := DialNATS(ns.ClientURL(), "", nil)
+	url := natstest.Embedded(t)
+	sender, err := DialNATS(url, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sender.Close()
-	node, err := DialNATS(ns.ClientURL(), "", nil)
+	node, err := DialNATS(url, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +57,7 @@ func TestNATSBrokerDropsWhatTheNodeHasNoUseFor(t *testing.T) {
 	send("held", push.Message{Type: push.MsgChallenge, ID: "c2"})
 	send("other", push.Message{Type: push.MsgResolved, ID: "c3"})
 	// An older node's message: no type header, decoded and delivered.
-	old, err := nats.Connect(ns.ClientURL())
+	old, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,10 +86,14 @@ func (g *groupCommit[T]) run() {
 }
 
 // do writes v with whatever else comes in meanwhile and returns its
-// outcome; once the committer is closed, alone calls the store directly.
+// outcome; once the committer is closed, or where there is none (nil: the
+// store cannot write batches), alone calls the store directly.
 // A caller whose ctx ends before its item is taken gets ctx's error; once
 // taken, it waits for the outcome (the write is not undone).
 func (g *groupCommit[T]) do(ctx context.Context, v T, alone func() error) error {
+	if g == nil {
+		return alone()
+	}
 	done := make(chan error, 1)
 	select {
 	case g.in <- groupItem[T]{v, done}:
@@ -103,6 +107,9 @@ func (g *groupCommit[T]) do(ctx context.Context, v T, alone func() error) error 
 
 // close stops the committer once the batch in progress is written.
 func (g *groupCommit[T]) close() {
+	if g == nil {
+		return
+	}
 	g.once.Do(func() {
 		close(g.stop)
 		g.done.Wait()
@@ -111,8 +118,11 @@ func (g *groupCommit[T]) close() {
 
 // collectors count the transactions g wrote and the items in them
 // (assent_group_commit_{batches,items}_total{kind}): items ÷ batches is
-// the batch size.
+// the batch size; none for a nil one.
 func (g *groupCommit[T]) collectors(kind string) []prometheus.Collector {
+	if g == nil {
+		return nil
+	}
 	return []prometheus.Collector{
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "assent_group_commit_batches_total", Help: "Transactions written by a group commit, by what they write.",

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -73,11 +74,8 @@ func newSharedStore(st store.Store) *sharedStore {
 
 // UseNonce records a one-time key with the others that come in meanwhile.
 func (p *sharedStore) UseNonce(ctx context.Context, key string, now, expires time.Time) error {
-	alone := func() error { return p.Store.UseNonce(ctx, key, now, expires) }
-	if p.nonces == nil {
-		return alone()
-	}
-	return p.nonces.do(ctx, store.NonceUse{Key: key, Now: now, Expires: expires}, alone)
+	return p.nonces.do(ctx, store.NonceUse{Key: key, Now: now, Expires: expires},
+		func() error { return p.Store.UseNonce(ctx, key, now, expires) })
 }
 
 // alone makes the change through st by itself.
@@ -93,7 +91,7 @@ func (c *challengeChange) alone(ctx context.Context, st store.Store) error {
 // do makes a change with the others that come in meanwhile. Changes
 // without events take no lock of the audit log and go alone.
 func (p *sharedStore) do(ctx context.Context, c *challengeChange) error {
-	if p.changes == nil || len(c.Audit) == 0 {
+	if len(c.Audit) == 0 {
 		return c.alone(ctx, p.Store)
 	}
 	return p.changes.do(ctx, c, func() error { return c.alone(ctx, p.Store) })
@@ -113,26 +111,15 @@ func (p *sharedStore) UpdateChallenge(ctx context.Context, id string, fn func(*s
 	return c.out, err
 }
 
-// collectors count the group commit's transactions and their items.
+// collectors count the group commits' transactions and their items.
 func (p *sharedStore) collectors() []prometheus.Collector {
-	var cs []prometheus.Collector
-	if p.changes != nil {
-		cs = append(cs, p.changes.collectors("challenge_changes")...)
-	}
-	if p.nonces != nil {
-		cs = append(cs, p.nonces.collectors("nonces")...)
-	}
-	return cs
+	return slices.Concat(p.changes.collectors("challenge_changes"), p.nonces.collectors("nonces"))
 }
 
-// Close stops the group commit and closes the store.
+// Close stops the group commits and closes the store.
 func (p *sharedStore) Close() error {
-	if p.changes != nil {
-		p.changes.close()
-	}
-	if p.nonces != nil {
-		p.nonces.close()
-	}
+	p.changes.close()
+	p.nonces.close()
 	return p.Store.Close()
 }
 

@@ -147,9 +147,6 @@ func (p *soleStore) TouchDevice(ctx context.Context, id string, at time.Time) (b
 // that come in meanwhile when the store can.
 func (p *soleStore) create(ctx context.Context, c store.Challenge, audit []*store.Audit) error {
 	alone := func() error { return p.Store.CreateChallenge(ctx, c, audit...) }
-	if p.settles == nil {
-		return alone()
-	}
 	return p.settles.do(ctx, store.ChallengeWrite{Challenge: c, Audit: audit}, alone)
 }
 
@@ -157,9 +154,6 @@ func (p *soleStore) create(ctx context.Context, c store.Challenge, audit []*stor
 // (a reconnect storm's device tokens) when the store can.
 func (p *soleStore) UseNonce(ctx context.Context, key string, now, expires time.Time) error {
 	alone := func() error { return p.Store.UseNonce(ctx, key, now, expires) }
-	if p.nonces == nil {
-		return alone()
-	}
 	return p.nonces.do(ctx, store.NonceUse{Key: key, Now: now, Expires: expires}, alone)
 }
 
@@ -167,42 +161,18 @@ func (p *soleStore) UseNonce(ctx context.Context, key string, now, expires time.
 // wrote, by what they write (challenges, nonces, device_touches,
 // transactions, counters): items ÷ transactions is the batch size.
 func (p *soleStore) collectors() []prometheus.Collector {
-	var cs []prometheus.Collector
-	if p.settles != nil {
-		cs = append(cs, p.settles.collectors("challenges")...)
-	}
-	if p.nonces != nil {
-		cs = append(cs, p.nonces.collectors("nonces")...)
-	}
-	if p.touches != nil {
-		cs = append(cs, p.touches.collectors("device_touches")...)
-	}
-	if p.txPuts != nil {
-		cs = append(cs, p.txPuts.collectors("transactions")...)
-	}
-	if p.counterPuts != nil {
-		cs = append(cs, p.counterPuts.collectors("counters")...)
-	}
-	return cs
+	return slices.Concat(p.settles.collectors("challenges"), p.nonces.collectors("nonces"),
+		p.touches.collectors("device_touches"), p.txPuts.collectors("transactions"),
+		p.counterPuts.collectors("counters"))
 }
 
 // Close stops the group commits and closes the store.
 func (p *soleStore) Close() error {
-	if p.settles != nil {
-		p.settles.close()
-	}
-	if p.nonces != nil {
-		p.nonces.close()
-	}
-	if p.touches != nil {
-		p.touches.close()
-	}
-	if p.txPuts != nil {
-		p.txPuts.close()
-	}
-	if p.counterPuts != nil {
-		p.counterPuts.close()
-	}
+	p.settles.close()
+	p.nonces.close()
+	p.touches.close()
+	p.txPuts.close()
+	p.counterPuts.close()
 	return p.Store.Close()
 }
 

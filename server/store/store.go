@@ -407,22 +407,6 @@ func ForgetStored(cs []ChallengeChange) {
 	}
 }
 
-// AppendAuditedAll appends the events of every Audit of every changed
-// challenge (audits[i] for cs[i]) through one call of appendAudits, in
-// that order, and keeps each Audit's share as stored.
-func AppendAuditedAll(cs []Challenge, audits [][]*Audit, appendAudits func([]AuditEvent) ([]AuditEvent, error)) error {
-	all, ns := MakeAudited(cs, audits)
-	if len(all) == 0 {
-		return nil
-	}
-	out, err := appendAudits(all)
-	if err != nil {
-		return err
-	}
-	KeepAudited(audits, ns, out)
-	return nil
-}
-
 // MakeAudited returns the events of every Audit of every changed
 // challenge (audits[i] for cs[i]), in that order, and how many each Audit
 // made, for KeepAudited; it clears what the Audits kept before.
