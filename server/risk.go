@@ -25,6 +25,13 @@ const (
 	historyLimit   = 500
 )
 
+// The events assessRisk reads of a user: each type is one the store
+// indexes by user (store.UserAuditTypes), or the read walks the whole log.
+var (
+	historyEvents = []string{"signin.success"}
+	reportEvents  = []string{"push.reported"}
+)
+
 // Audit event types that count as failed attempts.
 var failureEvents = []string{"signin.password_failed", "totp.refused", "totp.replayed", "push.failed", "push.denied"}
 
@@ -56,7 +63,7 @@ func (s *Server) assessRisk(ctx context.Context, u store.User, ip, device string
 	now := s.now()
 	var reasons []string
 	points := 0
-	hist, err := s.st.ListAudit(ctx, store.AuditFilter{UserID: u.ID, Types: []string{"signin.success"}, Since: now.Add(-historyWindow), Newest: true, Limit: historyLimit})
+	hist, err := s.st.ListAudit(ctx, store.AuditFilter{UserID: u.ID, Types: historyEvents, Since: now.Add(-historyWindow), Newest: true, Limit: historyLimit})
 	if err != nil {
 		s.log.Error("risk: read history", "err", err)
 	}
@@ -97,7 +104,7 @@ func (s *Server) assessRisk(ctx context.Context, u store.User, ip, device string
 		if u.Risk != policy.RiskHigh && u.RiskSince.After(since) {
 			since = u.RiskSince
 		}
-		if rs, err := s.st.ListAudit(ctx, store.AuditFilter{UserID: u.ID, Types: []string{"push.reported"}, Since: since, Limit: 1}); err == nil && len(rs) > 0 {
+		if rs, err := s.st.ListAudit(ctx, store.AuditFilter{UserID: u.ID, Types: reportEvents, Since: since, Limit: 1}); err == nil && len(rs) > 0 {
 			reported = true
 		}
 	}

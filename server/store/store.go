@@ -30,6 +30,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -492,6 +493,49 @@ type DeviceScanner interface {
 // store appends it in the sweep's transaction.
 func ExpiredEvent(c Challenge, now time.Time) AuditEvent {
 	return AuditEvent{Time: now, Type: "push." + ChallengeExpired, UserID: c.UserID, DeviceID: c.DeviceID, TxID: c.TxID, ChallengeID: c.ID}
+}
+
+// UserAuditTypes are the audit event types the backends index by user
+// (migration 7 of both): what the server reads of one user's log (the
+// risk of a sign-in: its successful sign-ins, failures and reports; and
+// whether the user was signed out everywhere). A filter by user whose
+// Types are all among these reads that index; any other filter by user
+// walks the log. Every other event (push.sent and push.approved above
+// all, two for every push) enters no index by user, so that writing it
+// touches no page but the log's last. Sorted; a type added here needs a
+// migration that rebuilds the index with it.
+var UserAuditTypes = []string{
+	"password.reset",
+	"push.denied",
+	"push.failed",
+	"push.reported",
+	"session.revoked_all",
+	"signin.password_failed",
+	"signin.success",
+	"totp.refused",
+	"totp.replayed",
+}
+
+// UserAuditIndexed says whether a filter by user naming types reads the
+// index by user: it names some, and each is one of UserAuditTypes.
+func UserAuditIndexed(types []string) bool {
+	if len(types) == 0 {
+		return false
+	}
+	for _, t := range types {
+		if _, ok := slices.BinarySearch(UserAuditTypes, t); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// UserAuditCondition is the condition of the index by user, as the
+// migrations write it: a query names it, besides its own types, so that
+// the planner of either backend can prove the partial index holds every
+// row it wants (a bound parameter does not let it).
+func UserAuditCondition() string {
+	return "type IN ('" + strings.Join(UserAuditTypes, "', '") + "')"
 }
 
 // AuditFilter selects audit events, oldest first (newest first with

@@ -591,12 +591,6 @@ func TestPendingChallengesAreFoundByTheirIndexes(t *testing.T) {
 	}
 	// On a small table a scan is cheapest; the question is whether an
 	// index can serve the query at all, and with a generic plan.
-	for _, q := range []string{"SET enable_seqscan = off", "SET plan_cache_mode = force_generic_plan"} {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	defer conn.Exec(context.Background(), "RESET ALL")
 	for _, tc := range []struct {
 		f     store.ChallengeFilter
 		index string
@@ -605,21 +599,7 @@ func TestPendingChallengesAreFoundByTheirIndexes(t *testing.T) {
 		{store.ChallengeFilter{TxID: "tx_1", Status: store.ChallengePending}, "challenges_tx_pending"},
 	} {
 		q, a := listChallengesQuery(tc.f)
-		if _, err := conn.Exec(ctx, "PREPARE pending_list AS "+q); err != nil {
-			t.Fatal(err)
-		}
-		rows, err := conn.Query(ctx, "EXPLAIN EXECUTE pending_list("+strings.Repeat("NULL, ", len(a)-1)+"NULL)")
-		if err != nil {
-			t.Fatal(err)
-		}
-		plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := conn.Exec(ctx, "DEALLOCATE pending_list"); err != nil {
-			t.Fatal(err)
-		}
-		if got := strings.Join(plan, "\n"); !strings.Contains(got, "Index Scan using "+tc.index) || !strings.Contains(got, "Index Cond") {
+		if got := genericPlan(t, conn, q, len(a)); !strings.Contains(got, "Index Scan using "+tc.index) || !strings.Contains(got, "Index Cond") {
 			t.Errorf("%+v: generic plan\n%s\nwant it to use %s", tc.f, got, tc.index)
 		}
 	}
@@ -712,4 +692,65 @@ func BenchmarkLoneSettle(b *testing.B) {
 			}
 		}
 	})
+}
+
+// The audit log is indexed by user for store.UserAuditTypes only (so that
+// a push's two events enter no index by user), and the server's reads by
+// user can use that index with a generic plan; the index by (user, seq)
+// is gone.
+func TestTheUserAuditIndexHoldsItsTypesOnly(t *testing.T) {
+	s := open(t, freshSchema(t))
+	defer s.Close()
+	ctx := t.Context()
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	var def string
+	if err := conn.QueryRow(ctx, "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'audit_user_type'").Scan(&def); err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range store.UserAuditTypes {
+		if !strings.Contains(def, "'"+typ+"'") {
+			t.Errorf("index audit_user_type is\n%s\nwant it to hold %s", def, typ)
+		}
+	}
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'audit_user'").Scan(&n); err != nil || n != 0 {
+		t.Errorf("index audit_user: %d, %v; want it dropped", n, err)
+	}
+	for _, types := range [][]string{{"signin.success"}, {"session.revoked_all", "password.reset"}, store.UserAuditTypes} {
+		q, a := listAuditQuery(store.AuditFilter{UserID: "u1", Types: types, Newest: true, Limit: 6})
+		if got := genericPlan(t, conn, q, len(a)); !strings.Contains(got, "using audit_user_type") || !strings.Contains(got, "Index Cond") {
+			t.Errorf("types %q: generic plan\n%s\nwant it to use audit_user_type", types, got)
+		}
+	}
+}
+
+// genericPlan is PostgreSQL's generic plan of q (with n parameters), on a
+// connection set to plan that way and to avoid scans where it can: whether
+// an index can serve q at all.
+func genericPlan(t *testing.T, conn *pgxpool.Conn, q string, n int) string {
+	t.Helper()
+	ctx := t.Context()
+	for _, set := range []string{"SET enable_seqscan = off", "SET plan_cache_mode = force_generic_plan"} {
+		if _, err := conn.Exec(ctx, set); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer conn.Exec(context.Background(), "RESET ALL")
+	if _, err := conn.Exec(ctx, "PREPARE plan_of AS "+q); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Exec(context.Background(), "DEALLOCATE plan_of")
+	rows, err := conn.Query(ctx, "EXPLAIN EXECUTE plan_of("+strings.Repeat("NULL, ", n-1)+"NULL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(plan, "\n")
 }

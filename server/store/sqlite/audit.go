@@ -144,6 +144,15 @@ func scanAudit(sc scanner) (store.AuditEvent, error) {
 }
 
 func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error) {
+	q, args := listAuditQuery(f)
+	es, err := list(ctx, s.r, scanAudit, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list audit: %w", err)
+	}
+	return es, nil
+}
+
+func listAuditQuery(f store.AuditFilter) (string, []any) {
 	where := []string{"seq > ?"}
 	args := []any{f.AfterSeq}
 	if f.UserID != "" {
@@ -165,9 +174,12 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 		args = append(args, f.BeforeSeq)
 	}
 	from := auditSelect
-	if f.UserID != "" && len(f.Types) > 0 {
-		// Without statistics SQLite prefers the index by user, which
-		// keeps seq's order but walks every event of the user.
+	if f.UserID != "" && store.UserAuditIndexed(f.Types) {
+		// The index by user holds some types only (migration 7): the
+		// query names its condition as written, which lets SQLite use it.
+		// Without statistics SQLite would rather walk the log by seq,
+		// which keeps seq's order but reads every event.
+		where = append(where, store.UserAuditCondition())
 		from = strings.Replace(auditSelect, " FROM audit", " FROM audit INDEXED BY audit_user_type", 1)
 	}
 	q := from + " WHERE " + strings.Join(where, " AND ") + " ORDER BY seq"
@@ -178,9 +190,5 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 		q += " LIMIT ?"
 		args = append(args, f.Limit)
 	}
-	es, err := list(ctx, s.r, scanAudit, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list audit: %w", err)
-	}
-	return es, nil
+	return q, args
 }

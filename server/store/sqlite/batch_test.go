@@ -175,23 +175,7 @@ func TestPendingChallengesAreFoundByTheirIndexes(t *testing.T) {
 		{store.ChallengeFilter{Status: store.ChallengePending}, "challenges_pending_expires"},
 	} {
 		q, args := listChallengesQuery(tc.f)
-		rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		if err := rows.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if got := strings.Join(plan, "; "); !strings.Contains(got, "USING INDEX "+tc.index) {
+		if got := queryPlan(t, s, q, args...); !strings.Contains(got, "USING INDEX "+tc.index) {
 			t.Errorf("%+v: plan %q, want it to use %s", tc.f, got, tc.index)
 		}
 	}

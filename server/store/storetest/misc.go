@@ -87,11 +87,7 @@ var auditTests = []test{
 			must(t, "AppendAudit", err)
 			seq[e.ChallengeID] = got.Seq
 		}
-		for _, tc := range []struct {
-			name   string
-			filter store.AuditFilter
-			want   []string
-		}{
+		listAuditCases(t, s, []auditCase{
 			{"Empty", store.AuditFilter{}, []string{"e1", "e2", "e3", "e4", "e5"}},
 			{"UserID", store.AuditFilter{UserID: "u1"}, []string{"e1", "e3", "e4"}},
 			{"Type", store.AuditFilter{Types: []string{"login"}}, []string{"e1", "e2", "e4"}},
@@ -110,19 +106,41 @@ var auditTests = []test{
 			{"TypeAndAfterSeq", store.AuditFilter{Types: []string{"login"}, AfterSeq: seq["e1"]}, []string{"e2", "e4"}},
 			{"AllFields", store.AuditFilter{UserID: "u1", Types: []string{"login"}, AfterSeq: seq["e1"], Limit: 1}, []string{"e4"}},
 			{"UnknownUser", store.AuditFilter{UserID: "nobody"}, nil},
+		})
+	}},
+	{name: "ListAuditByUserReadsEveryTypeIndexedOrNot", run: func(t *testing.T, s store.Store) {
+		// The backends index a user's events of store.UserAuditTypes only
+		// (push.sent and push.approved, two for every push, stay out):
+		// a filter by user gives the same events whether its types are
+		// indexed, some are, or none.
+		ctx := t.Context()
+		seq := map[string]int64{}
+		for i, e := range []store.AuditEvent{
+			{ChallengeID: "s1", UserID: "u1", Type: "signin.success"},
+			{ChallengeID: "p1", UserID: "u1", Type: "push.sent"},
+			{ChallengeID: "a1", UserID: "u1", Type: "push.approved"},
+			{ChallengeID: "s2", UserID: "u2", Type: "signin.success"},
+			{ChallengeID: "d1", UserID: "u1", Type: "push.denied"},
+			{ChallengeID: "r1", UserID: "u1", Type: "push.reported"},
+			{ChallengeID: "s3", UserID: "u1", Type: "signin.success"},
+			{ChallengeID: "f2", UserID: "u2", Type: "signin.password_failed"},
 		} {
-			t.Run(tc.name, func(t *testing.T) {
-				got, err := s.ListAudit(ctx, tc.filter)
-				must(t, "ListAudit", err)
-				var ids []string
-				for _, e := range got {
-					ids = append(ids, e.ChallengeID)
-				}
-				if !slices.Equal(ids, tc.want) {
-					t.Errorf("ListAudit(%+v) = %q, want %q", tc.filter, ids, tc.want)
-				}
-			})
+			e.Time = base.Add(time.Duration(i) * time.Minute)
+			got, err := s.AppendAudit(ctx, e)
+			must(t, "AppendAudit", err)
+			seq[e.ChallengeID] = got.Seq
 		}
+		listAuditCases(t, s, []auditCase{
+			{"Indexed", store.AuditFilter{UserID: "u1", Types: []string{"signin.success"}}, []string{"s1", "s3"}},
+			{"IndexedNewestLimit", store.AuditFilter{UserID: "u1", Types: []string{"signin.success"}, Newest: true, Limit: 1}, []string{"s3"}},
+			{"IndexedSince", store.AuditFilter{UserID: "u1", Types: []string{"signin.success", "push.denied"}, Since: base.Add(2 * time.Minute)}, []string{"d1", "s3"}},
+			{"IndexedOtherUser", store.AuditFilter{UserID: "u2", Types: []string{"signin.success", "signin.password_failed"}, Newest: true}, []string{"f2", "s2"}},
+			{"IndexedAfterSeq", store.AuditFilter{UserID: "u1", Types: []string{"push.reported", "signin.success"}, AfterSeq: seq["d1"]}, []string{"r1", "s3"}},
+			{"NotIndexed", store.AuditFilter{UserID: "u1", Types: []string{"push.sent", "push.approved"}}, []string{"p1", "a1"}},
+			{"Mixed", store.AuditFilter{UserID: "u1", Types: []string{"push.approved", "signin.success"}, Newest: true}, []string{"s3", "a1", "s1"}},
+			{"UserOnly", store.AuditFilter{UserID: "u1", Limit: 3}, []string{"s1", "p1", "a1"}},
+			{"IndexedUnknownUser", store.AuditFilter{UserID: "nobody", Types: []string{"signin.success"}}, nil},
+		})
 	}},
 	{name: "ConcurrentAppendAuditAssignsDistinctSeqs", run: func(t *testing.T, s store.Store) {
 		ctx := t.Context()
@@ -486,4 +504,27 @@ var lifecycleTests = []test{
 	{name: "CloseSucceeds", closes: true, run: func(t *testing.T, s store.Store) {
 		must(t, "Close", s.Close())
 	}},
+}
+
+// auditCase is a filter and the events (by ChallengeID) it should list.
+type auditCase struct {
+	name   string
+	filter store.AuditFilter
+	want   []string
+}
+
+func listAuditCases(t *testing.T, s store.Store, cases []auditCase) {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.ListAudit(t.Context(), tc.filter)
+			must(t, "ListAudit", err)
+			var ids []string
+			for _, e := range got {
+				ids = append(ids, e.ChallengeID)
+			}
+			if !slices.Equal(ids, tc.want) {
+				t.Errorf("ListAudit(%+v) = %q, want %q", tc.filter, ids, tc.want)
+			}
+		})
+	}
 }
