@@ -502,7 +502,7 @@ func ExpiredEvent(c Challenge, now time.Time) AuditEvent {
 // Types are all among these reads that index; any other filter by user
 // walks the log. Every other event (push.sent and push.approved above
 // all, two for every push) enters no index by user, so that writing it
-// touches no page but the log's last. Sorted; a type added here needs a
+// adds no index page to the commit. Sorted; a type added here needs a
 // migration that rebuilds the index with it.
 var UserAuditTypes = []string{
 	"password.reset",
@@ -534,9 +534,10 @@ func UserAuditIndexed(types []string) bool {
 // migrations write it: a query names it, besides its own types, so that
 // the planner of either backend can prove the partial index holds every
 // row it wants (a bound parameter does not let it).
-func UserAuditCondition() string {
-	return "type IN ('" + strings.Join(UserAuditTypes, "', '") + "')"
-}
+func UserAuditCondition() string { return userAuditCondition }
+
+// userAuditCondition is made once: every sign-in's risk names it.
+var userAuditCondition = "type IN ('" + strings.Join(UserAuditTypes, "', '") + "')"
 
 // AuditFilter selects audit events, oldest first (newest first with
 // Newest); empty fields match everything. Limit 0 means no limit.
