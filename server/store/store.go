@@ -496,7 +496,7 @@ func ExpiredEvent(c Challenge, now time.Time) AuditEvent {
 }
 
 // UserAuditTypes are the audit event types the backends index by user
-// (migration 7 of both): what the server reads of one user's log (the
+// (migration 7 of both; 8 of SQLite): what the server reads of one user's log (the
 // risk of a sign-in: its successful sign-ins, failures and reports; and
 // whether the user was signed out everywhere). A filter by user whose
 // Types are all among these reads that index; any other filter by user
@@ -530,10 +530,12 @@ func UserAuditIndexed(types []string) bool {
 	return true
 }
 
-// UserAuditCondition is the condition of the index by user, as the
-// migrations write it: a query names it, besides its own types, so that
-// the planner of either backend can prove the partial index holds every
-// row it wants (a bound parameter does not let it).
+// UserAuditCondition is the condition of the index by user, as
+// PostgreSQL's migration 7 writes it: a query names it, besides its own
+// types, so that the planner can prove the partial index holds every row
+// it wants (a bound parameter does not let it). SQLite's index writes the
+// same types as comparisons joined by OR (its migration 8), which it
+// checks at an insert without building a table of them.
 func UserAuditCondition() string { return userAuditCondition }
 
 // userAuditCondition is made once: every sign-in's risk names it.

@@ -14,6 +14,12 @@ import (
 const auditInsert = `INSERT INTO audit (seq, time, type, user_id, device_id, tx_id, challenge_id, client_ip, detail_json, prev_hash, hash)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
+// userAuditCondition is the condition of the index by user as migration 8
+// writes it: store.UserAuditTypes compared one by one, joined by OR. An IN
+// list (store.UserAuditCondition, PostgreSQL's form) would make SQLite
+// build a temporary b-tree of the types at every insert into the log.
+var userAuditCondition = "type = '" + strings.Join(store.UserAuditTypes, "' OR type = '") + "'"
+
 // auditTail reads the last event's hash and the next seq. AUTOINCREMENT
 // would take max(seq and sqlite_sequence) + 1: the same, chosen here.
 const auditTail = `SELECT coalesce((SELECT hash FROM audit ORDER BY seq DESC LIMIT 1), ''),
@@ -175,11 +181,11 @@ func listAuditQuery(f store.AuditFilter) (string, []any) {
 	}
 	from := auditSelect
 	if f.UserID != "" && store.UserAuditIndexed(f.Types) {
-		// The index by user holds some types only (migration 7): the
-		// query names its condition as written, which lets SQLite use it.
-		// Without statistics SQLite would rather walk the log by seq,
+		// The index by user holds some types only (migrations 7 and 8):
+		// the query names its condition as written, which lets SQLite use
+		// it. Without statistics SQLite would rather walk the log by seq,
 		// which keeps seq's order but reads every event.
-		where = append(where, store.UserAuditCondition())
+		where = append(where, "("+userAuditCondition+")")
 		from = strings.Replace(auditSelect, " FROM audit", " FROM audit INDEXED BY audit_user_type", 1)
 	}
 	q := from + " WHERE " + strings.Join(where, " AND ") + " ORDER BY seq"
