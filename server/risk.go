@@ -63,19 +63,9 @@ func (s *Server) assessRisk(ctx context.Context, u store.User, ip, device string
 	now := s.now()
 	var reasons []string
 	points := 0
-	hist, err := s.st.ListAudit(ctx, store.AuditFilter{UserID: u.ID, Types: historyEvents, Since: now.Add(-historyWindow), Newest: true, Limit: historyLimit})
+	knownDevice, knownNet, err := s.signInsKnown(ctx, u.ID, device, networkOf(ip), now)
 	if err != nil {
 		s.log.Error("risk: read history", "err", err)
-	}
-	knownDevice, knownNet := false, false
-	netw := networkOf(ip)
-	for _, e := range hist {
-		if device != "" && e.Detail["device"] == device {
-			knownDevice = true
-		}
-		if netw != "" && e.Detail["network"] == netw {
-			knownNet = true
-		}
 	}
 	if !knownDevice {
 		reasons, points = append(reasons, "new device"), points+1

@@ -88,6 +88,9 @@ type Server struct {
 	opts    Options
 	st      store.Store
 	pending *soleStore // nil when several nodes share the store
+	// history keeps what risk reads of users' sign-ins (nil when several
+	// nodes share the store: each of them writes sign-ins).
+	history *signInHistory
 	sealer  *crypto.Sealer
 	signKey *ecdsa.PrivateKey
 	pin     string
@@ -208,6 +211,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 			// This node serves every request: pending challenges can live
 			// in its memory and reach the store once, settled.
 			s.pending = newSoleStore(s.st, s.audited)
+			s.history = newSignInHistory(maxMarks)
 			s.st = s.pending
 			s.metrics.reg.MustRegister(s.pending.collectors()...)
 			if err := s.pending.LoadStored(ctx); err != nil {
@@ -467,6 +471,9 @@ func (s *Server) audit(ctx context.Context, e store.AuditEvent) {
 			return
 		}
 		s.sinks.ship([]store.AuditEvent{stored})
+	}
+	if s.history != nil {
+		s.history.note(e)
 	}
 	s.logAudit(ctx, e)
 }
