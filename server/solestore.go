@@ -61,7 +61,22 @@ type soleStore struct {
 	// cannot: counters then go to the store as they are).
 	counterPuts *groupCommit[*store.Counter]
 	counters    *writeCache[store.Counter]
+
+	// settled keeps the last maxSettled challenges this node settled, as
+	// it stored them, for the reads that follow at once (a sign-in's poll
+	// reads the push it waited for, which the store would read from a
+	// cold page cache). A change through the store drops its copy first;
+	// a sweep drops those past expiry. settledRing holds their ids in the
+	// order they settled; settledNext is the oldest's slot once it is
+	// full.
+	settled     map[string]store.Challenge
+	settledRing []string
+	settledNext int
 }
+
+// maxSettled bounds the settled challenges kept for reading: seconds of
+// pushes at full speed, a few MB.
+const maxSettled = 4096
 
 // maxBatch bounds the challenges one transaction writes.
 const maxBatch = 128
@@ -90,6 +105,7 @@ func newSoleStore(st store.Store, told func(context.Context, []store.AuditEvent)
 		txs:      newTxCache(),
 		counters: newCounterCache(),
 		stored:   map[string]bool{}, storedAll: true,
+		settled: map[string]store.Challenge{},
 	}
 	if b, ok := st.(store.ChallengeBatcher); ok {
 		p.settles = challengeCreates(b, func(ctx context.Context, c store.Challenge, audit ...*store.Audit) error {
@@ -278,6 +294,7 @@ func (p *soleStore) persist(ctx context.Context, pc *pendingChallenge, c store.C
 	pc.gone = true
 	pc.c = c
 	p.forget(pc)
+	p.keepSettled(c)
 	for _, a := range pc.sent {
 		p.told(ctx, a.Stored)
 	}
@@ -293,7 +310,40 @@ func (p *soleStore) GetChallenge(ctx context.Context, id string) (store.Challeng
 			return c, nil
 		}
 	}
+	p.mu.Lock()
+	c, ok := p.settled[id]
+	p.mu.Unlock()
+	if ok {
+		return c, nil
+	}
 	return p.Store.GetChallenge(ctx, id)
+}
+
+// keepSettled keeps c, just stored as settled, for the reads that follow
+// (not one a clean stop stored still pending).
+func (p *soleStore) keepSettled(c store.Challenge) {
+	if c.Status == store.ChallengePending {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.settledRing) < maxSettled {
+		p.settledRing = append(p.settledRing, c.ID)
+	} else {
+		delete(p.settled, p.settledRing[p.settledNext])
+		p.settledRing[p.settledNext] = c.ID
+		p.settledNext = (p.settledNext + 1) % maxSettled
+	}
+	p.settled[c.ID] = c
+}
+
+// dropSettled forgets the kept copy of a challenge about to change in the
+// store: from then on the store answers for it. Its id stays in the ring
+// until its slot is reused.
+func (p *soleStore) dropSettled(id string) {
+	p.mu.Lock()
+	delete(p.settled, id)
+	p.mu.Unlock()
 }
 
 // UpdateChallenge changes a challenge held in memory by writing it, as
@@ -303,13 +353,13 @@ func (p *soleStore) GetChallenge(ctx context.Context, id string) (store.Challeng
 func (p *soleStore) UpdateChallenge(ctx context.Context, id string, fn func(*store.Challenge) error, audit ...*store.Audit) (store.Challenge, error) {
 	pc := p.lookup(id)
 	if pc == nil {
-		return p.Store.UpdateChallenge(ctx, id, fn, audit...)
+		return p.updateStored(ctx, id, fn, audit...)
 	}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	if pc.gone {
 		// Settled while this waited: the store has it now.
-		return p.Store.UpdateChallenge(ctx, id, fn, audit...)
+		return p.updateStored(ctx, id, fn, audit...)
 	}
 	c := pc.c
 	c.Numbers = slices.Clone(c.Numbers)
@@ -324,6 +374,15 @@ func (p *soleStore) UpdateChallenge(ctx context.Context, id string, fn func(*sto
 }
 
 // ListChallenges lists the store's and memory's matches, oldest first.
+// updateStored changes a challenge the store holds, with its kept copy
+// dropped before and after, so that no read after the change meets the
+// copy from before it.
+func (p *soleStore) updateStored(ctx context.Context, id string, fn func(*store.Challenge) error, audit ...*store.Audit) (store.Challenge, error) {
+	p.dropSettled(id)
+	defer p.dropSettled(id)
+	return p.Store.UpdateChallenge(ctx, id, fn, audit...)
+}
+
 func (p *soleStore) ListChallenges(ctx context.Context, f store.ChallengeFilter) ([]store.Challenge, error) {
 	// Memory first, then the store: a challenge written in between shows
 	// in both, and the store's copy (the newer) wins.
@@ -424,6 +483,11 @@ func (p *soleStore) GarbageCollect(ctx context.Context, now time.Time) (store.GC
 		return res, err
 	}
 	p.mu.Lock()
+	for id, c := range p.settled {
+		if !now.Before(c.ExpiresAt) {
+			delete(p.settled, id)
+		}
+	}
 	var due []*pendingChallenge
 	for _, pc := range p.byID {
 		// ExpiresAt never changes while a challenge is in memory.

@@ -717,10 +717,16 @@ func TestUserCacheNeverOutlivesAChange(t *testing.T) {
 	}
 }
 
-// deviceReadCounter counts the store's device reads.
+// deviceReadCounter counts the store's device reads (gets) and challenge
+// reads (challengeGets).
 type deviceReadCounter struct {
 	store.Store
-	gets atomic.Int32
+	gets, challengeGets atomic.Int32
+}
+
+func (s *deviceReadCounter) GetChallenge(ctx context.Context, id string) (store.Challenge, error) {
+	s.challengeGets.Add(1)
+	return s.Store.GetChallenge(ctx, id)
 }
 
 func (s *deviceReadCounter) GetDevice(ctx context.Context, id string) (store.Device, error) {
@@ -807,4 +813,115 @@ func (s *revokeWhileScanning) ListAllDevices(ctx context.Context) ([]store.Devic
 	}
 	_, err = (*s.p).UpdateDevice(ctx, s.id, func(d *store.Device) error { d.RevokedAt = time.Now(); return nil })
 	return ds, err
+}
+
+// A challenge this node settled is read from memory, as stored, until it
+// changes in the store (which drops the copy first) or a sweep passes its
+// expiry; what a read returns after a change is the change.
+func TestSettledChallengeReadFromMemoryUntilItChanges(t *testing.T) {
+	ctx := context.Background()
+	f := newPendingFixture(t)
+	cs := &deviceReadCounter{Store: f.raw}
+	f.p.Store = cs
+	now := time.Now()
+	f.send(t, "chl_a", "tx_1", now)
+	if _, err := f.p.UpdateChallenge(ctx, "chl_a", approve, outcomeAudit()); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if c, err := f.p.GetChallenge(ctx, "chl_a"); err != nil || c.Status != store.ChallengeApproved || c.Nonce != "n-chl_a" {
+			t.Fatalf("read after settling = %+v, %v", c, err)
+		}
+	}
+	if n := cs.challengeGets.Load(); n != 0 {
+		t.Fatalf("%d reads of a challenge this node settled went to the store", n)
+	}
+	// A change through the store: the next read is the store's.
+	if _, err := f.p.UpdateChallenge(ctx, "chl_a", func(c *store.Challenge) error { c.Reason = "changed"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := f.p.GetChallenge(ctx, "chl_a"); err != nil || c.Reason != "changed" {
+		t.Fatalf("read after a change = %+v, %v; want the change", c, err)
+	}
+	// A refused change drops the copy too.
+	f.send(t, "chl_b", "tx_1", now)
+	if _, err := f.p.UpdateChallenge(ctx, "chl_b", approve, outcomeAudit()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.p.UpdateChallenge(ctx, "chl_b", approve, outcomeAudit()); !errors.Is(err, errNotPending) {
+		t.Fatalf("second answer = %v", err)
+	}
+	before := cs.challengeGets.Load()
+	if c, err := f.p.GetChallenge(ctx, "chl_b"); err != nil || c.Status != store.ChallengeApproved || cs.challengeGets.Load() != before+1 {
+		t.Fatalf("read after a refused change = %+v, %v, from the store %v", c, err, cs.challengeGets.Load() != before)
+	}
+	// The sweep drops the copies past their expiry.
+	f.send(t, "chl_c", "tx_1", now)
+	if _, err := f.p.UpdateChallenge(ctx, "chl_c", approve, outcomeAudit()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.p.GarbageCollect(ctx, now.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	before = cs.challengeGets.Load()
+	if _, err := f.p.GetChallenge(ctx, "chl_c"); err != nil || cs.challengeGets.Load() != before+1 {
+		t.Fatalf("read after the sweep: %v, from the store %v", err, cs.challengeGets.Load() != before)
+	}
+}
+
+// At most maxSettled settled challenges are kept: the oldest goes first.
+func TestSettledChallengesKeptAreBounded(t *testing.T) {
+	p := newSoleStore(nil, nil)
+	for i := range maxSettled + 10 {
+		p.keepSettled(store.Challenge{ID: fmt.Sprint("chl_", i), Status: store.ChallengeApproved})
+	}
+	if len(p.settled) != maxSettled {
+		t.Fatalf("%d kept, want %d", len(p.settled), maxSettled)
+	}
+	if _, ok := p.settled["chl_9"]; ok {
+		t.Fatal("one of the oldest is still kept")
+	}
+	if _, ok := p.settled[fmt.Sprint("chl_", maxSettled+9)]; !ok {
+		t.Fatal("the newest is not kept")
+	}
+	p.keepSettled(store.Challenge{ID: "chl_pending", Status: store.ChallengePending})
+	if _, ok := p.settled["chl_pending"]; ok {
+		t.Fatal("a challenge stored still pending is kept")
+	}
+}
+
+// Fifty reads race changes of settled challenges made through the store:
+// a read that starts after a change returned sees it.
+func TestSettledChallengeReadsNeverPredateAChange(t *testing.T) {
+	ctx := context.Background()
+	f := newPendingFixture(t)
+	now := time.Now()
+	for i := range 5 {
+		id := fmt.Sprint("chl_", i)
+		f.send(t, id, "tx_1", now)
+		if _, err := f.p.UpdateChallenge(ctx, id, approve, outcomeAudit()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Go(func() {
+			id := fmt.Sprint("chl_", i%5)
+			if i%2 == 0 {
+				reason := fmt.Sprint("change ", i)
+				if _, err := f.p.UpdateChallenge(ctx, id, func(c *store.Challenge) error { c.Reason = reason; return nil }); err != nil {
+					t.Error(err)
+					return
+				}
+				if c, err := f.p.GetChallenge(ctx, id); err != nil || c.Reason == "" {
+					t.Errorf("%s read after its change = %q, %v", id, c.Reason, err)
+				}
+				return
+			}
+			if _, err := f.p.GetChallenge(ctx, id); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
 }
