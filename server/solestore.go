@@ -63,15 +63,18 @@ type soleStore struct {
 	counters    *writeCache[store.Counter]
 
 	// settled keeps the last maxSettled challenges this node settled, as
-	// it stored them, for the reads that follow at once (a sign-in's poll
-	// reads the push it waited for, which the store would read from a
-	// cold page cache). A change through the store drops its copy first;
-	// a sweep drops those past expiry. settledRing holds their ids in the
-	// order they settled; settledNext is the oldest's slot once it is
-	// full.
+	// the store reads them back (asStored), for the reads that follow at
+	// once (a sign-in's poll reads the push it waited for, which the
+	// store would read from a cold page cache). A change through the
+	// store drops its copy first; a sweep drops those past expiry.
+	// settledRing holds their ids in the order they settled; settledNext
+	// is the oldest's slot once it is full.
 	settled     map[string]store.Challenge
 	settledRing []string
 	settledNext int
+	// asStored is how the store reads a challenge back; nil when it
+	// cannot say, and then nothing settled is kept.
+	asStored func(store.Challenge) store.Challenge
 }
 
 // maxSettled bounds the settled challenges kept for reading: seconds of
@@ -106,6 +109,9 @@ func newSoleStore(st store.Store, told func(context.Context, []store.AuditEvent)
 		counters: newCounterCache(),
 		stored:   map[string]bool{}, storedAll: true,
 		settled: map[string]store.Challenge{},
+	}
+	if f, ok := st.(store.ChallengeForm); ok {
+		p.asStored = f.AsStored
 	}
 	if b, ok := st.(store.ChallengeBatcher); ok {
 		p.settles = challengeCreates(b, func(ctx context.Context, c store.Challenge, audit ...*store.Audit) error {
@@ -322,9 +328,10 @@ func (p *soleStore) GetChallenge(ctx context.Context, id string) (store.Challeng
 // keepSettled keeps c, just stored as settled, for the reads that follow
 // (not one a clean stop stored still pending).
 func (p *soleStore) keepSettled(c store.Challenge) {
-	if c.Status == store.ChallengePending {
+	if c.Status == store.ChallengePending || p.asStored == nil {
 		return
 	}
+	c = p.asStored(c)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.settledRing) < maxSettled {

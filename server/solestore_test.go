@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -836,6 +837,11 @@ func TestSettledChallengeReadFromMemoryUntilItChanges(t *testing.T) {
 	if n := cs.challengeGets.Load(); n != 0 {
 		t.Fatalf("%d reads of a challenge this node settled went to the store", n)
 	}
+	// The copy is what the store reads back, times to the millisecond.
+	kept, _ := f.p.GetChallenge(ctx, "chl_a")
+	if stored, err := f.raw.GetChallenge(ctx, "chl_a"); err != nil || !reflect.DeepEqual(kept, stored) {
+		t.Fatalf("kept %+v\nstored %+v (%v)", kept, stored, err)
+	}
 	// A change through the store: the next read is the store's.
 	if _, err := f.p.UpdateChallenge(ctx, "chl_a", func(c *store.Challenge) error { c.Reason = "changed"; return nil }); err != nil {
 		t.Fatal(err)
@@ -872,6 +878,7 @@ func TestSettledChallengeReadFromMemoryUntilItChanges(t *testing.T) {
 // At most maxSettled settled challenges are kept: the oldest goes first.
 func TestSettledChallengesKeptAreBounded(t *testing.T) {
 	p := newSoleStore(nil, nil)
+	p.asStored = func(c store.Challenge) store.Challenge { return c }
 	for i := range maxSettled + 10 {
 		p.keepSettled(store.Challenge{ID: fmt.Sprint("chl_", i), Status: store.ChallengeApproved})
 	}

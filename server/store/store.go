@@ -366,6 +366,15 @@ type ChallengeWrite struct {
 	Audit     []*Audit
 }
 
+// ChallengeForm is a store that can say how a challenge it wrote reads
+// back (GetChallenge): times as it keeps them, empty lists as nil. The
+// SQLite store is one; a node that alone serves it keeps the challenges
+// it settled in that form, so that a read from memory and a read from the
+// store give the same.
+type ChallengeForm interface {
+	AsStored(c Challenge) Challenge
+}
+
 // ChallengeBatcher is a store that can create several challenges, each
 // with its events, in one transaction: all of them or none. The SQLite
 // store is one; a node that alone serves it writes the answers that come

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/seed-3a5b824e/assent/server/store"
@@ -45,6 +46,19 @@ func scanChallenge(sc scanner) (store.Challenge, error) {
 	c.Context = fromBlob(c.Context)
 	c.CreatedAt, c.ExpiresAt, c.AnsweredAt = fromMS(created), fromMS(expires), fromMS(answered)
 	return c, nil
+}
+
+// AsStored gives c as GetChallenge reads it back once written
+// (store.ChallengeForm): times in milliseconds, UTC; empty numbers and
+// context nil; nothing shared with c.
+func (s *Store) AsStored(c store.Challenge) store.Challenge {
+	c.Numbers = slices.Clip(slices.Clone(c.Numbers))
+	if len(c.Numbers) == 0 {
+		c.Numbers = nil
+	}
+	c.Context = fromBlob(slices.Clone(c.Context))
+	c.CreatedAt, c.ExpiresAt, c.AnsweredAt = fromMS(ms(c.CreatedAt)), fromMS(ms(c.ExpiresAt)), fromMS(ms(c.AnsweredAt))
+	return c
 }
 
 func getChallenge(ctx context.Context, q querier, id string) (store.Challenge, error) {
