@@ -380,7 +380,6 @@ func (p *soleStore) UpdateChallenge(ctx context.Context, id string, fn func(*sto
 	return c, nil
 }
 
-// ListChallenges lists the store's and memory's matches, oldest first.
 // updateStored changes a challenge the store holds, with its kept copy
 // dropped before and after, so that no read after the change meets the
 // copy from before it.
@@ -390,6 +389,7 @@ func (p *soleStore) updateStored(ctx context.Context, id string, fn func(*store.
 	return p.Store.UpdateChallenge(ctx, id, fn, audit...)
 }
 
+// ListChallenges lists the store's and memory's matches, oldest first.
 func (p *soleStore) ListChallenges(ctx context.Context, f store.ChallengeFilter) ([]store.Challenge, error) {
 	// Memory first, then the store: a challenge written in between shows
 	// in both, and the store's copy (the newer) wins.

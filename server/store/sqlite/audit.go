@@ -20,6 +20,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 // build a temporary b-tree of the types at every insert into the log.
 var userAuditCondition = "type = '" + strings.Join(store.UserAuditTypes, "' OR type = '") + "'"
 
+// userAuditWhere is that condition as one term of a query's WHERE.
+var userAuditWhere = "(" + userAuditCondition + ")"
+
 // auditTail reads the last event's hash and the next seq. AUTOINCREMENT
 // would take max(seq and sqlite_sequence) + 1: the same, chosen here.
 const auditTail = `SELECT coalesce((SELECT hash FROM audit ORDER BY seq DESC LIMIT 1), ''),
@@ -185,7 +188,7 @@ func listAuditQuery(f store.AuditFilter) (string, []any) {
 		// the query names its condition as written, which lets SQLite use
 		// it. Without statistics SQLite would rather walk the log by seq,
 		// which keeps seq's order but reads every event.
-		where = append(where, "("+userAuditCondition+")")
+		where = append(where, userAuditWhere)
 		from = strings.Replace(auditSelect, " FROM audit", " FROM audit INDEXED BY audit_user_type", 1)
 	}
 	q := from + " WHERE " + strings.Join(where, " AND ") + " ORDER BY seq"
