@@ -47,9 +47,6 @@ func TestTheUserAuditIndexHoldsItsTypesOnly(t *testing.T) {
 	if !strings.HasSuffix(def, "WHERE "+userAuditCondition) {
 		t.Errorf("index audit_user_type is\n%s\nwant it to end WHERE %s", def, userAuditCondition)
 	}
-	if !strings.Contains(userAuditCondition, "type = 'totp.replayed'") || strings.Count(userAuditCondition, " OR ") != len(store.UserAuditTypes)-1 {
-		t.Errorf("userAuditCondition %q does not name store.UserAuditTypes one by one", userAuditCondition)
-	}
 	var n int
 	if err := s.r.QueryRowContext(t.Context(), "SELECT count(*) FROM sqlite_master WHERE name = 'audit_user'").Scan(&n); err != nil || n != 0 {
 		t.Errorf("index audit_user: %d, %v; want it dropped", n, err)
