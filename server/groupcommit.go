@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"errors"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -17,19 +19,29 @@ import (
 // transaction instead of queueing for the store's single writer one by
 // one.
 //
-// Before it closes a batch, the committer yields the processor once
-// (runtime.Gosched): callers that are runnable but have not reached the
-// channel yet (answers being verified on the other core, or queued behind
-// the committer on this one) join this batch instead of each paying a
-// commit of its own in the next. With nothing else to run the yield
-// returns at once, so an idle server still writes the first item without
-// delay.
+// There is no committer goroutine: a caller that finds no write running
+// writes its item itself, on its own goroutine (it leads), and callers
+// that come meanwhile queue. When the leader's write ends it gives every
+// item its outcome and hands the lead to the first caller still queued,
+// which writes itself with the others queued behind it. A lone item, the
+// common case below capacity, thus costs no hand-off between goroutines
+// at all (two wake-ups of a parked goroutine, each a futex call, and
+// often a thread woken on the other core, which a committer goroutine
+// cost at every write).
+//
+// Before it closes a batch, the leader yields the processor once
+// (runtime.Gosched): callers that are runnable but have not queued yet
+// (answers being verified on the other core, or queued behind the leader
+// on this one) join this batch instead of each paying a commit of its own
+// in the next. With nothing else to run the yield returns at once, so an
+// idle server still writes the first item without delay.
 type groupCommit[T any] struct {
-	in   chan groupItem[T]
-	stop chan struct{}
-	done sync.WaitGroup
-	once sync.Once
-	max  int
+	mu      sync.Mutex
+	queue   []*groupItem[T] // waiting for the next write, oldest first
+	leading bool            // a caller is writing a batch
+	closed  bool
+	idle    sync.Cond // signalled when a leader stops leading (for close)
+	max     int
 	// write writes a batch and gives each item its own outcome.
 	write func([]T) []error
 	// batches and items count what was written, for the batch size
@@ -38,82 +50,123 @@ type groupCommit[T any] struct {
 }
 
 type groupItem[T any] struct {
-	v    T
+	v T
+	// done gets the item's outcome, or errLead: the caller leads the next
+	// batch, its own item first.
 	done chan error
 }
 
+// errLead tells a queued caller that the lead passed to it.
+var errLead = errors.New("group commit: lead the next batch")
+
+// errWriteAborted is the outcome of items whose batch's write panicked.
+var errWriteAborted = errors.New("group commit: the write was aborted")
+
 func newGroupCommit[T any](max int, write func([]T) []error) *groupCommit[T] {
-	g := &groupCommit[T]{in: make(chan groupItem[T]), stop: make(chan struct{}), max: max, write: write}
-	g.done.Add(1)
-	go g.run()
+	g := &groupCommit[T]{max: max, write: write}
+	g.idle.L = &g.mu
 	return g
 }
 
-func (g *groupCommit[T]) run() {
-	defer g.done.Done()
-	for {
-		var first groupItem[T]
-		select {
-		case first = <-g.in:
-		case <-g.stop:
-			return
-		}
-		batch := []groupItem[T]{first}
-		yielded := false
-	more:
-		for len(batch) < g.max {
-			select {
-			case it := <-g.in:
-				batch = append(batch, it)
-			default:
-				if yielded {
-					break more
-				}
-				yielded = true
-				runtime.Gosched()
-			}
-		}
-		g.batches.Add(1)
-		g.items.Add(uint64(len(batch)))
-		vs := make([]T, len(batch))
-		for i, it := range batch {
-			vs[i] = it.v
-		}
-		for i, err := range g.write(vs) {
-			batch[i].done <- err
-		}
-	}
-}
-
 // do writes v with whatever else comes in meanwhile and returns its
-// outcome; once the committer is closed, or where there is none (nil: the
-// store cannot write batches), alone calls the store directly.
+// outcome; once the group commit is closed, or where there is none (nil:
+// the store cannot write batches), alone calls the store directly.
 // A caller whose ctx ends before its item is taken gets ctx's error; once
 // taken, it waits for the outcome (the write is not undone).
 func (g *groupCommit[T]) do(ctx context.Context, v T, alone func() error) error {
 	if g == nil {
 		return alone()
 	}
-	done := make(chan error, 1)
-	select {
-	case g.in <- groupItem[T]{v, done}:
-		return <-done
-	case <-g.stop:
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
 		return alone()
-	case <-ctx.Done():
-		return ctx.Err()
 	}
+	if !g.leading {
+		g.leading = true
+		g.mu.Unlock()
+		return g.lead(&groupItem[T]{v: v})
+	}
+	it := &groupItem[T]{v: v, done: make(chan error, 1)}
+	g.queue = append(g.queue, it)
+	g.mu.Unlock()
+	var err error
+	select {
+	case err = <-it.done:
+	case <-ctx.Done():
+		g.mu.Lock()
+		for i, q := range g.queue {
+			if q == it {
+				g.queue = slices.Delete(g.queue, i, i+1)
+				g.mu.Unlock()
+				return ctx.Err()
+			}
+		}
+		g.mu.Unlock()
+		// Taken already: its outcome (or the lead) is on its way.
+		err = <-it.done
+	}
+	if err == errLead {
+		return g.lead(it)
+	}
+	return err
 }
 
-// close stops the committer once the batch in progress is written.
+// lead writes first and what queued meanwhile (at most max in all), gives
+// every other item its outcome, passes the lead on, and returns first's
+// outcome. The caller holds the lead.
+func (g *groupCommit[T]) lead(first *groupItem[T]) (err error) {
+	runtime.Gosched()
+	g.mu.Lock()
+	n := min(len(g.queue), g.max-1)
+	batch := make([]*groupItem[T], 0, n+1)
+	batch = append(append(batch, first), g.queue[:n]...)
+	g.queue = slices.Delete(g.queue, 0, n)
+	g.mu.Unlock()
+	g.batches.Add(1)
+	g.items.Add(uint64(len(batch)))
+	vs := make([]T, len(batch))
+	for i, it := range batch {
+		vs[i] = it.v
+	}
+	told := 1
+	// Even when the write panics, every item taken gets an outcome and the
+	// lead passes on: nobody waits for ever.
+	defer func() {
+		for _, it := range batch[told:] {
+			it.done <- errWriteAborted
+		}
+		g.mu.Lock()
+		if len(g.queue) == 0 {
+			g.leading = false
+			g.idle.Broadcast()
+			g.mu.Unlock()
+			return
+		}
+		next := g.queue[0]
+		g.queue = slices.Delete(g.queue, 0, 1)
+		g.mu.Unlock()
+		next.done <- errLead
+	}()
+	errs := g.write(vs)
+	for ; told < len(batch); told++ {
+		batch[told].done <- errs[told]
+	}
+	return errs[0]
+}
+
+// close makes every later item go to the store alone, and returns once the
+// items queued already are written.
 func (g *groupCommit[T]) close() {
 	if g == nil {
 		return
 	}
-	g.once.Do(func() {
-		close(g.stop)
-		g.done.Wait()
-	})
+	g.mu.Lock()
+	g.closed = true
+	for g.leading {
+		g.idle.Wait()
+	}
+	g.mu.Unlock()
 }
 
 // collectors count the transactions g wrote and the items in them

@@ -113,6 +113,8 @@ type Server struct {
 	metrics *metrics
 	// keys holds devices' public keys parsed.
 	keys *deviceKeys
+	// uv remembers which challenges required user verification.
+	uv uvMemo
 	// adminTokens remembers admin API tokens recently found in the store.
 	adminTokens tokenCache
 	// dummyHash is verified against when a login is unknown, so that the
