@@ -101,8 +101,11 @@ func (dc *deviceCache) drop(id, userID string) {
 // LoadDevices fills the device cache with every device the store holds,
 // in one read: after a restart every device reconnects within seconds,
 // and a query for each (the cache is empty) costs nearly as much as its
-// signature check. Users' device lists are still read when a push first
-// asks for them. A change while it reads leaves the cache as it was (drop's
+// signature check. When every device fits, users' device lists are made
+// from the same read (the scan gives a user's devices together, in
+// ListDevices' order), so that a user's first push after a start asks the
+// store nothing either; otherwise lists are read when a push first asks
+// for them. A change while it reads leaves the cache as it was (drop's
 // generation); so does a store without store.DeviceScanner.
 func (p *soleStore) LoadDevices(ctx context.Context) error {
 	sc, ok := p.Store.(store.DeviceScanner)
@@ -122,13 +125,28 @@ func (p *soleStore) LoadDevices(ctx context.Context) error {
 	if dc.gen != gen {
 		return nil
 	}
+	all := true
 	for _, d := range ds {
 		if len(dc.byID) >= maxCachedDevices {
+			all = false
 			break // the rest are read when asked for
 		}
 		if _, ok := dc.byID[d.ID]; !ok {
 			dc.byID[d.ID] = d
 		}
+	}
+	if !all {
+		return nil
+	}
+	for i := 0; i < len(ds); {
+		j := i + 1
+		for j < len(ds) && ds[j].UserID == ds[i].UserID {
+			j++
+		}
+		if _, ok := dc.byUser[ds[i].UserID]; !ok {
+			dc.byUser[ds[i].UserID] = slices.Clone(ds[i:j])
+		}
+		i = j
 	}
 	return nil
 }

@@ -718,11 +718,16 @@ func TestUserCacheNeverOutlivesAChange(t *testing.T) {
 	}
 }
 
-// deviceReadCounter counts the store's device reads (gets) and challenge
-// reads (challengeGets).
+// deviceReadCounter counts the store's device reads (gets), reads of
+// users' device lists (lists) and challenge reads (challengeGets).
 type deviceReadCounter struct {
 	store.Store
-	gets, challengeGets atomic.Int32
+	gets, lists, challengeGets atomic.Int32
+}
+
+func (s *deviceReadCounter) ListDevices(ctx context.Context, userID string) ([]store.Device, error) {
+	s.lists.Add(1)
+	return s.Store.ListDevices(ctx, userID)
 }
 
 func (s *deviceReadCounter) GetChallenge(ctx context.Context, id string) (store.Challenge, error) {
@@ -772,6 +777,17 @@ func TestDevicesLoadedAtStartServeReconnects(t *testing.T) {
 	if n := cs.gets.Load(); n != 0 {
 		t.Fatalf("%d device reads went to the store after the load", n)
 	}
+	// The user's list too, as the store lists it.
+	want, err := f.raw.ListDevices(ctx, f.dev.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := p.ListDevices(ctx, f.dev.UserID); err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("the user's devices from the cache (%v):\n%v\nwant\n%v", err, got, want)
+	}
+	if n := cs.lists.Load(); n != 0 {
+		t.Fatalf("%d device lists went to the store after the load", n)
+	}
 	if _, err := p.GetDevice(ctx, "dev_none"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("an unknown device: %v", err)
 	}
@@ -780,6 +796,10 @@ func TestDevicesLoadedAtStartServeReconnects(t *testing.T) {
 	}
 	if d, err := p.GetDevice(ctx, "dev_3"); err != nil || d.RevokedAt.IsZero() {
 		t.Fatalf("dev_3 after its revocation = revoked %v, %v", d.RevokedAt, err)
+	}
+	ds, err := p.ListDevices(ctx, f.dev.UserID)
+	if err != nil || len(ds) != 40 || ds[2].ID != "dev_3" || ds[2].RevokedAt.IsZero() {
+		t.Fatalf("the user's devices after dev_3's revocation: %d, %v; want dev_3 revoked", len(ds), err)
 	}
 }
 
@@ -796,6 +816,9 @@ func TestDeviceLoadRacingARevocationCachesNothing(t *testing.T) {
 	}
 	if d, err := p.GetDevice(ctx, f.dev.ID); err != nil || d.RevokedAt.IsZero() {
 		t.Fatalf("GetDevice after a revocation during the load = revoked %v, %v", d.RevokedAt, err)
+	}
+	if ds, err := p.ListDevices(ctx, f.dev.UserID); err != nil || len(ds) != 1 || ds[0].RevokedAt.IsZero() {
+		t.Fatalf("ListDevices after a revocation during the load = %+v, %v", ds, err)
 	}
 }
 

@@ -493,7 +493,8 @@ type DeviceToucher interface {
 }
 
 // DeviceScanner is a store that can read every device in one query (to
-// fill a node's cache at start).
+// fill a node's cache at start). ListAllDevices gives each user's devices
+// one after another, in the order ListDevices gives them.
 type DeviceScanner interface {
 	ListAllDevices(ctx context.Context) ([]Device, error)
 }

@@ -27,8 +27,10 @@ var (
 	deviceGet    = devices.getSQL()
 	deviceUpdate = devices.updateSQL()
 	// rowid breaks ties between devices created in the same millisecond.
-	deviceList  = devices.selectSQL() + " WHERE user_id = ? ORDER BY created_at, rowid"
-	deviceAll   = devices.selectSQL()
+	deviceList = devices.selectSQL() + " WHERE user_id = ? ORDER BY created_at, rowid"
+	// By user, in deviceList's order (the devices_user index's): the
+	// node makes users' device lists from it (store.DeviceScanner).
+	deviceAll   = devices.selectSQL() + " ORDER BY user_id, created_at, rowid"
 	deviceTouch = "UPDATE devices SET last_seen = ? WHERE id = ? AND last_seen < ?"
 )
 
