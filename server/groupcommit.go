@@ -188,21 +188,29 @@ func (g *groupCommit[T]) collectors(kind string) []prometheus.Collector {
 	}
 }
 
-// challengeCreates creates challenges, each with its events, that come in
-// together in one transaction of b. A batch is all or none: one that
-// failed is written again one challenge at a time through create, so that
-// each gets its own outcome (one duplicate must not fail the others).
-func challengeCreates(b store.ChallengeBatcher, create func(context.Context, store.Challenge, ...*store.Audit) error) *groupCommit[store.ChallengeWrite] {
-	return newGroupCommit(maxBatch, func(ws []store.ChallengeWrite) []error {
-		errs := make([]error, len(ws))
+// allOrEach is a group commit whose items that come in together are
+// written in one transaction by all, all or none; a batch that failed is
+// written again one item at a time through one, so that each gets its own
+// outcome (one duplicate must not fail the others).
+func allOrEach[T any](all func(context.Context, []T) error, one func(context.Context, T) error) *groupCommit[T] {
+	return newGroupCommit(maxBatch, func(vs []T) []error {
+		errs := make([]error, len(vs))
 		ctx := context.Background()
-		if len(ws) > 1 && b.CreateChallenges(ctx, ws) == nil {
+		if len(vs) > 1 && all(ctx, vs) == nil {
 			return errs
 		}
-		for i, w := range ws {
-			errs[i] = create(ctx, w.Challenge, w.Audit...)
+		for i, v := range vs {
+			errs[i] = one(ctx, v)
 		}
 		return errs
+	})
+}
+
+// challengeCreates creates challenges, each with its events, that come in
+// together in one transaction of b (allOrEach), or through create.
+func challengeCreates(b store.ChallengeBatcher, create func(context.Context, store.Challenge, ...*store.Audit) error) *groupCommit[store.ChallengeWrite] {
+	return allOrEach(b.CreateChallenges, func(ctx context.Context, w store.ChallengeWrite) error {
+		return create(ctx, w.Challenge, w.Audit...)
 	})
 }
 

@@ -57,6 +57,9 @@ type soleStore struct {
 	nonces  *groupCommit[store.NonceUse]
 	touches *groupCommit[store.DeviceTouch]
 	txPuts  *groupCommit[*store.Transaction]
+	// sessions creates the sessions of sign-ins that end together in one
+	// transaction.
+	sessions *groupCommit[store.Session]
 	// counterPuts writes counters changed in memory (nil when the store
 	// cannot: counters then go to the store as they are).
 	counterPuts *groupCommit[*store.Counter]
@@ -141,6 +144,11 @@ func newSoleStore(st store.Store, told func(context.Context, []store.AuditEvent)
 			return p.putTransactions(context.Background(), ps...)
 		})
 	}
+	if b, ok := st.(store.SessionBatcher); ok {
+		p.sessions = allOrEach(b.CreateSessions, func(ctx context.Context, se store.Session) error {
+			return p.Store.CreateSession(ctx, se)
+		})
+	}
 	if _, ok := st.(store.CounterPutter); ok {
 		p.counterPuts = newGroupCommit(maxBatch, func(cs []*store.Counter) []error {
 			err := p.putCounters(context.Background(), cs...)
@@ -172,6 +180,12 @@ func (p *soleStore) create(ctx context.Context, c store.Challenge, audit []*stor
 	return p.settles.do(ctx, store.ChallengeWrite{Challenge: c, Audit: audit}, alone)
 }
 
+// CreateSession creates a session with the others that sign-ins create
+// meanwhile, when the store can.
+func (p *soleStore) CreateSession(ctx context.Context, se store.Session) error {
+	return p.sessions.do(ctx, se, func() error { return p.Store.CreateSession(ctx, se) })
+}
+
 // UseNonce records a one-time key with the others that come in meanwhile
 // (a reconnect storm's device tokens) when the store can.
 func (p *soleStore) UseNonce(ctx context.Context, key string, now, expires time.Time) error {
@@ -185,7 +199,7 @@ func (p *soleStore) UseNonce(ctx context.Context, key string, now, expires time.
 func (p *soleStore) collectors() []prometheus.Collector {
 	return slices.Concat(p.settles.collectors("challenges"), p.nonces.collectors("nonces"),
 		p.touches.collectors("device_touches"), p.txPuts.collectors("transactions"),
-		p.counterPuts.collectors("counters"))
+		p.counterPuts.collectors("counters"), p.sessions.collectors("sessions"))
 }
 
 // Close stops the group commits and closes the store.
@@ -195,6 +209,7 @@ func (p *soleStore) Close() error {
 	p.touches.close()
 	p.txPuts.close()
 	p.counterPuts.close()
+	p.sessions.close()
 	return p.Store.Close()
 }
 

@@ -955,3 +955,47 @@ func TestSettledChallengeReadsNeverPredateAChange(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// Fifty sign-ins ending together create their sessions in shared
+// transactions: every session is stored when its call returns, and one
+// whose id is stored already fails alone.
+func TestParallelSessionsShareTransactions(t *testing.T) {
+	ctx := context.Background()
+	f := newPendingFixture(t)
+	now := time.Now()
+	mk := func(id string) store.Session {
+		return store.Session{ID: id, UserID: "usr_1", App: "portal", AMR: []string{"swk"}, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	}
+	if err := f.raw.CreateSession(ctx, mk("sess_taken")); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 51)
+	for i := range 51 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("sess_%d", i)
+			if i == 50 {
+				id = "sess_taken"
+			}
+			if errs[i] = f.p.CreateSession(ctx, mk(id)); errs[i] == nil {
+				if _, err := f.raw.GetSession(ctx, id); err != nil {
+					errs[i] = fmt.Errorf("not stored when CreateSession returned: %w", err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs[:50] {
+		if err != nil {
+			t.Errorf("session %d: %v", i, err)
+		}
+	}
+	if errs[50] == nil {
+		t.Error("a session whose id was stored already was created again")
+	}
+	if b := f.p.sessions.batches.Load(); b >= 51 {
+		t.Errorf("%d transactions for 51 sessions: none were shared", b)
+	}
+}

@@ -460,6 +460,12 @@ type NonceBatcher interface {
 	UseNonces(ctx context.Context, us []NonceUse) ([]error, error)
 }
 
+// SessionBatcher is a store that can create several sessions in one
+// transaction, all or none.
+type SessionBatcher interface {
+	CreateSessions(ctx context.Context, ss []Session) error
+}
+
 // TransactionPutter is a store that can write several transactions as
 // they are, in one transaction, each with its own answer (nil, or
 // ErrNotFound when it is no longer stored); the error is for the

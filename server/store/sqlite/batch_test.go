@@ -180,3 +180,39 @@ func TestPendingChallengesAreFoundByTheirIndexes(t *testing.T) {
 		}
 	}
 }
+
+// Sessions created in one transaction are each stored as given; a batch
+// with a session id already stored writes none of its sessions, and every
+// statement ran prepared.
+func TestSessionBatchIsAllOrNone(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "a.db"))
+	defer closeStore(t, s)
+	ctx := t.Context()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	if err := s.CreateUser(ctx, store.User{ID: "u1", Login: "ann", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(id string) store.Session {
+		return store.Session{ID: id, UserID: "u1", TxID: "tx_" + id, App: "portal", AMR: []string{"pwd", "swk"}, Risk: "low",
+			AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	}
+	batch := []store.Session{mk("s1"), mk("s2"), mk("s3")}
+	if err := s.CreateSessions(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range batch {
+		if got, err := s.GetSession(ctx, want.ID); err != nil || got.UserID != want.UserID || got.TxID != want.TxID ||
+			!reflect.DeepEqual(got.AMR, want.AMR) || !got.ExpiresAt.Equal(want.ExpiresAt) {
+			t.Fatalf("session %s stored as %+v (%v), want %+v", want.ID, got, err, want)
+		}
+	}
+	if err := s.CreateSessions(ctx, []store.Session{mk("s4"), mk("s2")}); err == nil {
+		t.Fatal("a batch with a session id already stored was written")
+	}
+	if _, err := s.GetSession(ctx, "s4"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("s4, of the failed batch: %v; want it not stored", err)
+	}
+	if n := s.w.txMisses.Load(); n > 0 {
+		t.Errorf("%d statements ran unprepared in a transaction: add them to inTx", n)
+	}
+}

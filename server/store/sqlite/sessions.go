@@ -140,6 +140,23 @@ func (s *Store) CreateSession(ctx context.Context, se store.Session) error {
 	return nil
 }
 
+// CreateSessions creates sessions in one transaction, all or none
+// (store.SessionBatcher).
+func (s *Store) CreateSessions(ctx context.Context, ss []store.Session) error {
+	err := s.write(ctx, func(tx querier) error {
+		for _, se := range ss {
+			if _, err := tx.ExecContext(ctx, sessionInsert, sessionArgs(se)...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: create %d sessions: %w", len(ss), dbErr(err))
+	}
+	return nil
+}
+
 func (s *Store) GetSession(ctx context.Context, id string) (store.Session, error) {
 	se, err := scanSession(s.r.QueryRowContext(ctx, sessionGet, id))
 	if err != nil {
