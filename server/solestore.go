@@ -58,8 +58,10 @@ type soleStore struct {
 	touches *groupCommit[store.DeviceTouch]
 	txPuts  *groupCommit[*store.Transaction]
 	// sessions creates the sessions of sign-ins that end together in one
-	// transaction.
-	sessions *groupCommit[store.Session]
+	// transaction, txCreates the transactions of those that start
+	// together.
+	sessions  *groupCommit[store.Session]
+	txCreates *groupCommit[store.Transaction]
 	// counterPuts writes counters changed in memory (nil when the store
 	// cannot: counters then go to the store as they are).
 	counterPuts *groupCommit[*store.Counter]
@@ -149,6 +151,11 @@ func newSoleStore(st store.Store, told func(context.Context, []store.AuditEvent)
 			return p.Store.CreateSession(ctx, se)
 		})
 	}
+	if b, ok := st.(store.TransactionCreator); ok {
+		p.txCreates = allOrEach(b.CreateTransactions, func(ctx context.Context, t store.Transaction) error {
+			return p.Store.CreateTransaction(ctx, t)
+		})
+	}
 	if _, ok := st.(store.CounterPutter); ok {
 		p.counterPuts = newGroupCommit(maxBatch, func(cs []*store.Counter) []error {
 			err := p.putCounters(context.Background(), cs...)
@@ -199,7 +206,8 @@ func (p *soleStore) UseNonce(ctx context.Context, key string, now, expires time.
 func (p *soleStore) collectors() []prometheus.Collector {
 	return slices.Concat(p.settles.collectors("challenges"), p.nonces.collectors("nonces"),
 		p.touches.collectors("device_touches"), p.txPuts.collectors("transactions"),
-		p.counterPuts.collectors("counters"), p.sessions.collectors("sessions"))
+		p.counterPuts.collectors("counters"), p.sessions.collectors("sessions"),
+		p.txCreates.collectors("transaction_creates"))
 }
 
 // Close stops the group commits and closes the store.
@@ -210,6 +218,7 @@ func (p *soleStore) Close() error {
 	p.txPuts.close()
 	p.counterPuts.close()
 	p.sessions.close()
+	p.txCreates.close()
 	return p.Store.Close()
 }
 

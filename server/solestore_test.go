@@ -956,46 +956,63 @@ func TestSettledChallengeReadsNeverPredateAChange(t *testing.T) {
 	wg.Wait()
 }
 
-// Fifty sign-ins ending together create their sessions in shared
-// transactions: every session is stored when its call returns, and one
-// whose id is stored already fails alone.
-func TestParallelSessionsShareTransactions(t *testing.T) {
+// Fifty sign-ins starting together create their transactions, and fifty
+// ending together their sessions, in shared transactions of the store:
+// each is stored when its call returns, and one whose id is stored already
+// fails alone.
+func TestParallelCreatesShareTransactions(t *testing.T) {
 	ctx := context.Background()
-	f := newPendingFixture(t)
 	now := time.Now()
-	mk := func(id string) store.Session {
-		return store.Session{ID: id, UserID: "usr_1", App: "portal", AMR: []string{"swk"}, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-	}
-	if err := f.raw.CreateSession(ctx, mk("sess_taken")); err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	errs := make([]error, 51)
-	for i := range 51 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			id := fmt.Sprintf("sess_%d", i)
-			if i == 50 {
-				id = "sess_taken"
+	for _, c := range []struct {
+		name   string
+		create func(st store.Store, id string) error
+		get    func(st store.Store, id string) error
+	}{
+		{"sessions", func(st store.Store, id string) error {
+			return st.CreateSession(ctx, store.Session{ID: id, UserID: "usr_1", App: "portal", AMR: []string{"swk"}, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+		}, func(st store.Store, id string) error { _, err := st.GetSession(ctx, id); return err }},
+		{"transactions", func(st store.Store, id string) error {
+			return st.CreateTransaction(ctx, store.Transaction{ID: id, App: "portal", Kind: "signin", Status: store.TxActive, Data: []byte("{}"), CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)})
+		}, func(st store.Store, id string) error { _, err := st.GetTransaction(ctx, id); return err }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newPendingFixture(t)
+			if err := c.create(f.raw, "id_taken"); err != nil {
+				t.Fatal(err)
 			}
-			if errs[i] = f.p.CreateSession(ctx, mk(id)); errs[i] == nil {
-				if _, err := f.raw.GetSession(ctx, id); err != nil {
-					errs[i] = fmt.Errorf("not stored when CreateSession returned: %w", err)
+			var wg sync.WaitGroup
+			errs := make([]error, 51)
+			for i := range 51 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					id := fmt.Sprintf("id_%d", i)
+					if i == 50 {
+						id = "id_taken"
+					}
+					if errs[i] = c.create(f.p, id); errs[i] == nil {
+						if err := c.get(f.raw, id); err != nil {
+							errs[i] = fmt.Errorf("not stored when the create returned: %w", err)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			for i, err := range errs[:50] {
+				if err != nil {
+					t.Errorf("%d: %v", i, err)
 				}
 			}
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs[:50] {
-		if err != nil {
-			t.Errorf("session %d: %v", i, err)
-		}
-	}
-	if errs[50] == nil {
-		t.Error("a session whose id was stored already was created again")
-	}
-	if b := f.p.sessions.batches.Load(); b >= 51 {
-		t.Errorf("%d transactions for 51 sessions: none were shared", b)
+			if errs[50] == nil {
+				t.Error("an id stored already was created again")
+			}
+			b := f.p.sessions.batches.Load()
+			if c.name == "transactions" {
+				b = f.p.txCreates.batches.Load()
+			}
+			if b >= 51 {
+				t.Errorf("%d transactions of the store for 51 creates: none were shared", b)
+			}
+		})
 	}
 }

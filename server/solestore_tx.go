@@ -111,11 +111,13 @@ func (c *writeCache[T]) drop(key string) {
 	delete(c.byKey, key)
 }
 
+// CreateTransaction writes a new transaction, with those that sign-ins
+// start meanwhile when the store can, and caches it once written.
 func (p *soleStore) CreateTransaction(ctx context.Context, t store.Transaction) error {
 	l := p.txs.lock(t.ID)
 	l.Lock()
 	defer l.Unlock()
-	if err := p.Store.CreateTransaction(ctx, t); err != nil {
+	if err := p.txCreates.do(ctx, t, func() error { return p.Store.CreateTransaction(ctx, t) }); err != nil {
 		return err
 	}
 	p.txs.put(t.ID, t)

@@ -466,6 +466,12 @@ type SessionBatcher interface {
 	CreateSessions(ctx context.Context, ss []Session) error
 }
 
+// TransactionCreator is a store that can create several transactions
+// (sign-ins, recoveries, enrollments) in one transaction, all or none.
+type TransactionCreator interface {
+	CreateTransactions(ctx context.Context, ts []Transaction) error
+}
+
 // TransactionPutter is a store that can write several transactions as
 // they are, in one transaction, each with its own answer (nil, or
 // ErrNotFound when it is no longer stored); the error is for the

@@ -216,3 +216,34 @@ func TestSessionBatchIsAllOrNone(t *testing.T) {
 		t.Errorf("%d statements ran unprepared in a transaction: add them to inTx", n)
 	}
 }
+
+// Transactions created in one transaction of the database likewise: each
+// stored as given, all or none, every statement prepared.
+func TestTransactionCreateBatchIsAllOrNone(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "a.db"))
+	defer closeStore(t, s)
+	ctx := t.Context()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	mk := func(id string) store.Transaction {
+		return store.Transaction{ID: id, App: "portal", Kind: "signin", Status: store.TxActive, Data: []byte(`{"step":"` + id + `"}`),
+			ClientIP: "192.0.2.1", CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	}
+	batch := []store.Transaction{mk("t1"), mk("t2"), mk("t3")}
+	if err := s.CreateTransactions(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range batch {
+		if got, err := s.GetTransaction(ctx, want.ID); err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("transaction %s stored as %+v (%v), want %+v", want.ID, got, err, want)
+		}
+	}
+	if err := s.CreateTransactions(ctx, []store.Transaction{mk("t4"), mk("t2")}); err == nil {
+		t.Fatal("a batch with a transaction id already stored was written")
+	}
+	if _, err := s.GetTransaction(ctx, "t4"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("t4, of the failed batch: %v; want it not stored", err)
+	}
+	if n := s.w.txMisses.Load(); n > 0 {
+		t.Errorf("%d statements ran unprepared in a transaction: add them to inTx", n)
+	}
+}

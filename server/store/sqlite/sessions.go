@@ -95,6 +95,12 @@ func (s *Store) CreateTransaction(ctx context.Context, t store.Transaction) erro
 	return nil
 }
 
+// CreateTransactions creates transactions in one transaction of the
+// database, all or none (store.TransactionCreator).
+func (s *Store) CreateTransactions(ctx context.Context, ts []store.Transaction) error {
+	return insertAll(ctx, s, "transactions", txInsert, txArgs, ts)
+}
+
 func (s *Store) GetTransaction(ctx context.Context, id string) (store.Transaction, error) {
 	t, err := getTx(ctx, s.r, id)
 	if err != nil {
@@ -143,16 +149,21 @@ func (s *Store) CreateSession(ctx context.Context, se store.Session) error {
 // CreateSessions creates sessions in one transaction, all or none
 // (store.SessionBatcher).
 func (s *Store) CreateSessions(ctx context.Context, ss []store.Session) error {
+	return insertAll(ctx, s, "sessions", sessionInsert, sessionArgs, ss)
+}
+
+// insertAll runs insert for each of vs in one transaction, all or none.
+func insertAll[T any](ctx context.Context, s *Store, what, insert string, args func(T) []any, vs []T) error {
 	err := s.write(ctx, func(tx querier) error {
-		for _, se := range ss {
-			if _, err := tx.ExecContext(ctx, sessionInsert, sessionArgs(se)...); err != nil {
+		for _, v := range vs {
+			if _, err := tx.ExecContext(ctx, insert, args(v)...); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: create %d sessions: %w", len(ss), dbErr(err))
+		return fmt.Errorf("sqlite: create %d %s: %w", len(vs), what, dbErr(err))
 	}
 	return nil
 }

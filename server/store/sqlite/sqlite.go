@@ -44,7 +44,7 @@ const busyTimeout = 10 * time.Second
 var inTx = []string{
 	userGet, userUpdate, deviceGet, deviceUpdate, challengeGet, challengeInsert, challengeUpdate, txGet, txUpdate,
 	tokenGet, deviceInsert, tokenConsume, appGet, appUpdate, counterGet, counterPut, grantGet, grantUpdate,
-	secretInsert, secretGet, auditInsert, auditTail, nonceUse, deviceTouch, sessionInsert,
+	secretInsert, secretGet, auditInsert, auditTail, nonceUse, deviceTouch, sessionInsert, txInsert,
 	gcSelectExpired, gcExpire, gcDeleteNonces, gcDeleteSessions, gcDeleteTokens, gcDeleteTxs,
 	gcDeleteCounters, gcDeleteGrants,
 }
