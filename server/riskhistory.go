@@ -100,9 +100,10 @@ func (h *signInHistory) known(read func() ([]store.AuditEvent, error), user, dev
 	return knownDevice, knownNet, nil
 }
 
-// note records a sign-in the store has just stored.
+// note records an event the store has just stored, when it is one of the
+// sign-ins risk reads (historyEvents).
 func (h *signInHistory) note(e store.AuditEvent) {
-	if e.Type != "signin.success" {
+	if !slices.Contains(historyEvents, e.Type) {
 		return
 	}
 	h.mu.Lock()
