@@ -351,6 +351,41 @@ var upgrader = websocket.Upgrader{
 	CheckOrigin: func(*http.Request) bool { return true },
 }
 
+// heldHandshake is the http.ResponseWriter the upgrader answers an
+// authenticated device's handshake through: the connection it hijacks
+// keeps what the upgrader writes (the 101 answer) instead of sending it,
+// and the socket's first frame (the welcome) carries it, so that a
+// connect costs the node one write to the socket, and the device one
+// read, instead of two.
+type heldHandshake struct {
+	http.ResponseWriter
+	conn *heldConn
+}
+
+func (h *heldHandshake) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("the response cannot be hijacked")
+	}
+	nc, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	h.conn = &heldConn{Conn: nc}
+	return h.conn, brw, nil
+}
+
+// heldConn keeps what is written to it; the rest is the connection's.
+type heldConn struct {
+	net.Conn
+	held []byte
+}
+
+func (c *heldConn) Write(p []byte) (int, error) {
+	c.held = append(c.held, p...)
+	return len(p), nil
+}
+
 // helloTimeout is how long a socket may stay unauthenticated.
 const helloTimeout = 10 * time.Second
 
@@ -386,7 +421,16 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	wsc, err := upgrader.Upgrade(w, r, nil)
+	// A device that authenticated gets the handshake's answer in the
+	// same write as its welcome (heldHandshake); one that will say hello
+	// must see the answer first.
+	uw := w
+	var held *heldHandshake
+	if authed {
+		held = &heldHandshake{ResponseWriter: w}
+		uw = held
+	}
+	wsc, err := upgrader.Upgrade(uw, r, nil)
 	if err != nil {
 		if !authed {
 			s.hub.helloDone(helloKey)
@@ -395,7 +439,15 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 	}
 	// gorilla has answered the handshake; from here on the frames are
 	// read and written on the connection itself (socket.go).
-	c := newConn(wsc.NetConn(), ip)
+	nc := wsc.NetConn()
+	var answer []byte
+	if held != nil {
+		nc, answer = held.conn.Conn, held.conn.held
+	}
+	c := newConn(nc, ip)
+	if answer != nil {
+		c.pre.Store(&answer)
+	}
 	if !authed {
 		d, err := s.socketHello(ctx, c)
 		s.hub.helloDone(helloKey)

@@ -176,15 +176,21 @@ func (g *groupCommit[T]) collectors(kind string) []prometheus.Collector {
 	if g == nil {
 		return nil
 	}
+	return batchCollectors(kind, &g.batches, &g.items)
+}
+
+// batchCollectors are assent_group_commit_{batches,items}_total{kind}
+// over the two counts of a writer of batches.
+func batchCollectors(kind string, batches, items *atomic.Uint64) []prometheus.Collector {
 	return []prometheus.Collector{
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "assent_group_commit_batches_total", Help: "Transactions written by a group commit, by what they write.",
 			ConstLabels: prometheus.Labels{"kind": kind},
-		}, func() float64 { return float64(g.batches.Load()) }),
+		}, func() float64 { return float64(batches.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "assent_group_commit_items_total", Help: "Items written by a group commit, by what they are; ÷ batches is the batch size.",
 			ConstLabels: prometheus.Labels{"kind": kind},
-		}, func() float64 { return float64(g.items.Load()) }),
+		}, func() float64 { return float64(items.Load()) }),
 	}
 }
 

@@ -213,6 +213,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 			// This node serves every request: pending challenges can live
 			// in its memory and reach the store once, settled.
 			s.pending = newSoleStore(s.st, s.audited)
+			s.pending.warn = func(msg string, err error) { s.log.Warn(msg, "err", err) }
 			s.history = newSignInHistory(maxMarks)
 			s.st = s.pending
 			s.metrics.reg.MustRegister(s.pending.collectors()...)

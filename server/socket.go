@@ -56,6 +56,9 @@ type conn struct {
 	closed    bool
 	closeCode ws.StatusCode // what the close frame says (default: going away)
 	closeWhy  string
+	// pre is written with the first frame, in the same write: the
+	// handshake's answer (heldHandshake).
+	pre atomic.Pointer[[]byte]
 }
 
 // outFrame is a message for the device, or a control frame (msg nil).
@@ -141,7 +144,8 @@ type frameBuf struct {
 
 var frameBufs = sync.Pool{New: func() any { return new(frameBuf) }}
 
-// writeFrame writes one unfragmented, unmasked frame in one system call.
+// writeFrame writes one unfragmented, unmasked frame in one system call
+// (the first one with what pre holds before it).
 func (c *conn) writeFrame(op ws.OpCode, p []byte, timeout time.Duration) error {
 	fb := frameBufs.Get().(*frameBuf)
 	defer func() {
@@ -150,6 +154,9 @@ func (c *conn) writeFrame(op ws.OpCode, p []byte, timeout time.Duration) error {
 		}
 	}()
 	fb.b.Reset()
+	if pre := c.pre.Swap(nil); pre != nil {
+		fb.b.Write(*pre)
+	}
 	if err := ws.WriteHeaderBuffer(&fb.b, ws.Header{Fin: true, OpCode: op, Length: int64(len(p))}, fb.hdr[:]); err != nil {
 		return err
 	}

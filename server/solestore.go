@@ -55,8 +55,12 @@ type soleStore struct {
 	// store can; nil when it cannot.
 	settles *groupCommit[store.ChallengeWrite]
 	nonces  *groupCommit[store.NonceUse]
-	touches *groupCommit[store.DeviceTouch]
 	txPuts  *groupCommit[*store.Transaction]
+	// seen writes devices' LastSeen a second behind the connects that
+	// moved it (nil when the store cannot write them in batches).
+	seen *seenWriter
+	// warn is told of what goes wrong where no caller waits for it.
+	warn func(msg string, err error)
 	// sessions creates the sessions of sign-ins that end together in one
 	// transaction, txCreates the transactions of those that start
 	// together.
@@ -128,17 +132,10 @@ func newSoleStore(st store.Store, told func(context.Context, []store.AuditEvent)
 			return p.Store.UseNonce(ctx, u.Key, u.Now, u.Expires)
 		})
 	}
+	p.warn = func(string, error) {}
 	if b, ok := st.(store.DeviceToucher); ok {
-		p.touches = newGroupCommit(maxBatch, func(ts []store.DeviceTouch) []error {
-			err := b.TouchDevices(context.Background(), ts)
-			errs := make([]error, len(ts))
-			for i, t := range ts {
-				errs[i] = err
-				if err == nil {
-					p.devices.touch(t.ID, t.At)
-				}
-			}
-			return errs
+		p.seen = newSeenWriter(b.TouchDevices, func(err error) {
+			p.warn("devices' last-seen times not written; trying again every second", err)
 		})
 	}
 	if _, ok := st.(store.TransactionPutter); ok {
@@ -169,15 +166,17 @@ func newSoleStore(st store.Store, told func(context.Context, []store.AuditEvent)
 	return p
 }
 
-// TouchDevice records that a device was seen at, with the others seen
-// meanwhile (a reconnect storm's devices) in one transaction; false when
-// the store cannot (the caller updates the device instead).
+// TouchDevice records that a device was seen at: at once in the cache,
+// and in the store within a second, with the others seen meanwhile (a
+// reconnect storm's devices; seenWriter); false when the store cannot
+// (the caller updates the device instead).
 func (p *soleStore) TouchDevice(ctx context.Context, id string, at time.Time) (bool, error) {
-	if p.touches == nil {
+	if p.seen == nil {
 		return false, nil
 	}
-	t := store.DeviceTouch{ID: id, At: at}
-	return true, p.touches.do(ctx, t, func() error { return p.Store.(store.DeviceToucher).TouchDevices(ctx, []store.DeviceTouch{t}) })
+	p.devices.touch(id, at)
+	p.seen.note(id, at)
+	return true, nil
 }
 
 // create writes one settled challenge with its events, with the others
@@ -205,7 +204,7 @@ func (p *soleStore) UseNonce(ctx context.Context, key string, now, expires time.
 // transactions, counters): items ÷ transactions is the batch size.
 func (p *soleStore) collectors() []prometheus.Collector {
 	return slices.Concat(p.settles.collectors("challenges"), p.nonces.collectors("nonces"),
-		p.touches.collectors("device_touches"), p.txPuts.collectors("transactions"),
+		p.seen.collectors("device_touches"), p.txPuts.collectors("transactions"),
 		p.counterPuts.collectors("counters"), p.sessions.collectors("sessions"),
 		p.txCreates.collectors("transaction_creates"))
 }
@@ -214,7 +213,11 @@ func (p *soleStore) collectors() []prometheus.Collector {
 func (p *soleStore) Close() error {
 	p.settles.close()
 	p.nonces.close()
-	p.touches.close()
+	if p.seen != nil {
+		if err := p.seen.close(context.Background()); err != nil {
+			p.warn("stop: devices' last-seen times not written", err)
+		}
+	}
 	p.txPuts.close()
 	p.counterPuts.close()
 	p.sessions.close()
@@ -548,7 +551,12 @@ func (p *soleStore) GarbageCollect(ctx context.Context, now time.Time) (store.GC
 // Flush writes every challenge memory holds to the store as it is, with
 // its push.sent, and sends every later one straight to the store: a
 // clean stop keeps the pushes in flight, to be answered after a restart.
+// Devices' last-seen times are written too, and later ones at once.
 func (p *soleStore) Flush(ctx context.Context) error {
+	var first error
+	if p.seen != nil {
+		first = p.seen.close(ctx)
+	}
 	p.mu.Lock()
 	p.flushed = true
 	p.storedAll = true
@@ -558,7 +566,6 @@ func (p *soleStore) Flush(ctx context.Context) error {
 		pcs = append(pcs, pc)
 	}
 	p.mu.Unlock()
-	var first error
 	for _, pc := range pcs {
 		pc.mu.Lock()
 		if !pc.gone {

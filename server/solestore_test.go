@@ -634,8 +634,9 @@ func TestNoncesRecordedTogetherRefuseEveryReplay(t *testing.T) {
 	}
 }
 
-// Devices seen together are recorded together; LastSeen only moves
-// forward, in the store and in the cache.
+// A device seen is seen at once through the node, and in the store a
+// second later with the others seen meanwhile, or at a clean stop;
+// LastSeen only moves forward, in the store and in the cache.
 func TestDevicesTouchedTogether(t *testing.T) {
 	ctx := context.Background()
 	f := newPendingFixture(t)
@@ -652,17 +653,166 @@ func TestDevicesTouchedTogether(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	for _, get := range []func(context.Context, string) (store.Device, error){f.p.GetDevice, f.raw.GetDevice} {
-		d, err := get(ctx, f.dev.ID)
-		if err != nil || !d.LastSeen.Equal(later) {
-			t.Fatalf("last seen %v (%v), want %v", d.LastSeen, err, later)
+	if d, err := f.p.GetDevice(ctx, f.dev.ID); err != nil || !d.LastSeen.Equal(later) {
+		t.Fatalf("last seen through the node %v (%v), want %v at once", d.LastSeen, err, later)
+	}
+	// Written within a second (seenDelay), without a stop.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		d, err := f.raw.GetDevice(ctx, f.dev.ID)
+		if err != nil {
+			t.Fatal(err)
 		}
+		if d.LastSeen.Equal(later) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("last seen in the store %v 10 s later, want %v", d.LastSeen, later)
+		}
+	}
+	if n := f.p.seen.batches.Load(); n != 1 {
+		t.Errorf("20 touches of one device took %d transactions, want 1", n)
 	}
 	if _, err := f.p.TouchDevice(ctx, f.dev.ID, later.Add(-time.Minute)); err != nil {
 		t.Fatal(err)
 	}
+	if err := f.p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if d, _ := f.raw.GetDevice(ctx, f.dev.ID); !d.LastSeen.Equal(later) {
 		t.Fatalf("an earlier touch moved LastSeen back to %v", d.LastSeen)
+	}
+	// After the stop's Flush a touch goes to the store at once.
+	if _, err := f.p.TouchDevice(ctx, f.dev.ID, later.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := f.raw.GetDevice(ctx, f.dev.ID); !d.LastSeen.Equal(later.Add(time.Minute)) {
+		t.Fatalf("a touch after Flush: last seen in the store %v, want %v", d.LastSeen, later.Add(time.Minute))
+	}
+}
+
+// A clean stop writes the last-seen times still in memory: a reconnect
+// storm's devices, noted from fifty goroutines, each written once with the
+// latest time it was seen.
+func TestSeenTimesWrittenAtStop(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "assent.db")
+	st, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Truncate(time.Millisecond)
+	if err := st.CreateUser(ctx, store.User{ID: "usr_1", Login: "ann", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	const devices = 300
+	for i := range devices {
+		h := fmt.Sprintf("h%d", i)
+		if err := st.CreateEnrollToken(ctx, store.EnrollToken{Hash: h, UserID: "usr_1", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.CompleteEnrollment(ctx, h, now, store.Device{ID: fmt.Sprintf("dev_%03d", i), UserID: "usr_1", PublicKey: []byte("{}"), CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := newSoleStore(st, func(context.Context, []store.AuditEvent) {})
+	p.seen.delay = time.Hour // only the stop writes
+	var wg sync.WaitGroup
+	for g := range 50 {
+		wg.Go(func() {
+			for i := range devices {
+				p.TouchDevice(ctx, fmt.Sprintf("dev_%03d", i), now.Add(time.Duration(g+i)*time.Second))
+			}
+		})
+	}
+	wg.Wait()
+	if n := p.seen.noted(); n != devices {
+		t.Fatalf("%d devices noted, want %d", n, devices)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b, items := p.seen.batches.Load(), p.seen.items.Load(); b != 1 || items != devices {
+		t.Errorf("%d times in %d writes, want %d in 1", items, b, devices)
+	}
+	st, err = sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for i := range devices {
+		d, err := st.GetDevice(ctx, fmt.Sprintf("dev_%03d", i))
+		if want := now.Add(time.Duration(49+i) * time.Second); err != nil || !d.LastSeen.Equal(want) {
+			t.Fatalf("device %d after the stop: last seen %v (%v), want %v", i, d.LastSeen, err, want)
+		}
+	}
+}
+
+// A write that fails loses no time: what it held stays noted, the next
+// write a second later takes it with what came since, and the failure is
+// told once however many writes fail in a row.
+func TestSeenTimesKeptWhenAWriteFails(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		fail    = 3
+		written = map[string]time.Time{}
+		told    []error
+	)
+	w := newSeenWriter(func(_ context.Context, ts []store.DeviceTouch) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if fail > 0 {
+			fail--
+			return errors.New("disk full")
+		}
+		for _, d := range ts {
+			written[d.ID] = d.At
+		}
+		return nil
+	}, func(err error) {
+		mu.Lock()
+		told = append(told, err)
+		mu.Unlock()
+	})
+	w.delay = 10 * time.Millisecond
+	base := time.Now()
+	for i := range 200 {
+		w.note(fmt.Sprintf("dev_%03d", i), base)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		f := fail
+		mu.Unlock()
+		if f == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no write came again after a failure")
+		}
+	}
+	w.note("dev_000", base.Add(time.Minute)) // a later time while it retries
+	w.note("dev_001", base.Add(-time.Minute))
+	if err := w.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(told) != 1 {
+		t.Errorf("told of %d failures, want 1 (%v)", len(told), told)
+	}
+	if len(written) != 200 {
+		t.Fatalf("%d devices written, want 200", len(written))
+	}
+	for id, at := range written {
+		want := base
+		if id == "dev_000" {
+			want = base.Add(time.Minute)
+		}
+		if !at.Equal(want) {
+			t.Errorf("%s written at %v, want %v", id, at, want)
+		}
+	}
+	if w.noted() != 0 {
+		t.Errorf("%d still noted after close", w.noted())
 	}
 }
 

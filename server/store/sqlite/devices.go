@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -32,23 +33,80 @@ var (
 	// node makes users' device lists from it (store.DeviceScanner).
 	deviceAll   = devices.selectSQL() + " ORDER BY user_id, created_at, rowid"
 	deviceTouch = "UPDATE devices SET last_seen = ? WHERE id = ? AND last_seen < ?"
+	// The devices of a JSON array of ids, in the order the table keeps
+	// them (rowid).
+	deviceTableOrder = "SELECT id FROM devices WHERE id IN (SELECT value FROM json_each(?)) ORDER BY rowid"
 )
 
-// TouchDevices moves the LastSeen of each device forward, all in one
-// transaction (store.DeviceToucher).
+// touchChunk bounds the devices one transaction of TouchDevices updates,
+// so that other writes get the writer in between.
+const touchChunk = 128
+
+// TouchDevices moves the LastSeen of each device forward
+// (store.DeviceToucher), in the order the table keeps the devices, at
+// most touchChunk to a transaction. A device's row shares its page with
+// about ten others, and the table keeps them in the order they were
+// enrolled, not by id: a reconnect storm's devices taken in that order
+// write each page once, where taken by id or as they come each row wrote
+// its page (a transaction writes every page it changed, and the
+// checkpoint writes it again). An error leaves the transactions before
+// it written; touching those again changes nothing.
 func (s *Store) TouchDevices(ctx context.Context, ts []store.DeviceTouch) error {
-	err := s.write(ctx, func(tx querier) error {
-		for _, t := range ts {
-			if _, err := tx.ExecContext(ctx, deviceTouch, ms(t.At), t.ID, ms(t.At)); err != nil {
-				return err
+	at := make(map[string]time.Time, len(ts))
+	ids := make([]string, 0, len(ts))
+	for _, t := range ts {
+		if prev, ok := at[t.ID]; !ok || prev.Before(t.At) {
+			if !ok {
+				ids = append(ids, t.ID)
 			}
+			at[t.ID] = t.At
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("sqlite: touch %d devices: %w", len(ts), dbErr(err))
+	}
+	if len(ids) > 1 {
+		var err error
+		if ids, err = s.inTableOrder(ctx, ids); err != nil {
+			return fmt.Errorf("sqlite: touch %d devices: %w", len(ts), dbErr(err))
+		}
+	}
+	for len(ids) > 0 {
+		n := min(len(ids), touchChunk)
+		err := s.write(ctx, func(tx querier) error {
+			for _, id := range ids[:n] {
+				if _, err := tx.ExecContext(ctx, deviceTouch, ms(at[id]), id, ms(at[id])); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("sqlite: touch %d devices: %w", len(ids), dbErr(err))
+		}
+		ids = ids[n:]
 	}
 	return nil
+}
+
+// inTableOrder gives those of ids that name a device, in the order the
+// table keeps them.
+func (s *Store) inTableOrder(ctx context.Context, ids []string) ([]string, error) {
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, deviceTableOrder, string(list))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := ids[:0]
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
 }
 
 func (s *Store) CreateEnrollToken(ctx context.Context, t store.EnrollToken) error {
