@@ -40,7 +40,7 @@ type seenWriter struct {
 	closed  bool        // after close, a note is written at once
 	failing bool
 
-	writing sync.Mutex // one write at a time, in id order
+	writing sync.Mutex // one write at a time
 
 	batches, items atomic.Uint64
 }
@@ -137,8 +137,9 @@ func (w *seenWriter) noted() int {
 	return len(w.pending)
 }
 
-// collectors count its transactions and the times in them, as a group
-// commit's (kind device_touches).
+// collectors count its writes and the times in them, as a group commit's
+// (kind device_touches; a write of more than 128 times is several
+// transactions of the store).
 func (w *seenWriter) collectors(kind string) []prometheus.Collector {
 	if w == nil {
 		return nil

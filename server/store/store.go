@@ -499,7 +499,8 @@ type DeviceTouch struct {
 }
 
 // DeviceToucher is a store that records when devices were last seen,
-// several in one transaction; a device's LastSeen only moves forward.
+// many in one call (a store may split them over several transactions);
+// a device's LastSeen only moves forward.
 type DeviceToucher interface {
 	TouchDevices(ctx context.Context, ts []DeviceTouch) error
 }

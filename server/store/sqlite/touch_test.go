@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +74,13 @@ func TestTouchDevicesMovesEachForwardOnly(t *testing.T) {
 	}
 	if _, err := s.GetDevice(ctx, "dev_gone"); err == nil {
 		t.Fatal("a touch made a device")
+	}
+	// The ids, sorted, come back in the order the devices were enrolled
+	// (the table's), without the one that names no device.
+	sorted := append(slices.Clone(ids), "dev_gone")
+	slices.Sort(sorted)
+	if got, err := s.inTableOrder(ctx, sorted); err != nil || !slices.Equal(got, ids) {
+		t.Fatalf("in table order: %v (%v), want the enrollment order %v", got, err, ids)
 	}
 	plan := queryPlan(t, s, deviceTableOrder, `["dev_00001","dev_00002"]`)
 	if strings.Contains(plan, "SCAN devices") || !strings.Contains(plan, "sqlite_autoindex_devices_1") {
