@@ -135,16 +135,17 @@ done
 
 # The table: one line per build, round and load.
 {
-	printf '%-6s %-5s %-7s %9s %9s %9s %9s %10s %9s %10s %10s\n' build round load "p50 ms" "p99 ms" "per s" "µs/rt" "× ES256" "µs/conn" "B/conn" "ES256 µs"
+	printf '%-6s %-5s %-7s %9s %9s %9s %9s %10s %9s %10s %10s %10s\n' build round load "p50 ms" "p99 ms" "per s" "µs/rt" "× ES256" "µs/conn" "B/conn" "ES256 µs" "wait/rt"
 	for r in $(seq "$ROUNDS"); do
 		for name in $LOADS; do
 			for b in before after; do
 				jq -r --arg b "$b" --arg r "$r" --arg n "$name" '.steps[-1] as $s | $s.load as $l |
 					[$b, $r, $n, ($l.roundTripP50ms*100|round/100), ($l.roundTripP99ms*100|round/100), ($l.approvalsPerSecond|round),
 					 ($l.serverCPUMicrosPerRoundTrip|round), ($l.cpuPerRoundTripOverES256SignVerify*100|round/100),
-					 ($s.serverCPUMicrosPerConnect|round), ($s.serverBytesPerConnection|round), (.es256.signPlusVerifyMicros*10|round/10)] |
+					 ($s.serverCPUMicrosPerConnect|round), ($s.serverBytesPerConnection|round), (.es256.signPlusVerifyMicros*10|round/10),
+					 (($l.serverCPUWaitMicrosPerRoundTrip // 0)|round)] |
 					@tsv' "$out/$b-$r-$name.json" |
-					awk -F'\t' '{printf "%-6s %-5s %-7s %9s %9s %9s %9s %10s %9s %10s %10s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11}'
+					awk -F'\t' '{printf "%-6s %-5s %-7s %9s %9s %9s %9s %10s %9s %10s %10s %10s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12}'
 			done
 		done
 	done

@@ -80,7 +80,8 @@ summary() {
 			"\(.load.cpuPerRoundTripOverES256SignVerify * 100 | round / 100) × crypto " +
 			"(\(.load.serverCPUMicrosPerRoundTrip | round) µs per round trip" +
 			(if (.load.nodeCPUMicrosPerRoundTrip | length) > 1 then ", per node \(.load.nodeCPUMicrosPerRoundTrip | map(round | tostring) | join("/")) µs" else "" end) +
-			"; ES256 sign \(1e6 / $e.signsPerSecond * 10 | round / 10) µs + verify \(1e6 / $e.verificationsPerSecond * 10 | round / 10) µs)"' "$f"
+			"; ES256 sign \(1e6 / $e.signsPerSecond * 10 | round / 10) µs + verify \(1e6 / $e.verificationsPerSecond * 10 | round / 10) µs)" +
+			(if .load.serverCPUWaitMicrosPerRoundTrip != null then "; the server waited \(.load.serverCPUWaitMicrosPerRoundTrip | round) µs per round trip for a CPU" else "" end)' "$f"
 	done
 	for f in "$out"/sqlite-fullspeed.json "$out"/cluster-fullspeed.json; do
 		[ -f "$f" ] || continue

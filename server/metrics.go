@@ -70,6 +70,12 @@ func newMetrics(connected, waitingPolls func() int) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "assent_polls_waiting", Help: "Sign-in polls this node holds until their push ends."},
 			func() float64 { return float64(waitingPolls()) }),
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	if cw := newCPUWait(); cw != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "assent_process_cpu_wait_seconds_total",
+			Help: "Time this process's threads were ready to run but waited for a CPU (the kernel's run delay). Large against process_cpu_seconds_total: the node is short of cores or shares them.",
+		}, cw.seconds))
+	}
 	return m
 }
 

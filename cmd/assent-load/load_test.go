@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -106,6 +107,16 @@ func TestLoadReportsServerCPU(t *testing.T) {
 		if got, want := l.CryptoRatio, l.CPUMicrosPerRoundTrip/es.SignVerifyMicros; abs(got-want) > want*1e-9 {
 			t.Fatalf("step %d: ratio %v, want %v", i, got, want)
 		}
+		// The server's threads' wait for a CPU (Linux), per round trip.
+		if l.CPUWaitSeconds < 0 || st.ConnectCPUWaitMicros < 0 {
+			t.Fatalf("step %d: negative wait for a CPU: %+v", i, st)
+		}
+		if got, want := l.CPUWaitMicrosPerRoundTrip, l.CPUWaitSeconds*1e6/float64(l.Approved); abs(got-want) > want*1e-9 {
+			t.Fatalf("step %d: waited %v µs per round trip, want %v", i, got, want)
+		}
+	}
+	if runtime.GOOS == "linux" && strings.Count(log.String(), "for a CPU") != 4 {
+		t.Errorf("the text report does not give the server's wait for a CPU for both connects and both loads")
 	}
 	for _, want := range []string{"ES256 JWS on this machine", "µs per round trip", "× one ES256 sign + verify", "µs per connect"} {
 		if !strings.Contains(log.String(), want) {

@@ -96,10 +96,18 @@ func measureES256(d time.Duration) (ES256, error) {
 	return r, nil
 }
 
+// nodeTimes is one node's CPU time so far and, where the node reports it
+// (assent_process_cpu_wait_seconds_total, on Linux), how long its threads
+// have waited for a CPU.
+type nodeTimes struct {
+	cpu, wait float64
+	hasWait   bool
+}
+
 // nodesCPU reads every node's CPU time so far (process_cpu_seconds_total,
 // from /metrics on its operator listener), in the order of ops.
-func nodesCPU(ctx context.Context, httpc *http.Client, ops []string) ([]float64, error) {
-	out := make([]float64, len(ops))
+func nodesCPU(ctx context.Context, httpc *http.Client, ops []string) ([]nodeTimes, error) {
+	out := make([]nodeTimes, len(ops))
 	for i, o := range ops {
 		m, err := scrape(ctx, httpc, o)
 		if err != nil {
@@ -109,17 +117,31 @@ func nodesCPU(ctx context.Context, httpc *http.Client, ops []string) ([]float64,
 		if !ok {
 			return nil, fmt.Errorf("%s/metrics has no process_cpu_seconds_total: is it assentd's operator listener (--ops-listen)?", o)
 		}
-		out[i] = v
+		out[i].cpu = v
+		out[i].wait, out[i].hasWait = m["assent_process_cpu_wait_seconds_total"]
 	}
 	return out, nil
 }
 
 // cpuSince is after − before per node, and their sum.
-func cpuSince(before, after []float64) (total float64, perNode []float64) {
+func cpuSince(before, after []nodeTimes) (total float64, perNode []float64) {
 	perNode = make([]float64, len(after))
 	for i := range after {
-		perNode[i] = after[i] - before[i]
+		perNode[i] = after[i].cpu - before[i].cpu
 		total += perNode[i]
 	}
 	return total, perNode
+}
+
+// waitSince is how long the nodes' threads waited for a CPU between the
+// readings, summed; false when a node does not say.
+func waitSince(before, after []nodeTimes) (float64, bool) {
+	total := 0.0
+	for i := range after {
+		if !before[i].hasWait || !after[i].hasWait {
+			return 0, false
+		}
+		total += after[i].wait - before[i].wait
+	}
+	return total, true
 }

@@ -78,7 +78,10 @@ type Step struct {
 	NewConnections    int     `json:"newConnections"`
 	ConnectCPUSeconds float64 `json:"serverConnectCPUSeconds"`
 	ConnectCPUMicros  float64 `json:"serverCPUMicrosPerConnect"`
-	Load              *Load   `json:"load,omitempty"`
+	// ConnectCPUWaitMicros is how long the servers' threads waited for a
+	// CPU in that time, per new connection (where the nodes say: Linux).
+	ConnectCPUWaitMicros float64 `json:"serverCPUWaitMicrosPerConnect,omitempty"`
+	Load                 *Load   `json:"load,omitempty"`
 }
 
 // Load is what a load phase measured.
@@ -110,6 +113,15 @@ type Load struct {
 	// ES256 verification (Report.ES256, same run): how many times its
 	// unavoidable cryptography a round trip costs the server.
 	CryptoRatio float64 `json:"cpuPerRoundTripOverES256SignVerify"`
+	// CPUWaitSeconds is how long the servers' threads were ready to run
+	// but waited for a CPU over the window (assent_process_cpu_wait_seconds_total,
+	// where the nodes report it: Linux), and CPUWaitMicrosPerRoundTrip that
+	// per approved round trip. Large against the CPU time, the servers
+	// share their cores (here, with the load generator) or have too few:
+	// the round trips' latency and CPU figures then carry the machine.
+	CPUWaitSeconds            float64 `json:"serverCPUWaitSeconds,omitempty"`
+	CPUWaitMicrosPerRoundTrip float64 `json:"serverCPUWaitMicrosPerRoundTrip,omitempty"`
+	hasWait                   bool
 }
 
 // Report is a whole run.
@@ -207,8 +219,10 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 		step.NewConnections = max(connected-before, 0)
 		before = connected
 		step.ConnectCPUSeconds, _ = cpuSince(cpu0, cpu1)
+		connectWait, hasWait := waitSince(cpu0, cpu1)
 		if step.NewConnections > 0 {
 			step.ConnectCPUMicros = step.ConnectCPUSeconds * 1e6 / float64(step.NewConnections)
+			step.ConnectCPUWaitMicros = connectWait * 1e6 / float64(step.NewConnections)
 		}
 		if step.HeapStackBytes, step.RSSBytes, err = nodesMemory(ctx, httpc, cfg.Ops); err != nil {
 			return nil, err
@@ -219,8 +233,8 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 		}
 		fmt.Fprintf(log, "%d devices connected (%d failed): server heap+stack %.1f MiB, %.0f B per connection; RSS %.1f MiB, %.0f B per connection\n",
 			connected, failed, step.HeapStackBytes/(1<<20), step.BytesPerConn, step.RSSBytes/(1<<20), step.RSSPerConn)
-		fmt.Fprintf(log, "  connect: server CPU %.3f s for %d new connections, %.0f µs per connect\n",
-			step.ConnectCPUSeconds, step.NewConnections, step.ConnectCPUMicros)
+		fmt.Fprintf(log, "  connect: server CPU %.3f s for %d new connections, %.0f µs per connect%s\n",
+			step.ConnectCPUSeconds, step.NewConnections, step.ConnectCPUMicros, waitText(hasWait, step.ConnectCPUWaitMicros, "connect"))
 		if cfg.Duration > 0 {
 			// The window's CPU: read after the devices are connected and
 			// the memory read (its GC) is done, and after the last answer.
@@ -237,8 +251,9 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 			l.cpu(cpu2, cpu3, rep.ES256)
 			fmt.Fprintf(log, "  %s at %s: %d sent, %d approved (%.0f/s), %d errors, %d timeouts; round trip p50 %.2f ms, p95 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 				l.Mode, rateText(l.TargetRate), l.Sent, l.Approved, l.PerSecond, l.Errors, l.Timeouts, l.P50ms, l.P95ms, l.P99ms, l.MaxMs)
-			fmt.Fprintf(log, "  server CPU %.0f µs per round trip (%.2f s for %d) = %.2f × one ES256 sign + verify (%.1f µs)%s\n",
-				l.CPUMicrosPerRoundTrip, l.ServerCPUSeconds, l.Approved, l.CryptoRatio, rep.ES256.SignVerifyMicros, perNodeText(l.NodeCPUMicrosPerRoundTrip))
+			fmt.Fprintf(log, "  server CPU %.0f µs per round trip (%.2f s for %d) = %.2f × one ES256 sign + verify (%.1f µs)%s%s\n",
+				l.CPUMicrosPerRoundTrip, l.ServerCPUSeconds, l.Approved, l.CryptoRatio, rep.ES256.SignVerifyMicros, perNodeText(l.NodeCPUMicrosPerRoundTrip),
+				waitText(l.hasWait, l.CPUWaitMicrosPerRoundTrip, "round trip"))
 			if l.FirstError != "" {
 				fmt.Fprintf(log, "  first error: %s\n", l.FirstError)
 			}
@@ -250,18 +265,29 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 
 // cpu fills in the window's server CPU from the nodes' CPU time before
 // and after it, and its ratio to the ES256 cost of a round trip.
-func (l *Load) cpu(before, after []float64, es ES256) {
+func (l *Load) cpu(before, after []nodeTimes, es ES256) {
 	l.ServerCPUSeconds, l.NodeCPUSeconds = cpuSince(before, after)
+	l.CPUWaitSeconds, l.hasWait = waitSince(before, after)
 	if l.Approved == 0 {
 		return
 	}
 	l.CPUMicrosPerRoundTrip = l.ServerCPUSeconds * 1e6 / float64(l.Approved)
+	l.CPUWaitMicrosPerRoundTrip = l.CPUWaitSeconds * 1e6 / float64(l.Approved)
 	for _, s := range l.NodeCPUSeconds {
 		l.NodeCPUMicrosPerRoundTrip = append(l.NodeCPUMicrosPerRoundTrip, s*1e6/float64(l.Approved))
 	}
 	if es.SignVerifyMicros > 0 {
 		l.CryptoRatio = l.CPUMicrosPerRoundTrip / es.SignVerifyMicros
 	}
+}
+
+// waitText is what the report says of the servers' wait for a CPU, per
+// what ("connect", "round trip"), where they reported it.
+func waitText(reported bool, micros float64, what string) string {
+	if !reported {
+		return ""
+	}
+	return fmt.Sprintf("; its threads waited %.0f µs per %s for a CPU", micros, what)
 }
 
 func perNodeText(us []float64) string {
