@@ -185,8 +185,19 @@ func (p *soleStore) UpdateDevice(ctx context.Context, id string, fn func(*store.
 	return d, err
 }
 
+// CompleteEnrollment enrolls the device and then reads it and its user's
+// devices into the cache: the new device connects at once, and its user's
+// first push (often the sign-in the enrollment was for) follows; without
+// this each would wait for a query that the enrollment, which nobody
+// waits on to the millisecond, can make instead.
 func (p *soleStore) CompleteEnrollment(ctx context.Context, tokenHash string, now time.Time, dev store.Device) (store.Device, error) {
 	d, err := p.Store.CompleteEnrollment(ctx, tokenHash, now, dev)
 	p.devices.drop(d.ID, d.UserID)
+	if err == nil {
+		// Reads, cached as any read is (a change racing them is not);
+		// one that fails is made again when asked for.
+		_, _ = p.GetDevice(ctx, d.ID)
+		_, _ = p.ListDevices(ctx, d.UserID)
+	}
 	return d, err
 }

@@ -435,6 +435,59 @@ func TestDeviceCacheSeesANewEnrollment(t *testing.T) {
 	}
 }
 
+// An enrollment reads its device and its user's devices into the cache,
+// so that neither the device's first connect nor the user's first push
+// asks the store; a revocation right after still shows at once.
+func TestEnrollmentWarmsTheCacheForTheFirstPush(t *testing.T) {
+	ctx := context.Background()
+	f := newPendingFixture(t)
+	cs := &deviceReadCounter{Store: f.raw}
+	p := newSoleStore(cs, func(context.Context, []store.AuditEvent) {})
+	now := time.Now()
+	if err := p.CreateEnrollToken(ctx, store.EnrollToken{Hash: "h2", UserID: f.dev.UserID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := p.CompleteEnrollment(ctx, "h2", now, store.Device{ID: "dev_2", PublicKey: []byte("{}"), Name: "Laptop", CreatedAt: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gets, lists := cs.gets.Load(), cs.lists.Load()
+	want, err := f.raw.ListDevices(ctx, f.dev.UserID)
+	if err != nil || len(want) != 2 {
+		t.Fatalf("the store lists %d devices, %v", len(want), err)
+	}
+	if got, err := p.ListDevices(ctx, f.dev.UserID); err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("the user's devices after the enrollment (%v):\n%v\nwant\n%v", err, got, want)
+	}
+	stored, err := f.raw.GetDevice(ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := p.GetDevice(ctx, d.ID); err != nil || !reflect.DeepEqual(got, stored) {
+		t.Fatalf("the new device from the cache = %+v, %v; want %+v", got, err, stored)
+	}
+	if g, l := cs.gets.Load()-gets, cs.lists.Load()-lists; g != 0 || l != 0 {
+		t.Fatalf("after the enrollment %d device reads and %d list reads went to the store, want none", g, l)
+	}
+	if _, err := p.UpdateDevice(ctx, d.ID, func(d *store.Device) error { d.RevokedAt = time.Now(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := p.GetDevice(ctx, d.ID); err != nil || got.RevokedAt.IsZero() {
+		t.Fatalf("the new device after its revocation = revoked %v, %v", got.RevokedAt, err)
+	}
+	if ds, err := p.ListDevices(ctx, f.dev.UserID); err != nil || len(ds) != 2 || ds[1].RevokedAt.IsZero() {
+		t.Fatalf("the user's devices after the revocation = %+v, %v", ds, err)
+	}
+	// A failed enrollment caches nothing and reads nothing.
+	gets, lists = cs.gets.Load(), cs.lists.Load()
+	if _, err := p.CompleteEnrollment(ctx, "h2", now, store.Device{ID: "dev_3", PublicKey: []byte("{}"), CreatedAt: now}); err == nil {
+		t.Fatal("a used enrollment token enrolled a device")
+	}
+	if g, l := cs.gets.Load()-gets, cs.lists.Load()-lists; g != 0 || l != 0 {
+		t.Fatalf("a failed enrollment read %d devices and %d lists", g, l)
+	}
+}
+
 // countingStore counts the store's challenge lists.
 type countingStore struct {
 	store.Store
