@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"os/exec"
 	"regexp"
 	"runtime"
@@ -87,12 +88,7 @@ func FuzzParseSchedstat(f *testing.F) {
 // GOMAXPROCS spinning threads gets a third of a core at most, and they
 // wait for one together for longer than half the spin.
 func TestOperatorMetricsCountTheWaitForACPU(t *testing.T) {
-	if newCPUWait() == nil {
-		if runtime.GOOS == "linux" {
-			t.Fatal("this Linux kernel keeps no /proc/self/task/*/schedstat (CONFIG_SCHED_INFO); the node's CPU-wait metric needs it")
-		}
-		t.Skip("only Linux reports a thread's wait for a CPU")
-	}
+	needCPUWait(t)
 	s := newTestServer(t)
 	read := func() float64 {
 		code, body := doOps(t, s, "GET", "/metrics", "")
@@ -139,4 +135,47 @@ func TestOperatorMetricsCountTheWaitForACPU(t *testing.T) {
 		t.Fatalf("the wait for a CPU grew %.3f s while %d threads spun for %v beside %d busy processes on %d cores, want at least %v",
 			after-before, runtime.GOMAXPROCS(0), spin, len(others), runtime.NumCPU(), spin/2)
 	}
+}
+
+// Fifty scrapes at once read the real threads together: none fails, and
+// each one's total is at least what the scrapes before it read.
+func TestCPUWaitReadByManyAtOnce(t *testing.T) {
+	c := needCPUWait(t)
+	first := c.seconds()
+	var wg sync.WaitGroup
+	errs := make(chan string, 50)
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			prev := first
+			for range 20 {
+				v := c.seconds()
+				if v < prev {
+					errs <- fmt.Sprintf("a reading fell from %g to %g", prev, v)
+					return
+				}
+				prev = v
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
+
+// needCPUWait is the metric's reader on this machine; a Linux kernel
+// without schedstat fails the test, since the metric is then missing.
+func needCPUWait(t *testing.T) *cpuWait {
+	t.Helper()
+	c := newCPUWait()
+	if c == nil {
+		if runtime.GOOS == "linux" {
+			t.Fatal("this Linux kernel keeps no /proc/self/task/*/schedstat (CONFIG_SCHED_INFO); the node's CPU-wait metric needs it")
+		}
+		t.Skip("only Linux reports a thread's wait for a CPU")
+	}
+	return c
 }
